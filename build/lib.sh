@@ -1,0 +1,56 @@
+# Shared settings and helpers for the build/ scripts. Sourced, not run.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD_AREA="${NGX_MUSIC_BUILD_AREA:-$ROOT/.build}"
+NGINX_VERSION=1.28.3
+NGINX_SRC_CRATE_VERSION="1.28.5+1.28.3"
+NGINX_PREFIX="$BUILD_AREA/nginx"
+NGINX_TREE="$BUILD_AREA/nginx-src"
+NGINX_BIN="$NGINX_PREFIX/sbin/nginx"
+PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
+# configure flags: the notes' set plus what the shipped config needs (gzip, auth_basic and
+# stub_status are default or listed); --with-debug keeps Test::Nginx's debug error_log usable.
+NGINX_CONFIGURE_FLAGS=(
+    --with-compat --with-debug --with-threads
+    --with-http_stub_status_module --with-http_ssl_module --with-http_realip_module
+    --with-http_v2_module --with-stream
+)
+MODULE_SO="$ROOT/target/release/libngx_music.so"
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs the Debian packages named, those that are missing only.
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        "${missing[@]}" >/dev/null
+}
+
+BUILD_PACKAGES=(build-essential pkg-config libclang-dev libpcre2-dev libssl-dev zlib1g-dev)
+PG_PACKAGES=(postgresql-15 postgresql-client-15)
+TEST_PACKAGES=(libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
+    libhttp-message-perl liburi-perl curl apache2-utils)
+
+pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
+
+# Stops the process whose pid is in file $1 (TERM, then KILL after $2 seconds).
+stop_pidfile() {
+    local f=$1 t=${2:-15} pid i
+    [ -s "$f" ] || return 0
+    pid=$(head -1 "$f")
+    pid_alive "$pid" || { rm -f "$f"; return 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < t * 10; i++)); do pid_alive "$pid" || { rm -f "$f"; return 0; }; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$f"
+}

@@ -1,0 +1,30 @@
+//! Authentication for the Music API: HTTP Basic credentials checked against
+//! Django's `auth_user` password hashes, as DRF 3.12 / Django 3.2 do it.
+//!
+//! Pure logic only (no nginx, no database, no I/O):
+//!
+//! * [`basic`]: the `Authorization` header, with DRF's exact error texts
+//!   and Python's lenient base64 decoder.
+//! * [`django_hash`]: `pbkdf2_sha256` / `pbkdf2_sha1` hash strings: parse,
+//!   verify (constant-time), make.
+//! * [`cache`]: per-worker caches of verified and failed checks, so PBKDF2
+//!   does not run on every request (see its docs for the staleness bound).
+//! * [`verify_job`]: the PBKDF2 check packaged for a thread pool.
+//!
+//! Passwords never appear in any `Debug` output of these types.
+
+pub mod basic;
+pub mod cache;
+pub mod django_hash;
+pub mod verify_job;
+
+pub use basic::{
+    parse_authorization, parse_authorization_with, username_is_storable, BasicError, BasicOutcome,
+    NonUtf8,
+};
+pub use cache::{CacheKey, CacheLookup, CredentialCache, FailureCache, Revalidation, UserRow};
+pub use django_hash::{
+    django_salt, make_pbkdf2_sha256, try_make_password, Algorithm, DjangoHash, HashError,
+    DJANGO_DEFAULT_ITERATIONS, DJANGO_SALT_LEN, MAX_ITERATIONS, UNUSABLE_PASSWORD_PREFIX,
+};
+pub use verify_job::VerifyJob;

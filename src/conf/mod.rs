@@ -1,0 +1,110 @@
+//! The module's directives, their per-location configuration and its merge.
+//!
+//! Every directive but `music_api` is allowed at http, server and location level and is
+//! inherited downwards as nginx's own directives are: a value set in a location wins, else the
+//! enclosing server's, else http's, else the default (applied in [`LocationConf::merge_from`]).
+
+pub mod database;
+pub mod directives;
+pub mod values;
+
+use std::rc::Rc;
+
+use chrono_tz::Tz;
+
+pub use database::DbSettings;
+
+/// How `/api/musics…` requests are authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// HTTP Basic against Django's `auth_user` (the original's behaviour).
+    Basic,
+    /// Trust the user nginx authenticated (`auth_basic` with a htpasswd file).
+    RemoteUser,
+}
+
+pub const DEFAULT_TIME_ZONE: &str = "Asia/Taipei";
+pub const DEFAULT_CORS_METHODS: &str = "GET, OPTIONS, PATCH, POST, PUT";
+pub const DEFAULT_CORS_HEADERS: &str = "accept, accept-encoding, authorization, content-type, dnt, origin, user-agent, x-csrftoken, x-requested-with, Cache-Control";
+
+/// Per-location configuration. `None` means "not set at this level".
+#[derive(Debug, Default)]
+pub struct LocationConf {
+    /// `music_api` was given in this very location (not inherited).
+    pub api: bool,
+    /// The location's prefix (`/api/`), taken from the location when `music_api` is read.
+    pub prefix: String,
+    pub database: Option<Rc<DbSettings>>,
+    pub pool_size: Option<usize>,
+    pub pool_pipeline: Option<usize>,
+    pub pool_queue: Option<usize>,
+    pub pool_timeout_ms: Option<u64>,
+    pub connect_timeout_ms: Option<u64>,
+    pub query_timeout_ms: Option<u64>,
+    pub time_zone: Option<Tz>,
+    pub auth: Option<AuthMode>,
+    pub auth_cache_size: Option<usize>,
+    pub auth_cache_valid_ms: Option<u64>,
+    pub auth_thread_pool: Option<String>,
+    /// Resolved in merge (`ngx_thread_pool_add`) for locations with `music_api`.
+    pub thread_pool: Option<ThreadPoolRef>,
+    pub cors: Option<bool>,
+    pub cors_origins: Option<Vec<String>>,
+    pub cors_methods: Option<String>,
+    pub cors_headers: Option<String>,
+    pub cors_max_age: Option<u64>,
+}
+
+/// A thread pool of the configuration (lives as long as the cycle).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadPoolRef(pub *mut nginx_sys::ngx_thread_pool_t);
+
+fn inherit<T: Clone>(own: &mut Option<T>, prev: &Option<T>, default: impl FnOnce() -> T) {
+    if own.is_none() {
+        *own = Some(prev.clone().unwrap_or_else(default));
+    }
+}
+
+impl LocationConf {
+    /// nginx's `ngx_conf_merge_*_value`: own value, else the enclosing level's, else default.
+    pub fn merge_from(&mut self, prev: &LocationConf) {
+        if self.database.is_none() {
+            self.database = prev.database.clone();
+        }
+        inherit(&mut self.pool_size, &prev.pool_size, || 2);
+        inherit(&mut self.pool_pipeline, &prev.pool_pipeline, || 32);
+        inherit(&mut self.pool_queue, &prev.pool_queue, || 1024);
+        inherit(&mut self.pool_timeout_ms, &prev.pool_timeout_ms, || 3000);
+        inherit(&mut self.connect_timeout_ms, &prev.connect_timeout_ms, || 3000);
+        inherit(&mut self.query_timeout_ms, &prev.query_timeout_ms, || 10_000);
+        inherit(&mut self.time_zone, &prev.time_zone, || chrono_tz::Asia::Taipei);
+        inherit(&mut self.auth, &prev.auth, || AuthMode::Basic);
+        inherit(&mut self.auth_cache_size, &prev.auth_cache_size, || 1024);
+        inherit(&mut self.auth_cache_valid_ms, &prev.auth_cache_valid_ms, || 5000);
+        inherit(&mut self.auth_thread_pool, &prev.auth_thread_pool, || "default".into());
+        inherit(&mut self.cors, &prev.cors, || true);
+        inherit(&mut self.cors_origins, &prev.cors_origins, || vec!["*".into()]);
+        inherit(&mut self.cors_methods, &prev.cors_methods, || DEFAULT_CORS_METHODS.into());
+        inherit(&mut self.cors_headers, &prev.cors_headers, || DEFAULT_CORS_HEADERS.into());
+        inherit(&mut self.cors_max_age, &prev.cors_max_age, || 86_400);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_inherits_then_defaults() {
+        let http = LocationConf { pool_size: Some(8), ..Default::default() };
+        let mut server = LocationConf::default();
+        server.merge_from(&http);
+        let mut loc = LocationConf { query_timeout_ms: Some(50), ..Default::default() };
+        loc.merge_from(&server);
+        assert_eq!(loc.pool_size, Some(8));
+        assert_eq!(loc.query_timeout_ms, Some(50));
+        assert_eq!(loc.pool_timeout_ms, Some(3000));
+        assert_eq!(loc.time_zone, Some(chrono_tz::Asia::Taipei));
+        assert_eq!(loc.cors_methods.as_deref(), Some(DEFAULT_CORS_METHODS));
+    }
+}

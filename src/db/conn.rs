@@ -1,0 +1,69 @@
+//! One PostgreSQL connection: a [`PeerStream`] handed to tokio-postgres, its `Connection`
+//! future running as a task on the event loop, and the statements prepared on it.
+
+use std::rc::Rc;
+
+use ngx::async_::{spawn, Task};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::statements::{Stmt, ALL};
+use super::DbError;
+use crate::conf::DbSettings;
+use crate::ffi::peer::{Endpoint, PeerStream};
+use crate::ffi::timer::with_deadline;
+
+pub struct PgConn {
+    pub client: Client,
+    statements: Vec<Statement>,
+    pub endpoint: Endpoint,
+    /// The connection future; dropping it closes the socket.
+    _task: Task<()>,
+}
+
+impl PgConn {
+    pub fn statement(&self, s: Stmt) -> &Statement {
+        &self.statements[s as usize]
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// Opens a connection to the first endpoint that answers, within `timeout_ms` each.
+    pub async fn open(settings: &DbSettings, timeout_ms: u64) -> Result<Rc<PgConn>, DbError> {
+        let mut last = DbError::Unavailable("no database endpoint".into());
+        for endpoint in &settings.endpoints {
+            match with_deadline(timeout_ms as _, Self::open_one(settings, endpoint)).await {
+                Ok(Ok(conn)) => return Ok(Rc::new(conn)),
+                Ok(Err(e)) => last = e,
+                Err(_) => {
+                    last = DbError::Unavailable(format!("connecting to {endpoint} timed out"));
+                }
+            }
+        }
+        Err(last)
+    }
+
+    async fn open_one(settings: &DbSettings, endpoint: &Endpoint) -> Result<PgConn, DbError> {
+        let stream = PeerStream::connect(endpoint)
+            .await
+            .map_err(|e| DbError::Unavailable(format!("connect to {endpoint} failed: {e}")))?;
+        let (client, connection) = settings
+            .config
+            .connect_raw(stream, NoTls)
+            .await
+            .map_err(|e| DbError::Unavailable(format!("{endpoint}: {}", super::describe(&e))))?;
+        let task = spawn(async move {
+            // Ends when the server closes the connection or the socket fails; the client then
+            // reports `is_closed()` and the pool replaces it.
+            let _ = connection.await;
+        });
+        let mut statements = Vec::with_capacity(ALL.len());
+        // Pipelined: all PREPAREs go out before the first answer is awaited.
+        let prepared = futures_util::future::join_all(ALL.iter().map(|sql| client.prepare(sql))).await;
+        for p in prepared {
+            statements.push(p.map_err(|e| DbError::Unavailable(format!("prepare failed: {}", super::describe(&e))))?);
+        }
+        Ok(PgConn { client, statements, endpoint: endpoint.clone(), _task: task })
+    }
+}

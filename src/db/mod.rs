@@ -1,0 +1,99 @@
+//! PostgreSQL access: the peer-connection stream is in `ffi::peer`; here are the pool, the
+//! connection with its prepared statements, and the queries the API runs.
+
+pub mod conn;
+pub mod pool;
+pub mod queries;
+pub mod statements;
+
+use std::fmt;
+
+/// Why a database operation did not produce an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbError {
+    /// No connection could be opened (the reason, from PostgreSQL or the socket).
+    Unavailable(String),
+    /// Too many requests already wait for a connection.
+    QueueFull,
+    /// No connection became free within `music_pool_timeout`.
+    PoolTimeout,
+    /// The query did not finish within `music_query_timeout` (it was cancelled).
+    QueryTimeout,
+    /// The connection broke while the query was under way; for a write, whether it was
+    /// committed is unknown.
+    ConnectionLost { write: bool },
+    /// PostgreSQL refused the statement (its message).
+    Query(String),
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::Unavailable(why) if why.is_empty() => f.write_str("Database unavailable."),
+            DbError::Unavailable(why) => write!(f, "Database unavailable: {why}"),
+            DbError::QueueFull => f.write_str("Database busy: too many requests waiting for a connection."),
+            DbError::PoolTimeout => f.write_str("Database busy: no connection became free in time."),
+            DbError::QueryTimeout => f.write_str("Database query timed out."),
+            DbError::ConnectionLost { write: true } => f.write_str(
+                "Database connection lost during the write; its outcome is unknown.",
+            ),
+            DbError::ConnectionLost { write: false } => f.write_str("Database connection lost."),
+            DbError::Query(why) => write!(f, "Database error: {why}"),
+        }
+    }
+}
+
+impl DbError {
+    /// The HTTP status the API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            DbError::QueryTimeout => 504,
+            DbError::Query(_) => 500,
+            _ => 503,
+        }
+    }
+
+    /// The client-facing text (no server internals beyond what a DBA needs).
+    pub fn detail(&self) -> String {
+        match self {
+            // The server's own message goes to the error log, not to the client.
+            DbError::Unavailable(_) => "Database unavailable.".into(),
+            DbError::Query(_) => "Database error.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// tokio-postgres errors display tersely ("db error"); this gives the server's message.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{}: {}", db.severity(), db.message()),
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_and_details() {
+        assert_eq!(DbError::QueryTimeout.status(), 504);
+        assert_eq!(DbError::PoolTimeout.status(), 503);
+        assert_eq!(DbError::Unavailable("refused".into()).detail(), "Database unavailable.");
+        assert!(DbError::ConnectionLost { write: true }.detail().contains("unknown"));
+        assert_ne!(
+            DbError::ConnectionLost { write: true }.detail(),
+            DbError::ConnectionLost { write: false }.detail()
+        );
+    }
+}

@@ -1,0 +1,247 @@
+//! The per-worker connection pool: `size` connections, each carrying up to `pipeline`
+//! queries at once (tokio-postgres pipelines concurrent queries on one connection), and a
+//! bounded queue of requests waiting for capacity.
+//!
+//! Connections are opened lazily, replaced when broken, and after a failed connect the pool
+//! backs off (100 ms doubling to 5 s) so a dead database is not hammered: while it backs
+//! off with no live connection, requests fail at once with 503 instead of waiting.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
+
+use ngx::async_::spawn;
+
+use super::conn::PgConn;
+use super::DbError;
+use crate::conf::DbSettings;
+use crate::ffi::timer::with_deadline;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PoolLimits {
+    pub size: usize,
+    pub pipeline: usize,
+    pub queue: usize,
+    pub wait_ms: u64,
+    pub connect_ms: u64,
+}
+
+enum Slot {
+    Empty,
+    Connecting,
+    Ready(Rc<PgConn>),
+}
+
+struct Waiter {
+    waker: Cell<Option<Waker>>,
+    woken: Cell<bool>,
+}
+
+pub struct Pool {
+    settings: Rc<DbSettings>,
+    limits: PoolLimits,
+    slots: RefCell<Vec<(Slot, usize)>>,
+    waiters: RefCell<VecDeque<Weak<Waiter>>>,
+    retry_at: Cell<Option<Instant>>,
+    backoff: Cell<Duration>,
+    last_error: RefCell<String>,
+}
+
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+thread_local! {
+    static POOLS: RefCell<HashMap<(String, PoolLimits), Rc<Pool>>> = RefCell::new(HashMap::new());
+}
+
+/// The worker's pool for this connection string and limits, created on first use.
+pub fn pool_for(settings: &Rc<DbSettings>, limits: PoolLimits) -> Rc<Pool> {
+    POOLS.with(|p| {
+        p.borrow_mut()
+            .entry((settings.conninfo.clone(), limits))
+            .or_insert_with(|| {
+                Rc::new(Pool {
+                    settings: settings.clone(),
+                    limits,
+                    slots: RefCell::new((0..limits.size).map(|_| (Slot::Empty, 0)).collect()),
+                    waiters: RefCell::new(VecDeque::new()),
+                    retry_at: Cell::new(None),
+                    backoff: Cell::new(BACKOFF_MIN),
+                    last_error: RefCell::new(String::new()),
+                })
+            })
+            .clone()
+    })
+}
+
+/// Drops every pool of this worker (worker exit).
+pub fn shutdown_all() {
+    let pools = POOLS.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    for pool in pools.values() {
+        pool.slots.borrow_mut().clear();
+        pool.waiters.borrow_mut().clear();
+    }
+}
+
+/// A share of one connection's pipeline; given back on drop.
+pub struct Lease {
+    pool: Rc<Pool>,
+    slot: usize,
+    pub conn: Rc<PgConn>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(s) = self.pool.slots.borrow_mut().get_mut(self.slot) {
+            s.1 = s.1.saturating_sub(1);
+        }
+        self.pool.wake_one();
+    }
+}
+
+impl Lease {
+    /// Call when a query failed because the connection is gone: the slot is emptied so the
+    /// next request opens a new connection.
+    pub fn discard_if_closed(&self) {
+        if self.conn.is_closed() {
+            let mut slots = self.pool.slots.borrow_mut();
+            if let Some((slot, _)) = slots.get_mut(self.slot) {
+                if matches!(slot, Slot::Ready(c) if Rc::ptr_eq(c, &self.conn)) {
+                    *slot = Slot::Empty;
+                }
+            }
+        }
+    }
+}
+
+impl Pool {
+    fn wake_one(&self) {
+        loop {
+            let Some(w) = self.waiters.borrow_mut().pop_front() else { return };
+            // a waiter whose request gave up (timeout) is gone: skip it
+            let Some(w) = w.upgrade() else { continue };
+            if let Some(waker) = w.waker.take() {
+                w.woken.set(true);
+                waker.wake();
+                return;
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        let all: Vec<_> = self.waiters.borrow_mut().drain(..).collect();
+        for w in all.iter().filter_map(Weak::upgrade) {
+            w.woken.set(true);
+            if let Some(waker) = w.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    fn try_lease(self: &Rc<Self>) -> Option<Lease> {
+        let mut slots = self.slots.borrow_mut();
+        let mut best: Option<(usize, usize)> = None;
+        for (i, (slot, in_flight)) in slots.iter_mut().enumerate() {
+            if let Slot::Ready(c) = slot {
+                if c.is_closed() {
+                    *slot = Slot::Empty;
+                    continue;
+                }
+                if *in_flight < self.limits.pipeline && best.is_none_or(|(_, n)| *in_flight < n) {
+                    best = Some((i, *in_flight));
+                }
+            }
+        }
+        let (i, _) = best?;
+        let (slot, in_flight) = &mut slots[i];
+        let Slot::Ready(conn) = slot else { return None };
+        *in_flight += 1;
+        Some(Lease { pool: self.clone(), slot: i, conn: conn.clone() })
+    }
+
+    /// Starts opening a connection in an empty slot, unless backing off. Returns whether any
+    /// connection is live or on its way.
+    fn ensure_connecting(self: &Rc<Self>) -> bool {
+        let backing_off = self.retry_at.get().is_some_and(|t| Instant::now() < t);
+        let mut slots = self.slots.borrow_mut();
+        let mut any_live = slots.iter().any(|(s, _)| !matches!(s, Slot::Empty));
+        let all_busy = slots.iter().all(|(s, n)| match s {
+            Slot::Ready(_) => *n >= self.limits.pipeline,
+            Slot::Connecting => true,
+            Slot::Empty => true,
+        });
+        if backing_off || !all_busy {
+            return any_live;
+        }
+        if let Some(i) = slots.iter().position(|(s, _)| matches!(s, Slot::Empty)) {
+            slots[i].0 = Slot::Connecting;
+            any_live = true;
+            let pool = self.clone();
+            spawn(async move { pool.connect_slot(i).await }).detach();
+        }
+        any_live
+    }
+
+    async fn connect_slot(self: Rc<Self>, i: usize) {
+        let result = PgConn::open(&self.settings, self.limits.connect_ms).await;
+        let mut slots = self.slots.borrow_mut();
+        let Some(slot) = slots.get_mut(i) else { return };
+        match result {
+            Ok(conn) => {
+                slot.0 = Slot::Ready(conn);
+                self.retry_at.set(None);
+                self.backoff.set(BACKOFF_MIN);
+            }
+            Err(e) => {
+                slot.0 = Slot::Empty;
+                let wait = self.backoff.get();
+                self.retry_at.set(Some(Instant::now() + wait));
+                self.backoff.set((wait * 2).min(BACKOFF_MAX));
+                let message = e.to_string();
+                // SAFETY: the cycle log is valid in a worker.
+                let log = unsafe { (*nginx_sys::ngx_cycle).log };
+                ngx::ngx_log_error!(nginx_sys::NGX_LOG_ERR, log, "music: database unavailable: {} (next attempt in {} ms)", message, wait.as_millis());
+                *self.last_error.borrow_mut() = message;
+            }
+        }
+        drop(slots);
+        self.wake_all();
+    }
+
+    /// A lease on a connection with spare pipeline capacity, waiting in the bounded queue
+    /// for at most the pool timeout.
+    pub async fn acquire(self: &Rc<Self>) -> Result<Lease, DbError> {
+        let wait = async {
+            loop {
+                if let Some(lease) = self.try_lease() {
+                    return Ok(lease);
+                }
+                if !self.ensure_connecting() {
+                    let why = self.last_error.borrow().clone();
+                    return Err(DbError::Unavailable(why));
+                }
+                self.waiters.borrow_mut().retain(|w| w.strong_count() > 0);
+                if self.waiters.borrow().len() >= self.limits.queue {
+                    return Err(DbError::QueueFull);
+                }
+                let me = Rc::new(Waiter { waker: Cell::new(None), woken: Cell::new(false) });
+                self.waiters.borrow_mut().push_back(Rc::downgrade(&me));
+                std::future::poll_fn(|cx| {
+                    if me.woken.get() {
+                        Poll::Ready(())
+                    } else {
+                        me.waker.set(Some(cx.waker().clone()));
+                        Poll::Pending
+                    }
+                })
+                .await;
+            }
+        };
+        match with_deadline(self.limits.wait_ms as _, wait).await {
+            Ok(r) => r,
+            Err(_) => Err(DbError::PoolTimeout),
+        }
+    }
+}

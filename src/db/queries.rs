@@ -1,0 +1,173 @@
+//! The API's queries on a leased connection, each under `music_query_timeout`. A query that
+//! times out is cancelled on the server (a cancel request over a second socket); one whose
+//! connection broke is reported as lost (for writes: outcome unknown), never retried.
+
+use std::pin::Pin;
+use std::task::Poll;
+
+use chrono::{DateTime, Utc};
+use futures_util::Stream;
+use ngx::async_::spawn;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row, RowStream};
+
+use super::pool::Lease;
+use super::statements::Stmt;
+use super::{describe, DbError};
+use crate::api::MusicRow;
+use crate::ffi::peer::PeerStream;
+use crate::ffi::timer::with_deadline;
+
+/// A leased connection plus the time limits that apply to this request's queries.
+pub struct Db {
+    pub lease: Lease,
+    pub query_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+}
+
+/// What a user row says, for authentication.
+pub struct UserRow {
+    pub id: i64,
+    pub password: String,
+    pub is_active: bool,
+}
+
+fn music_row(row: &Row) -> Result<MusicRow, DbError> {
+    let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
+    Ok(MusicRow {
+        id: row.try_get(0).map_err(get)?,
+        song: row.try_get(1).map_err(get)?,
+        singer: row.try_get(2).map_err(get)?,
+        last_modify_date: row.try_get::<_, DateTime<Utc>>(3).map_err(get)?,
+        created: row.try_get::<_, DateTime<Utc>>(4).map_err(get)?,
+    })
+}
+
+impl Db {
+    /// Asks the server to cancel what this connection is running (fire and forget).
+    pub fn cancel_running(&self) {
+        let token = self.lease.conn.client.cancel_token();
+        let endpoint = self.lease.conn.endpoint.clone();
+        let limit = self.connect_timeout_ms;
+        spawn(async move {
+            let _ = with_deadline(limit as _, async {
+                let stream = PeerStream::connect(&endpoint).await.ok()?;
+                token.cancel_query_raw(stream, NoTls).await.ok()
+            })
+            .await;
+        })
+        .detach();
+    }
+
+    fn failed(&self, e: tokio_postgres::Error, write: bool) -> DbError {
+        if e.is_closed() || self.lease.conn.is_closed() || e.as_db_error().is_none() && e.to_string().contains("connection") {
+            self.lease.discard_if_closed();
+            DbError::ConnectionLost { write }
+        } else {
+            DbError::Query(describe(&e))
+        }
+    }
+
+    async fn rows(&self, stmt: Stmt, params: &[&(dyn ToSql + Sync)], write: bool) -> Result<Vec<Row>, DbError> {
+        let conn = &self.lease.conn;
+        match with_deadline(self.query_timeout_ms as _, conn.client.query(conn.statement(stmt), params)).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(self.failed(e, write)),
+            Err(_) => {
+                self.cancel_running();
+                Err(DbError::QueryTimeout)
+            }
+        }
+    }
+
+    async fn one_music(&self, stmt: Stmt, params: &[&(dyn ToSql + Sync)], write: bool) -> Result<Option<MusicRow>, DbError> {
+        self.rows(stmt, params, write).await?.first().map(music_row).transpose()
+    }
+
+    pub async fn retrieve(&self, id: i64) -> Result<Option<MusicRow>, DbError> {
+        self.one_music(Stmt::Retrieve, &[&id], false).await
+    }
+
+    pub async fn exists(&self, id: i64) -> Result<bool, DbError> {
+        Ok(!self.rows(Stmt::Exists, &[&id], false).await?.is_empty())
+    }
+
+    pub async fn create(&self, song: &str, singer: &str) -> Result<MusicRow, DbError> {
+        self.one_music(Stmt::Create, &[&song, &singer], true)
+            .await?
+            .ok_or_else(|| DbError::Query("INSERT returned no row".into()))
+    }
+
+    pub async fn replace(&self, id: i64, song: &str, singer: &str) -> Result<Option<MusicRow>, DbError> {
+        self.one_music(Stmt::Replace, &[&id, &song, &singer], true).await
+    }
+
+    pub async fn patch(&self, id: i64, song: Option<&str>, singer: Option<&str>) -> Result<Option<MusicRow>, DbError> {
+        self.one_music(Stmt::Patch, &[&id, &song, &singer], true).await
+    }
+
+    pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
+        let conn = &self.lease.conn;
+        match with_deadline(self.query_timeout_ms as _, conn.client.execute(conn.statement(Stmt::Delete), &[&id])).await {
+            Ok(Ok(n)) => Ok(n > 0),
+            Ok(Err(e)) => Err(self.failed(e, true)),
+            Err(_) => {
+                self.cancel_running();
+                Err(DbError::QueryTimeout)
+            }
+        }
+    }
+
+    pub async fn detail(&self, id: i64) -> Result<Option<(String, String)>, DbError> {
+        let rows = self.rows(Stmt::Detail, &[&id], false).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
+        Ok(Some((row.try_get(0).map_err(get)?, row.try_get(1).map_err(get)?)))
+    }
+
+    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
+        let rows = self.rows(Stmt::UserByName, &[&username], false).await?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
+        Ok(Some(UserRow {
+            id: row.try_get::<_, i32>(0).map(i64::from).or_else(|_| row.try_get::<_, i64>(0)).map_err(get)?,
+            password: row.try_get(1).map_err(get)?,
+            is_active: row.try_get(2).map_err(get)?,
+        }))
+    }
+
+    /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
+    pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
+        let conn = &self.lease.conn;
+        let none: [&(dyn ToSql + Sync); 0] = [];
+        match with_deadline(self.query_timeout_ms as _, conn.client.query_raw(conn.statement(stmt), none)).await {
+            Ok(Ok(s)) => Ok(Box::pin(s)),
+            Ok(Err(e)) => Err(self.failed(e, false)),
+            Err(_) => {
+                self.cancel_running();
+                Err(DbError::QueryTimeout)
+            }
+        }
+    }
+
+    /// The next row of a stream; each wait is bounded by the query timeout.
+    pub async fn next_row(&self, stream: &mut Pin<Box<RowStream>>) -> Result<Option<Row>, DbError> {
+        let next = std::future::poll_fn(|cx| match stream.as_mut().poll_next(cx) {
+            Poll::Ready(v) => Poll::Ready(v),
+            Poll::Pending => Poll::Pending,
+        });
+        match with_deadline(self.query_timeout_ms as _, next).await {
+            Ok(None) => Ok(None),
+            Ok(Some(Ok(row))) => Ok(Some(row)),
+            Ok(Some(Err(e))) => Err(self.failed(e, false)),
+            Err(_) => {
+                self.cancel_running();
+                Err(DbError::QueryTimeout)
+            }
+        }
+    }
+
+    pub fn music_row(row: &Row) -> Result<MusicRow, DbError> {
+        music_row(row)
+    }
+}

@@ -1,0 +1,463 @@
+//! The HTTP request as the rest of the module sees it: what was asked ([`RequestInfo`], owned
+//! copies taken once, in the content handler) and a handle to answer it later from a task on
+//! the event loop ([`PendingRequest`]).
+//!
+//! Lifecycle (the pattern of nginx's own upstream module): the content handler either answers
+//! at once, or holds the request (`r->main->count++`, or the count that
+//! `ngx_http_read_client_request_body` takes), returns `NGX_DONE`, and the task answers with
+//! [`PendingRequest::finish`], which calls `ngx_http_finalize_request` exactly once. A request
+//! cleanup clears the `alive` flag if nginx frees the request first (worker shutdown), so a task
+//! never touches a freed request.
+
+use std::cell::Cell;
+use std::ffi::c_void;
+use std::ptr::{self, NonNull};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use nginx_sys::{
+    ngx_buf_t, ngx_chain_t, ngx_http_cleanup_add, ngx_http_discard_request_body,
+    ngx_http_finalize_request, ngx_http_output_filter, ngx_http_request_t,
+    ngx_http_run_posted_requests, ngx_http_send_header, ngx_int_t, ngx_list_push, ngx_pnalloc,
+    ngx_read_file, ngx_str_t, ngx_table_elt_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_OK,
+};
+
+use crate::http::{Body, Response};
+
+/// What the handler needs to know about a request, copied out of nginx's structures.
+#[derive(Debug, Default)]
+pub struct RequestInfo {
+    pub method: String,
+    /// `r->uri`: the decoded, normalised path.
+    pub uri: String,
+    /// `r->args`: the raw query string without `?`.
+    pub args: String,
+    /// The Host header as sent (with its port), else the server name.
+    pub host: String,
+    pub https: bool,
+    pub authorization: Option<Vec<u8>>,
+    pub content_type: Option<Vec<u8>>,
+    pub origin: Option<String>,
+    pub cors_request_method: Option<String>,
+    /// The user nginx authenticated (`$remote_user` after `auth_basic`), if any.
+    pub remote_user: Option<String>,
+    pub has_body: bool,
+}
+
+fn ngx_str_bytes(s: &ngx_str_t) -> &[u8] {
+    if s.len == 0 || s.data.is_null() {
+        &[]
+    } else {
+        // SAFETY: nginx strings point at `len` initialised bytes that live as long as the
+        // request (or configuration) that owns them, which outlives this borrow.
+        unsafe { std::slice::from_raw_parts(s.data, s.len) }
+    }
+}
+
+fn lossy(s: &ngx_str_t) -> String {
+    String::from_utf8_lossy(ngx_str_bytes(s)).into_owned()
+}
+
+fn header_value(h: *mut ngx_table_elt_t) -> Option<Vec<u8>> {
+    // SAFETY: a non-null header pointer in `headers_in` points at a live table element.
+    unsafe { h.as_ref() }.map(|h| ngx_str_bytes(&h.value).to_vec())
+}
+
+impl RequestInfo {
+    /// Copies the request's method, path, arguments and the headers the API reads.
+    ///
+    /// # Safety
+    /// `r` must be a valid request of the current worker, in its content phase.
+    pub unsafe fn from_raw(r: *mut ngx_http_request_t) -> RequestInfo {
+        // SAFETY: the caller guarantees `r` is valid for the duration of this call.
+        let req = unsafe { &*r };
+        let hin = &req.headers_in;
+        let mut info = RequestInfo {
+            method: lossy(&req.method_name),
+            uri: lossy(&req.uri),
+            args: lossy(&req.args),
+            authorization: header_value(hin.authorization),
+            content_type: header_value(hin.content_type),
+            has_body: hin.content_length_n > 0 || hin.chunked() != 0,
+            ..RequestInfo::default()
+        };
+        info.host = match header_value(hin.host) {
+            Some(h) => String::from_utf8_lossy(&h).into_owned(),
+            None => lossy(&hin.server),
+        };
+        // SAFETY: every request has a live connection.
+        info.https = unsafe { !(*req.connection).ssl.is_null() };
+        if hin.user.len > 0 {
+            info.remote_user = Some(lossy(&hin.user));
+        }
+        // SAFETY: `headers_in.headers` is the request's list of header elements.
+        for h in unsafe { ngx::http::list_iterator(&hin.headers) } {
+            let (name, value) = (h.0.as_bytes(), h.1.as_bytes());
+            if name.eq_ignore_ascii_case(b"origin") {
+                info.origin = Some(String::from_utf8_lossy(value).into_owned());
+            } else if name.eq_ignore_ascii_case(b"access-control-request-method") {
+                info.cors_request_method = Some(String::from_utf8_lossy(value).into_owned());
+            }
+        }
+        info
+    }
+}
+
+/// A request held open (`NGX_DONE`) until a task answers it.
+pub struct PendingRequest {
+    r: NonNull<ngx_http_request_t>,
+    alive: Rc<Cell<bool>>,
+    /// Set while a streamed response waits for the client to drain what was sent.
+    writable: Rc<Cell<Option<Waker>>>,
+}
+
+unsafe extern "C" fn request_gone(data: *mut c_void) {
+    // SAFETY: `data` is the `Cell` this module stored with `ngx_http_cleanup_add`; the
+    // `Rc` in `PendingRequest` keeps it alive, and the cleanup holds one strong count.
+    let alive = unsafe { Rc::from_raw(data as *const Cell<bool>) };
+    alive.set(false);
+}
+
+impl PendingRequest {
+    /// Takes hold of `r` for a later answer.
+    ///
+    /// # Safety
+    /// `r` must be a valid main request; the caller returns `NGX_DONE` to nginx (after
+    /// incrementing `r->main->count` or having `ngx_http_read_client_request_body` do it).
+    pub unsafe fn new(r: *mut ngx_http_request_t) -> Option<PendingRequest> {
+        let alive = Rc::new(Cell::new(true));
+        // SAFETY: `r` is valid (caller); the cleanup is freed with the request pool.
+        let cln = unsafe { ngx_http_cleanup_add(r, 0) };
+        // SAFETY: checked for null just below before any write.
+        let cln = unsafe { cln.as_mut() }?;
+        cln.handler = Some(request_gone);
+        cln.data = Rc::into_raw(alive.clone()) as *mut c_void;
+        Some(PendingRequest {
+            r: NonNull::new(r)?,
+            alive,
+            writable: Rc::new(Cell::new(None)),
+        })
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.alive.get()
+    }
+
+    /// The request's connection log, for messages about this request.
+    pub fn log(&self) -> *mut nginx_sys::ngx_log_t {
+        // SAFETY: only called while the request is alive; connection and log outlive it.
+        unsafe { (*(*self.r.as_ptr()).connection).log }
+    }
+
+    /// Sends `response` (headers and whole body) and finalizes the request.
+    pub fn finish(self, response: Response) {
+        if !self.is_alive() {
+            return;
+        }
+        let r = self.r.as_ptr();
+        // SAFETY: the request is alive (checked above) and held by our count.
+        let rc = unsafe { send_response(r, &response) };
+        // SAFETY: as above; finalize drops our count, after which `r` is not touched.
+        unsafe { finalize(r, rc) };
+    }
+
+    /// Sends the status line and headers of a response whose body follows in pieces
+    /// ([`PendingRequest::send_chunk`], then [`PendingRequest::end_stream`]).
+    pub fn begin_stream(&mut self, response: &Response) -> Result<(), ()> {
+        if !self.is_alive() {
+            return Err(());
+        }
+        let r = self.r.as_ptr();
+        // SAFETY: the request is alive and held by our count.
+        let rc = unsafe { send_headers(r, response, None) };
+        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
+            return Err(());
+        }
+        // SAFETY: as above; installs our write handler so a blocked client wakes the task.
+        unsafe {
+            let data = Rc::into_raw(self.writable.clone()) as *mut c_void;
+            set_stream_ctx(r, data);
+            (*r).write_event_handler = Some(stream_write_handler);
+        }
+        Ok(())
+    }
+
+    /// Hands `bytes` to nginx's output filters and waits while the client connection has
+    /// more than `limit` bytes queued, so a slow client bounds the memory a stream uses.
+    pub async fn send_chunk(&mut self, bytes: &[u8], last: bool) -> Result<(), ()> {
+        if !self.is_alive() {
+            return Err(());
+        }
+        let r = self.r.as_ptr();
+        // SAFETY: alive and held by our count.
+        let rc = unsafe { output_bytes(r, bytes, last) };
+        if rc == NGX_ERROR as ngx_int_t {
+            return Err(());
+        }
+        // Wait for the connection to drain before producing more.
+        std::future::poll_fn(|cx| {
+            if !self.alive.get() {
+                return Poll::Ready(Err(()));
+            }
+            // SAFETY: alive (checked) and held by our count.
+            let buffered = unsafe { (*(*r).connection).buffered() != 0 || (*r).buffered() != 0 };
+            // SAFETY: as above.
+            let error = unsafe { (*(*r).connection).error() != 0 };
+            if error {
+                Poll::Ready(Err(()))
+            } else if buffered {
+                self.writable.set(Some(cx.waker().clone()));
+                // SAFETY: alive; arms the client's write event and a send timeout on it.
+                unsafe {
+                    let wev = (*(*r).connection).write;
+                    if nginx_sys::ngx_handle_write_event(wev, 0) != NGX_OK as ngx_int_t {
+                        return Poll::Ready(Err(()));
+                    }
+                    if (*wev).timer_set() == 0 {
+                        nginx_sys::ngx_add_timer(wev, SEND_TIMEOUT_MS);
+                    }
+                }
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        })
+        .await
+    }
+
+    /// Finalizes a streamed response (after its last chunk, or after a failure).
+    pub fn end_stream(self, ok: bool) {
+        if !self.is_alive() {
+            return;
+        }
+        let r = self.r.as_ptr();
+        let rc = if ok { NGX_OK as ngx_int_t } else { NGX_ERROR as ngx_int_t };
+        // SAFETY: alive and held by our count; `r` is not used after finalize.
+        unsafe {
+            clear_stream_ctx(r);
+            finalize(r, rc)
+        };
+    }
+}
+
+fn ctx_slot(r: *mut ngx_http_request_t) -> *mut *mut c_void {
+    // SAFETY: `r->ctx` has one slot per HTTP module; ours is `ctx_index` of our module, set
+    // by nginx at configuration time.
+    unsafe {
+        let index = (*std::ptr::addr_of!(crate::ngx_http_music_module)).ctx_index;
+        (*r).ctx.add(index)
+    }
+}
+
+unsafe fn set_stream_ctx(r: *mut ngx_http_request_t, data: *mut c_void) {
+    // SAFETY: `r` is valid (caller); the slot belongs to this module.
+    unsafe { *ctx_slot(r) = data };
+}
+
+unsafe fn clear_stream_ctx(r: *mut ngx_http_request_t) {
+    // SAFETY: `r` is valid (caller); a non-null slot holds the pointer from `Rc::into_raw`
+    // in `begin_stream`.
+    unsafe {
+        let p = std::mem::replace(&mut *ctx_slot(r), ptr::null_mut());
+        if !p.is_null() {
+            drop(Rc::from_raw(p as *const Cell<Option<Waker>>));
+        }
+    }
+}
+
+unsafe extern "C" fn stream_write_handler(r: *mut ngx_http_request_t) {
+    // SAFETY: nginx calls this with the live request whose write event fired; flushing with a
+    // null chain pushes out what the filters hold. The ctx slot is ours (see above).
+    unsafe {
+        let c = (*r).connection;
+        if (*(*c).write).timedout() != 0 {
+            (*c).set_timedout(1);
+            (*c).set_error(1);
+        } else {
+            ngx_http_output_filter(r, ptr::null_mut());
+        }
+        let p = *ctx_slot(r) as *const Cell<Option<Waker>>;
+        if let Some(waker) = p.as_ref().and_then(Cell::take) {
+            waker.wake();
+        }
+    }
+}
+
+/// Discards the body of a request answered without reading it.
+///
+/// # Safety
+/// `r` must be a valid request.
+pub unsafe fn discard_body(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: caller guarantees `r`.
+    unsafe { ngx_http_discard_request_body(r) }
+}
+
+/// Sends a whole response from the content handler itself; returns the code for nginx.
+///
+/// # Safety
+/// `r` must be a valid request in its content phase.
+pub unsafe fn respond_now(r: *mut ngx_http_request_t, response: &Response) -> ngx_int_t {
+    // SAFETY: caller guarantees `r`.
+    unsafe {
+        let rc = discard_body(r);
+        if rc != NGX_OK as ngx_int_t {
+            return rc;
+        }
+        send_response(r, response)
+    }
+}
+
+unsafe fn finalize(r: *mut ngx_http_request_t, rc: ngx_int_t) {
+    // SAFETY: caller guarantees `r` is alive and held by one count that this releases.
+    unsafe {
+        let c = (*r).connection;
+        ngx_http_finalize_request(r, rc);
+        ngx_http_run_posted_requests(c);
+    }
+}
+
+fn copy_to_pool(pool: *mut nginx_sys::ngx_pool_t, bytes: &[u8]) -> Option<ngx_str_t> {
+    if bytes.is_empty() {
+        return Some(ngx_str_t { len: 0, data: ptr::null_mut() });
+    }
+    // SAFETY: allocation from a live request pool; the copy fills every byte allocated.
+    unsafe {
+        let p = ngx_pnalloc(pool, bytes.len()) as *mut u8;
+        if p.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
+        Some(ngx_str_t { len: bytes.len(), data: p })
+    }
+}
+
+unsafe fn add_header(r: *mut ngx_http_request_t, name: &'static str, value: &str) -> Option<()> {
+    // SAFETY: `r` is valid (caller); the list element is fully initialised before use.
+    unsafe {
+        let pool = (*r).pool;
+        let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut ngx_table_elt_t;
+        let h = h.as_mut()?;
+        h.hash = 1;
+        h.key = ngx_str_t { len: name.len(), data: name.as_ptr() as *mut u8 };
+        h.value = copy_to_pool(pool, value.as_bytes())?;
+        h.lowcase_key = ptr::null_mut();
+        h.next = ptr::null_mut();
+        Some(())
+    }
+}
+
+/// Sets the status line and headers and sends them; `content_length` None means streamed.
+unsafe fn send_headers(
+    r: *mut ngx_http_request_t,
+    response: &Response,
+    content_length: Option<usize>,
+) -> ngx_int_t {
+    // SAFETY: `r` is valid (caller).
+    unsafe {
+        let out = &mut (*r).headers_out;
+        out.status = response.status as usize;
+        if let Some(ct) = response.content_type {
+            out.content_type_len = ct.len();
+            out.content_type = ngx_str_t { len: ct.len(), data: ct.as_ptr() as *mut u8 };
+            out.content_type_lowcase = ptr::null_mut();
+        }
+        out.content_length_n = content_length.map_or(-1, |n| n as i64);
+        for (name, value) in &response.headers {
+            if add_header(r, name, value).is_none() {
+                return NGX_ERROR as ngx_int_t;
+            }
+        }
+        if response.status == 204 {
+            (*r).set_header_only(1);
+        }
+        ngx_http_send_header(r)
+    }
+}
+
+unsafe fn send_response(r: *mut ngx_http_request_t, response: &Response) -> ngx_int_t {
+    let body: &[u8] = match &response.body {
+        Body::Bytes(b) => b,
+        Body::Empty => &[],
+    };
+    let length = if response.status == 204 { None } else { Some(body.len()) };
+    // SAFETY: `r` is valid (caller).
+    unsafe {
+        let rc = send_headers(r, response, length);
+        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
+            return rc;
+        }
+        output_bytes(r, body, true)
+    }
+}
+
+/// Copies `bytes` into a buffer from the request pool and passes it down the filters.
+unsafe fn output_bytes(r: *mut ngx_http_request_t, bytes: &[u8], last: bool) -> ngx_int_t {
+    // SAFETY: `r` is valid (caller); buffer and chain link come from its pool and are fully
+    // initialised before nginx sees them.
+    unsafe {
+        let pool = (*r).pool;
+        let b = nginx_sys::ngx_pcalloc(pool, std::mem::size_of::<ngx_buf_t>()) as *mut ngx_buf_t;
+        let Some(b) = b.as_mut() else {
+            return NGX_ERROR as ngx_int_t;
+        };
+        if !bytes.is_empty() {
+            let Some(s) = copy_to_pool(pool, bytes) else {
+                return NGX_ERROR as ngx_int_t;
+            };
+            b.start = s.data;
+            b.pos = s.data;
+            b.last = s.data.add(s.len);
+            b.end = b.last;
+            b.set_memory(1);
+        }
+        if last {
+            b.set_last_buf(if (*r).main == r { 1 } else { 0 });
+            b.set_last_in_chain(1);
+        } else {
+            b.set_flush(1);
+        }
+        let mut out = ngx_chain_t { buf: b as *mut ngx_buf_t, next: ptr::null_mut() };
+        ngx_http_output_filter(r, &mut out)
+    }
+}
+
+/// The request body, read into memory: nginx keeps it in buffers or, past
+/// `client_body_buffer_size`, in a temporary file that is read back here (a local file nginx
+/// has just written; see the README on body sizes).
+///
+/// # Safety
+/// `r` must be a valid request whose body has been read completely.
+pub unsafe fn read_body(r: *mut ngx_http_request_t) -> Result<Vec<u8>, ()> {
+    let mut body = Vec::new();
+    // SAFETY: after `ngx_http_read_client_request_body` completed, `request_body->bufs` is a
+    // valid chain of memory or file buffers.
+    unsafe {
+        let Some(rb) = (*r).request_body.as_ref() else {
+            return Ok(body);
+        };
+        let mut cl = rb.bufs;
+        while let Some(link) = cl.as_ref() {
+            let b = &*link.buf;
+            if b.in_file() != 0 {
+                let len = (b.file_last - b.file_pos) as usize;
+                let start = body.len();
+                body.resize(start + len, 0);
+                let n = ngx_read_file(b.file, body[start..].as_mut_ptr(), len, b.file_pos);
+                if n != len as isize {
+                    return Err(());
+                }
+            } else if !b.pos.is_null() {
+                let len = b.last.offset_from(b.pos) as usize;
+                body.extend_from_slice(std::slice::from_raw_parts(b.pos, len));
+            }
+            cl = link.next;
+        }
+    }
+    Ok(body)
+}
+
+/// How long a streamed response waits for a client that reads nothing.
+const SEND_TIMEOUT_MS: nginx_sys::ngx_msec_t = 60_000;
+
+pub const DONE: ngx_int_t = NGX_DONE as ngx_int_t;
+pub const AGAIN: ngx_int_t = NGX_AGAIN as ngx_int_t;

@@ -1,0 +1,103 @@
+//! A deadline on nginx's timer tree that, unlike `ngx::async_::sleep`, is NOT cancelable: an
+//! exiting worker (reload, `nginx -s quit`) waits for it. Every request that waits on the
+//! database holds one, so a graceful reload lets in-flight requests finish (see the notes'
+//! trap 1) while idle pool connections, which hold no timer, do not keep the worker alive.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use nginx_sys::{ngx_add_timer, ngx_del_timer, ngx_event_t, ngx_msec_t};
+
+struct TimerState {
+    event: ngx_event_t,
+    fired: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+/// Resolves when `ms` milliseconds have passed; disarms the timer when dropped.
+pub struct Deadline {
+    state: Pin<Box<TimerState>>,
+    _keep: Rc<()>,
+}
+
+unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
+    // SAFETY: `ev->data` points at the pinned `TimerState` that owns this event; the timer is
+    // removed in `Drop` before that state is freed, so it is alive here.
+    unsafe {
+        let state = &*((*ev).data as *const TimerState);
+        state.fired.set(true);
+        if let Some(w) = state.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+impl Deadline {
+    pub fn after(ms: ngx_msec_t) -> Deadline {
+        let mut state = Box::pin(TimerState {
+            // SAFETY: an all-zero event is the initial state nginx expects.
+            event: unsafe { mem::zeroed() },
+            fired: Cell::new(false),
+            waker: Cell::new(None),
+        });
+        // SAFETY: the state is pinned for its whole life, so `ev->data` stays valid; the log
+        // is the cycle's.
+        unsafe {
+            let s = state.as_mut().get_unchecked_mut();
+            s.event.handler = Some(on_timer);
+            s.event.data = s as *mut TimerState as *mut std::ffi::c_void;
+            s.event.log = (*nginx_sys::ngx_cycle).log;
+            s.event.set_cancelable(0);
+            ngx_add_timer(&mut s.event, ms);
+        }
+        Deadline { state, _keep: Rc::new(()) }
+    }
+}
+
+impl Future for Deadline {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.state.fired.get() {
+            Poll::Ready(())
+        } else {
+            self.state.waker.set(Some(cx.waker().clone()));
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for Deadline {
+    fn drop(&mut self) {
+        // SAFETY: the event is ours; removing a set timer before freeing the state.
+        unsafe {
+            let s = self.state.as_mut().get_unchecked_mut();
+            if s.event.timer_set() != 0 {
+                ngx_del_timer(&mut s.event);
+            }
+        }
+    }
+}
+
+/// What [`with_deadline`] returns when the time ran out first.
+#[derive(Debug)]
+pub struct Elapsed;
+
+/// Runs `fut` until it completes or `ms` pass.
+pub async fn with_deadline<F: Future>(ms: ngx_msec_t, fut: F) -> Result<F::Output, Elapsed> {
+    let mut fut = std::pin::pin!(fut);
+    let mut deadline = Deadline::after(ms);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match Pin::new(&mut deadline).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}

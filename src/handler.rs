@@ -1,0 +1,531 @@
+//! The one place that owns a request's lifecycle: the content handler decides what can be
+//! answered at once (routing, CORS preflight, header-level auth errors, 405), reads the body
+//! when the route takes one, and runs the rest as a task on the worker's event loop:
+//! connection lease, authentication, the statement, the JSON answer.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR};
+use ngx::async_::spawn;
+use ngx::http::HttpModuleLocationConf;
+use ngx::ngx_log_error;
+
+use crate::api::{self, Action, ApiError, Mode, Resource, RouteOutcome};
+use crate::auth::{self, BasicOutcome, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache, Revalidation, VerifyJob};
+use crate::conf::{AuthMode, LocationConf};
+use crate::db::pool::{pool_for, PoolLimits};
+use crate::db::queries::Db;
+use crate::db::statements::Stmt;
+use crate::db::DbError;
+use crate::ffi::request::{self, PendingRequest, RequestInfo};
+use crate::ffi::thread_task;
+use crate::http::Response;
+use crate::Module;
+
+/// Who is asking, as far as the header tells before the database is asked.
+enum Credentials {
+    /// nginx authenticated the user (`music_auth remote_user`).
+    Trusted,
+    Basic { username: String, password: String },
+}
+
+/// Work that needs the database.
+struct Work {
+    action: Action,
+    credentials: Option<Credentials>,
+    extra_headers: Vec<(&'static str, String)>,
+}
+
+/// What the content handler decided.
+enum Plan {
+    Answer(Response),
+    Work(Work),
+}
+
+fn error_response(e: ApiError) -> Response {
+    Response::json(e.status, e.body.into_bytes())
+}
+
+fn with_headers(mut r: Response, headers: &[(&'static str, String)]) -> Response {
+    for (k, v) in headers {
+        r.add_header(k, v.clone());
+    }
+    r
+}
+
+/// Routing, CORS, method and header checks: everything decidable without the database.
+fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
+    let cors = api::cors_policy(conf);
+    let origin = info.origin.as_deref();
+    if info.method == "OPTIONS" {
+        if let (Some(o), Some(_)) = (origin, info.cors_request_method.as_deref()) {
+            if let Some(headers) = cors.preflight(o) {
+                return Plan::Answer(with_headers(Response::empty(200), &headers));
+            }
+        }
+    }
+    let cors_headers = origin.map(|o| cors.simple(o)).unwrap_or_default();
+    let answer = |r: Response| Plan::Answer(with_headers(r, &cors_headers));
+
+    let rest = info.uri.strip_prefix(conf.prefix.as_str()).unwrap_or("\u{0}");
+    let resource = match api::route(rest, &info.args) {
+        RouteOutcome::Found(resource) => resource,
+        RouteOutcome::NotFound => return answer(error_response(ApiError::not_found())),
+        RouteOutcome::RedirectAddSlash => {
+            if info.method == "GET" || info.method == "HEAD" {
+                let mut location = format!("{}{}/", conf.prefix, rest);
+                if !info.args.is_empty() {
+                    location.push('?');
+                    location.push_str(&info.args);
+                }
+                return answer(Response::empty(301).header("Location", location));
+            }
+            let slashed = format!("{}{}/", conf.prefix, rest);
+            return answer(error_response(ApiError::slash_required(&slashed)));
+        }
+    };
+    let allow = api::allow(&resource);
+    let decorate = |r: Response| {
+        let mut r = with_headers(r, &cors_headers);
+        r.add_header("Allow", allow);
+        if !r.headers.iter().any(|(k, _)| *k == "Vary") {
+            r.add_header("Vary", "Accept");
+        }
+        r
+    };
+
+    // DRF authenticates before it looks at the method (405) or the object (404).
+    let credentials = if api::needs_auth(&resource) {
+        match conf.auth.unwrap_or(AuthMode::Basic) {
+            AuthMode::RemoteUser => match &info.remote_user {
+                Some(_) => Some(Credentials::Trusted),
+                None => return Plan::Answer(decorate(error_response(ApiError::not_provided()))),
+            },
+            AuthMode::Basic => match auth::parse_authorization(info.authorization.as_deref()) {
+                BasicOutcome::NoCredentials => {
+                    return Plan::Answer(decorate(error_response(ApiError::not_provided())))
+                }
+                BasicOutcome::Invalid(e) => {
+                    return Plan::Answer(decorate(error_response(ApiError::forbidden(e.detail()))))
+                }
+                BasicOutcome::Credentials { username, password } => {
+                    Some(Credentials::Basic { username, password })
+                }
+            },
+        }
+    } else {
+        None
+    };
+
+    let action = match api::action(&resource, &info.method) {
+        Ok(a) => a,
+        Err(e) => return Plan::Answer(decorate(error_response(e))),
+    };
+    if let (Action::Root, None) = (&action, &credentials) {
+        let body = api::root_body(if info.https { "https" } else { "http" }, &info.host, &conf.prefix);
+        return Plan::Answer(decorate(Response::json(200, body.into_bytes())));
+    }
+    if let Action::Options(Resource::Root) = action {
+        return Plan::Answer(decorate(Response::json(200, api::options_body(&Resource::Root, true).into_bytes())));
+    }
+    let mut extra_headers = cors_headers.clone();
+    extra_headers.push(("Allow", allow.to_owned()));
+    Plan::Work(Work { action, credentials, extra_headers })
+}
+
+fn takes_body(action: &Action) -> bool {
+    matches!(action, Action::Create | Action::Replace(_) | Action::PartialUpdate(_))
+}
+
+thread_local! {
+    /// Requests whose body nginx is still reading, with the work that follows.
+    static READING_BODY: RefCell<HashMap<usize, (PendingRequest, Work)>> = RefCell::new(HashMap::new());
+}
+
+/// `clcf->handler` of every location with `music_api`.
+pub unsafe extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx calls the content handler with a valid request of this location.
+    let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
+    let Some(conf) = Module::location_conf(req) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    // SAFETY: as above.
+    let info = unsafe { RequestInfo::from_raw(r) };
+    let work = match plan(conf, &info) {
+        // SAFETY: as above; the response is sent from the content phase.
+        Plan::Answer(response) => return unsafe { request::respond_now(r, &response) },
+        Plan::Work(work) => work,
+    };
+    if takes_body(&work.action) {
+        // SAFETY: `r` is valid; nginx holds the request (count) until `body_ready` runs.
+        let Some(pending) = (unsafe { PendingRequest::new(r) }) else {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+        };
+        READING_BODY.with(|m| {
+            let mut m = m.borrow_mut();
+            m.retain(|_, (p, _)| p.is_alive());
+            m.insert(r as usize, (pending, work));
+        });
+        // SAFETY: `r` is valid; `body_ready` is called once the body is complete.
+        let rc = unsafe { nginx_sys::ngx_http_read_client_request_body(r, Some(body_ready)) };
+        if rc >= NGX_HTTP_SPECIAL_RESPONSE as ngx_int_t {
+            READING_BODY.with(|m| m.borrow_mut().remove(&(r as usize)));
+            return rc;
+        }
+        return request::DONE;
+    }
+    // SAFETY: `r` is valid.
+    let rc = unsafe { request::discard_body(r) };
+    if rc != nginx_sys::NGX_OK as ngx_int_t {
+        return rc;
+    }
+    // SAFETY: `r` is valid; the extra count is released by `PendingRequest::finish`.
+    unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
+    // SAFETY: as above.
+    let Some(pending) = (unsafe { PendingRequest::new(r) }) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    spawn(serve(pending, conf, work, info, Vec::new())).detach();
+    request::DONE
+}
+
+unsafe extern "C" fn body_ready(r: *mut ngx_http_request_t) {
+    let Some((pending, work)) = READING_BODY.with(|m| m.borrow_mut().remove(&(r as usize))) else {
+        return;
+    };
+    // SAFETY: nginx calls this with the live request whose body is now complete.
+    let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
+    let Some(conf) = Module::location_conf(req) else { return };
+    // SAFETY: as above.
+    let info = unsafe { RequestInfo::from_raw(r) };
+    // SAFETY: as above.
+    match unsafe { request::read_body(r) } {
+        Ok(body) => spawn(serve(pending, conf, work, info, body)).detach(),
+        Err(()) => pending.finish(Response::json(500, br#"{"detail":"Could not read the request body."}"#.to_vec())),
+    }
+}
+
+fn monotonic_ms() -> u64 {
+    thread_local!(static START: Instant = Instant::now());
+    START.with(|s| s.elapsed().as_millis() as u64)
+}
+
+struct AuthCaches {
+    verified: CredentialCache,
+    failed: FailureCache,
+}
+
+thread_local! {
+    /// Per worker, per database: verified credentials and recently failed ones.
+    static AUTH_CACHES: RefCell<HashMap<String, Rc<RefCell<AuthCaches>>>> = RefCell::new(HashMap::new());
+}
+
+fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
+    AUTH_CACHES.with(|m| {
+        m.borrow_mut()
+            .entry(conninfo.to_owned())
+            .or_insert_with(|| {
+                Rc::new(RefCell::new(AuthCaches {
+                    verified: CredentialCache::new(conf.auth_cache_size.unwrap_or(1024), conf.auth_cache_valid_ms.unwrap_or(5000)),
+                    failed: FailureCache::new(1024, 2000),
+                }))
+            })
+            .clone()
+    })
+}
+
+/// Django's ModelBackend + DRF BasicAuthentication, with the per-worker cache in front.
+async fn authenticate(db: &Db, conf: &LocationConf, conninfo: &str, username: &str, password: &str) -> Result<(), Response> {
+    let invalid = || error_response(ApiError::invalid_credentials());
+    let caches = auth_caches(conf, conninfo);
+    let key = CacheKey::new(username, password);
+    let now = monotonic_ms();
+    let lookup = caches.borrow().verified.lookup(&key, now);
+    if let CacheLookup::Fresh(_) = lookup {
+        return Ok(());
+    }
+    let user = db.user_by_name(username).await.map_err(db_error_response)?;
+    if let CacheLookup::Stale { .. } = lookup {
+        let row = user.as_ref().map(|u| auth::UserRow { id: u.id, password: &u.password, is_active: u.is_active });
+        if let Revalidation::Valid(_) = caches.borrow_mut().verified.revalidate(&key, now, row) {
+            return Ok(());
+        }
+    }
+    let Some(user) = user else {
+        // Django hashes once anyway so that a missing user takes as long as a wrong password.
+        let _ = run_verify(conf, VerifyJob::dummy(password.to_owned())).await;
+        return Err(invalid());
+    };
+    if !user.is_active {
+        return Err(invalid());
+    }
+    if caches.borrow().failed.is_known_failure(&key, &user.password, now) {
+        return Err(invalid());
+    }
+    let Ok(hash) = DjangoHash::parse(&user.password) else {
+        return Err(invalid());
+    };
+    match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
+        Some(true) => {
+            caches.borrow_mut().verified.insert(key, user.id, &user.password, monotonic_ms());
+            Ok(())
+        }
+        Some(false) => {
+            caches.borrow_mut().failed.record(key, &user.password, monotonic_ms());
+            Err(invalid())
+        }
+        None => Err(Response::json(503, br#"{"detail":"Authentication is busy, try again."}"#.to_vec())),
+    }
+}
+
+/// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
+async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
+    let pool = conf.thread_pool?;
+    let job = thread_task::run(pool, move || {
+        job.run();
+        job
+    })
+    .await?;
+    job.result()
+}
+
+fn db_error_response(e: DbError) -> Response {
+    let mut body = Vec::new();
+    api::write_detail_json(&mut body, &e.detail());
+    Response::json(e.status(), body)
+}
+
+/// The task that answers one request.
+async fn serve(mut pending: PendingRequest, conf: &'static LocationConf, work: Work, info: RequestInfo, body: Vec<u8>) {
+    let log = pending.log();
+    let result = execute(conf, &work, &info, &body).await;
+    let response = match result {
+        Ok(Outcome::Respond(r)) => r,
+        Ok(Outcome::Stream(db, stmt)) => match stream_list(pending, conf, &db, &work, stmt).await {
+            Ok(()) => return, // streamed and finalized
+            Err((p, e)) => {
+                pending = p;
+                Failure::from(e).into_response(&info, log)
+            }
+        },
+        Err(failure) => failure.into_response(&info, log),
+    };
+    let mut response = with_headers(response, &work.extra_headers);
+    if !response.headers.iter().any(|(k, _)| *k == "Vary") {
+        response.add_header("Vary", "Accept");
+    }
+    pending.finish(response);
+}
+
+impl Failure {
+    fn into_response(self, info: &RequestInfo, log: *mut nginx_sys::ngx_log_t) -> Response {
+        match self {
+            Failure::Api(r) => r,
+            Failure::Db(e) => {
+                ngx_log_error!(NGX_LOG_ERR, log, "music: {} {}: {}", info.method, info.uri, e);
+                db_error_response(e)
+            }
+        }
+    }
+}
+
+/// What `execute` leaves to do.
+enum Outcome {
+    Respond(Response),
+    /// A list answer, streamed row by row on this leased connection.
+    Stream(Db, Stmt),
+}
+
+enum Failure {
+    Api(Response),
+    Db(DbError),
+}
+
+impl From<DbError> for Failure {
+    fn from(e: DbError) -> Self {
+        Failure::Db(e)
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(error_response(e))
+    }
+}
+
+fn item_response(status: u16, row: &api::MusicRow, conf: &LocationConf) -> Response {
+    let mut out = Vec::with_capacity(256);
+    api::write_item(&mut out, row, chrono::Utc::now(), &conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei));
+    Response::json(status, out)
+}
+
+async fn execute(conf: &'static LocationConf, work: &Work, info: &RequestInfo, body: &[u8]) -> Result<Outcome, Failure> {
+    let Some(settings) = conf.database.clone() else {
+        return Err(Failure::Db(DbError::Unavailable("no music_database".into())));
+    };
+    let limits = PoolLimits {
+        size: conf.pool_size.unwrap_or(2),
+        pipeline: conf.pool_pipeline.unwrap_or(32),
+        queue: conf.pool_queue.unwrap_or(1024),
+        wait_ms: conf.pool_timeout_ms.unwrap_or(3000),
+        connect_ms: conf.connect_timeout_ms.unwrap_or(3000),
+    };
+    let pool = pool_for(&settings, limits);
+    let lease = pool.acquire().await?;
+    let db = Db { lease, query_timeout_ms: conf.query_timeout_ms.unwrap_or(10_000), connect_timeout_ms: limits.connect_ms };
+
+    if let Some(Credentials::Basic { username, password }) = &work.credentials {
+        authenticate(&db, conf, &settings.conninfo, username, password).await.map_err(Failure::Api)?;
+    }
+
+    let not_found = || Failure::from(ApiError::not_found());
+    let content_type = info.content_type.as_deref();
+    let resp = match &work.action {
+        Action::Root => {
+            let body = api::root_body(if info.https { "https" } else { "http" }, &info.host, &conf.prefix);
+            Response::json(200, body.into_bytes())
+        }
+        Action::ListAll => return Ok(Outcome::Stream(db, Stmt::List)),
+        Action::AllSingers => return Ok(Outcome::Stream(db, Stmt::AllSingers)),
+        Action::Retrieve(id) => {
+            let row = db.retrieve(*id).await?.ok_or_else(not_found)?;
+            item_response(200, &row, conf)
+        }
+        Action::InvalidId => return Err(not_found()),
+        Action::Detail(id) => {
+            let (singer, song) = db.detail(*id).await?.ok_or_else(not_found)?;
+            let mut out = Vec::with_capacity(64);
+            api::write_detail(&mut out, &singer, &song);
+            Response::json(200, out)
+        }
+        Action::Create => {
+            let input = api::parse_music_input(content_type, body, Mode::Create)?;
+            let (Some(song), Some(singer)) = (input.song.as_deref(), input.singer.as_deref()) else {
+                return Err(Failure::Db(DbError::Query("validated input lacks a field".into())));
+            };
+            let row = db.create(song, singer).await?;
+            item_response(201, &row, conf)
+        }
+        Action::Replace(id) | Action::PartialUpdate(id) => {
+            let mode = if matches!(work.action, Action::Replace(_)) { Mode::Replace } else { Mode::Partial };
+            // DRF looks the object up (404) before it parses and validates the body.
+            let input = match api::parse_music_input(content_type, body, mode) {
+                Ok(input) => input,
+                Err(e) => {
+                    if !db.exists(*id).await? {
+                        return Err(not_found());
+                    }
+                    return Err(e.into());
+                }
+            };
+            let row = match mode {
+                Mode::Replace => {
+                    let (Some(song), Some(singer)) = (input.song.as_deref(), input.singer.as_deref()) else {
+                        return Err(Failure::Db(DbError::Query("validated input lacks a field".into())));
+                    };
+                    db.replace(*id, song, singer).await?
+                }
+                _ => db.patch(*id, input.song.as_deref(), input.singer.as_deref()).await?,
+            };
+            item_response(200, &row.ok_or_else(not_found)?, conf)
+        }
+        Action::Delete(id) => {
+            if !db.delete(*id).await? {
+                return Err(not_found());
+            }
+            Response::empty(204)
+        }
+        Action::Options(resource) => {
+            let exists = match resource {
+                Resource::Item(id) => db.exists(*id).await?,
+                _ => true,
+            };
+            Response::json(200, api::options_body(resource, exists).into_bytes())
+        }
+    };
+    Ok(Outcome::Respond(resp))
+}
+
+/// Streams `GET /api/musics/` (or `all_singer/`) row by row: each row becomes JSON in a
+/// buffer that is handed to nginx every 16 KiB, waiting while the client lags, so memory
+/// stays bounded whatever the table size.
+async fn stream_list(
+    mut pending: PendingRequest,
+    conf: &LocationConf,
+    db: &Db,
+    work: &Work,
+    stmt: Stmt,
+) -> Result<(), (PendingRequest, DbError)> {
+    const FLUSH_AT: usize = 16 * 1024;
+    let mut rows = match db.stream(stmt).await {
+        Ok(rows) => rows,
+        Err(e) => return Err((pending, e)),
+    };
+    // The first row (or the end) decides between a 200 and an error answer.
+    let first = match db.next_row(&mut rows).await {
+        Ok(first) => first,
+        Err(e) => return Err((pending, e)),
+    };
+    let mut head = with_headers(Response::json(200, Vec::new()), &work.extra_headers);
+    head.add_header("Vary", "Accept");
+    if pending.begin_stream(&head).is_err() {
+        pending.end_stream(false);
+        return Ok(());
+    }
+    let tz = conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei);
+    let now = chrono::Utc::now();
+    let mut buf = Vec::with_capacity(FLUSH_AT + 1024);
+    buf.push(b'[');
+    let mut next = first;
+    let mut count = 0usize;
+    let mut ok = true;
+    while let Some(row) = next {
+        if count > 0 {
+            buf.push(b',');
+        }
+        count += 1;
+        match stmt {
+            Stmt::AllSingers => match row.try_get::<_, String>(0) {
+                Ok(singer) => api::write_json_string(&mut buf, &singer),
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            },
+            _ => match Db::music_row(&row) {
+                Ok(item) => api::write_item(&mut buf, &item, now, &tz),
+                Err(_) => {
+                    ok = false;
+                    break;
+                }
+            },
+        }
+        if buf.len() >= FLUSH_AT {
+            if pending.send_chunk(&buf, false).await.is_err() {
+                ok = false;
+                db.cancel_running();
+                break;
+            }
+            buf.clear();
+        }
+        next = match db.next_row(&mut rows).await {
+            Ok(n) => n,
+            Err(e) => {
+                ngx_log_error!(NGX_LOG_ERR, pending.log(), "music: list stream failed after {} rows: {}", count, e);
+                ok = false;
+                break;
+            }
+        };
+    }
+    if ok {
+        buf.push(b']');
+        ok = pending.send_chunk(&buf, true).await.is_ok();
+    }
+    // A stream that fails midway cannot change its status any more: the connection is
+    // closed without the final chunk, so the client sees a truncated answer, not bad JSON.
+    pending.end_stream(ok);
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! A response as the API layer describes it, before the FFI layer hands it to nginx.
+
+/// The body of a [`Response`].
+#[derive(Debug, Default, PartialEq, Eq)]
+pub enum Body {
+    #[default]
+    Empty,
+    Bytes(Vec<u8>),
+}
+
+/// Status, content type, extra headers and body of one answer.
+#[derive(Debug, Default)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: Option<&'static str>,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Body,
+}
+
+pub const JSON: &str = "application/json";
+
+impl Response {
+    /// A JSON answer with `status` and a compact JSON `body`.
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response { status, content_type: Some(JSON), headers: Vec::new(), body: Body::Bytes(body) }
+    }
+
+    /// An answer without a body and without a Content-Type (204, a CORS preflight, ...).
+    pub fn empty(status: u16) -> Response {
+        Response { status, ..Response::default() }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn add_header(&mut self, name: &'static str, value: impl Into<String>) {
+        self.headers.push((name, value.into()));
+    }
+}

@@ -1,0 +1,118 @@
+//! ngx-music: the Music REST API (a Django REST Framework app's routes) served by an nginx
+//! content handler that talks to PostgreSQL from the worker's own event loop.
+//!
+//! This file holds the module's statics and its registration with nginx: the module context,
+//! the directive table (in [`conf::directives`]), configuration create/merge, and the worker
+//! hooks. Requests are answered in [`handler`].
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+
+use nginx_sys::{
+    ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t, NGX_HTTP_MODULE,
+    NGX_LOG_EMERG, NGX_OK,
+};
+use ngx::core::NGX_CONF_ERROR;
+use ngx::http::{HttpModule, HttpModuleLocationConf};
+use ngx::ngx_conf_log_error;
+
+pub mod api;
+pub mod auth;
+pub mod conf;
+pub mod db;
+pub mod ffi;
+pub mod handler;
+pub mod http;
+pub mod time;
+
+use conf::{LocationConf, ThreadPoolRef};
+
+/// The module's type for ngx-rust's configuration helpers.
+pub struct Module;
+
+impl HttpModule for Module {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the static is initialised at load time and only read afterwards.
+        unsafe { &*ptr::addr_of!(ngx_http_music_module) }
+    }
+
+}
+
+/// Merges a location's configuration with the enclosing level's, and resolves what only the
+/// configuration cycle can (the PBKDF2 thread pool).
+unsafe extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut c_void) -> *mut c_char {
+        // SAFETY: nginx passes two location configurations created by `create_loc_conf`.
+        let (prev, conf) = unsafe { (&*(prev as *const LocationConf), &mut *(conf as *mut LocationConf)) };
+        conf.merge_from(prev);
+        if !conf.api {
+            return ptr::null_mut();
+        }
+        if conf.database.is_none() {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"music_api\" in location \"{}\" needs \"music_database\"", conf.prefix);
+            return NGX_CONF_ERROR;
+        }
+        // The auth cache's PBKDF2 runs on this thread pool ("default" is created on demand).
+        let name = conf.auth_thread_pool.clone().unwrap_or_default();
+        let mut s = ngx_str_t { len: name.len(), data: name.as_ptr() as *mut u8 };
+        // SAFETY: `cf` is valid; nginx copies nothing from `s` that outlives the call except
+        // into its own pool (ngx_thread_pool_add stores the name by value in conf memory, so
+        // the bytes are leaked into a stable allocation first).
+        let tp = unsafe {
+            let stable = nginx_sys::ngx_pnalloc((*cf).pool, name.len()) as *mut u8;
+            if stable.is_null() {
+                return NGX_CONF_ERROR;
+            }
+            ptr::copy_nonoverlapping(name.as_ptr(), stable, name.len());
+            s.data = stable;
+            nginx_sys::ngx_thread_pool_add(cf, &mut s)
+        };
+        if tp.is_null() {
+            return NGX_CONF_ERROR;
+        }
+        conf.thread_pool = Some(ThreadPoolRef(tp));
+        ptr::null_mut()
+}
+
+// SAFETY: the location configuration type registered below is `LocationConf`.
+unsafe impl HttpModuleLocationConf for Module {
+    type LocationConf = LocationConf;
+}
+
+static NGX_HTTP_MUSIC_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: None,
+    postconfiguration: None,
+    create_main_conf: None,
+    init_main_conf: None,
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(Module::create_loc_conf),
+    merge_loc_conf: Some(merge_loc_conf),
+};
+
+unsafe extern "C" fn init_process(_cycle: *mut ngx_cycle_t) -> ngx_int_t {
+    NGX_OK as ngx_int_t
+}
+
+unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
+    // Drop the pools' tasks and close their sockets directly (notes, trap 2).
+    db::pool::shutdown_all();
+    ffi::peer::close_all();
+}
+
+// Not exported in unit tests: nothing then references the FFI code, and the test binary links
+// without nginx's symbols (the linker drops what is unreachable).
+#[cfg_attr(not(test), no_mangle)]
+#[cfg_attr(not(test), used)]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_music_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of!(NGX_HTTP_MUSIC_MODULE_CTX) as *mut c_void,
+    // the table lives for the whole program; nginx only reads it
+    commands: ptr::addr_of_mut!(conf::directives::COMMANDS) as *mut _,
+    type_: NGX_HTTP_MODULE as _,
+    init_process: Some(init_process),
+    exit_process: Some(exit_process),
+    ..ngx_module_t::default()
+};
+
+#[cfg(not(test))]
+ngx::ngx_modules!(ngx_http_music_module);

@@ -1,0 +1,96 @@
+package t::Music;
+
+# Helpers for the ngx-music test files (loaded with `prove -I.`, as `use t::Music;`), usable
+# under our harness and the real Test::Nginx alike: the database fixture, users with Django
+# password hashes, Basic auth headers and expected JSON.
+#
+# The database comes from build/test: $ENV{TEST_NGINX_PG_URL} (a libpq URL).
+
+use strict;
+use warnings;
+use Exporter 'import';
+use MIME::Base64 qw(encode_base64);
+use Digest::SHA qw(hmac_sha256);
+use POSIX qw(floor);
+use Time::Local qw(timegm);
+
+our @EXPORT = qw(psql reset_music add_user basic django_hash days_since
+    $http_config $admin);
+
+our $admin = basic('admin', 'admin1234');
+
+# Every file's http {} block: the database (the URL is expanded by the harness).
+our $http_config = <<'_EOC_';
+    music_database "$TEST_NGINX_PG_URL";
+    music_pool_timeout 2s;
+    music_connect_timeout 2s;
+_EOC_
+
+sub psql_bin {
+    my $bin = ($ENV{PGBIN} // '/usr/lib/postgresql/15/bin') . '/psql';
+    return -x $bin ? $bin : 'psql';
+}
+
+# Runs SQL against the test database; returns psql's unaligned output.
+sub psql {
+    my ($sql) = @_;
+    my $url = $ENV{TEST_NGINX_PG_URL} or die "TEST_NGINX_PG_URL is not set (run build/test)\n";
+    my $bin = psql_bin();
+    open(my $fh, '-|', $bin, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-d', $url, '-c', $sql)
+        or die "psql: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh or die "psql failed for: $sql\n";
+    $out //= '';
+    chomp $out;
+    return $out;
+}
+
+# The table as the original's tests start it, with fixed timestamps so bodies are exact:
+# id 1 created 2022-04-05 03:45:05.123456 UTC (11:45:05.123456+08:00),
+# id 2 created 2022-04-06 00:00:00 UTC (no microseconds).
+sub reset_music {
+    psql(q{TRUNCATE music RESTART IDENTITY;
+        INSERT INTO music (song, singer, last_modify_date, created) VALUES
+        ('song_test', 'singer_test', '2022-04-05 03:45:05.123456+00', '2022-04-05 03:45:05.123456+00'),
+        ('second', 'singer_two', '2022-04-06 00:00:00+00', '2022-04-06 00:00:00+00');});
+}
+
+# PBKDF2-HMAC-SHA256 as Django stores it (small iteration counts keep tests quick).
+sub django_hash {
+    my ($password, $salt, $iterations) = @_;
+    $iterations //= 1000;
+    my $u = hmac_sha256($salt . pack('N', 1), $password);
+    my $t = $u;
+    for (2 .. $iterations) {
+        $u = hmac_sha256($u, $password);
+        $t ^= $u;
+    }
+    return "pbkdf2_sha256\$$iterations\$$salt\$" . encode_base64($t, '');
+}
+
+# Creates or replaces a user row (Django's auth_user columns).
+sub add_user {
+    my ($username, $password, %opt) = @_;
+    my $active = exists $opt{active} ? ($opt{active} ? 'true' : 'false') : 'true';
+    my $hash = defined $password ? django_hash($password, $opt{salt} // 'testsalt1234', $opt{iterations}) : '!unusable';
+    (my $u = $username) =~ s/'/''/g;
+    psql(qq{DELETE FROM auth_user WHERE username = '$u';
+        INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,
+            is_staff, is_active, date_joined)
+        VALUES ('$hash', false, '$u', '', '', '', false, $active, now());});
+}
+
+sub basic {
+    my ($user, $password) = @_;
+    return "Authorization: Basic " . encode_base64("$user:$password", '');
+}
+
+# Python's timedelta.days of (now - created) for a UTC "Y-m-d H:M:S" time.
+sub days_since {
+    my ($y, $m, $d, $H, $M, $S) = @_;
+    my $created = timegm($S, $M, $H, $d, $m - 1, $y);
+    return floor((time() - $created) / 86400);
+}
+
+1;

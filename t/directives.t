@@ -1,0 +1,201 @@
+# Each directive's bad values are refused when the configuration is read (nginx -t), with an
+# [emerg] that names the directive and the file:line, as nginx's own modules do.
+use Test::Nginx::Socket;
+use t::Music;
+
+repeat_each(1);
+plan tests => 2 * blocks() + 1;
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: music_api without music_database is refused
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api"\ in\ location\ "\/api\/"\ needs\ "music_database".* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 2: a malformed connection string
+--- http_config
+    music_database "not a conninfo";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ connection\ string\ in\ "music_database"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 3: a connection string without a user
+--- http_config
+    music_database "host=127.0.0.1 dbname=x";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ connection\ string\ in\ "music_database"\ directive:\ no\ user\ given.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 4: TLS to PostgreSQL is refused plainly
+--- http_config
+    music_database "host=127.0.0.1 user=u sslmode=require";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*sslmode=require\ is\ not\ supported.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 5: music_database twice at one level
+--- http_config
+    music_database "host=127.0.0.1 user=u"; music_database "host=127.0.0.1 user=v";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_database"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 6: music_pool_size must be a positive number
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_pool_size 0; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "0"\ in\ "music_pool_size"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 7: music_pool_size rejects words
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_pool_size many; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "many"\ in\ "music_pool_size"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 8: music_query_timeout takes an nginx time
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_query_timeout 5x; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "5x"\ in\ "music_query_timeout"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 9: music_pool_timeout takes an nginx time
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_pool_timeout -1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "\-1"\ in\ "music_pool_timeout"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 10: music_time_zone must be a known zone
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_time_zone Mars/Olympus; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "Mars\/Olympus"\ in\ "music_time_zone"\ directive:\ unknown\ time\ zone.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 11: music_auth is basic or remote_user
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_auth digest; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "digest"\ in\ "music_auth"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 12: music_cors is on or off
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_cors maybe; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "maybe"\ in\ "music_cors"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 13: music_cors_origins takes origins
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_cors_origins example.com; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "example\.com"\ in\ "music_cors_origins"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 14: music_api takes no arguments
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api on; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ number\ of\ arguments\ in\ "music_api"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 15: music_api only in a location
+--- http_config eval: $t::Music::http_config
+--- config
+    music_api;
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api"\ directive\ is\ not\ allowed\ here.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 16: music_api twice
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 17: every directive at http level is inherited and valid
+--- http_config
+    music_database "$TEST_NGINX_PG_URL";
+    music_pool_size 4;
+    music_pool_pipeline 16;
+    music_pool_queue 100;
+    music_pool_timeout 1s;
+    music_connect_timeout 1500ms;
+    music_query_timeout 30s;
+    music_time_zone America/New_York;
+    music_auth basic;
+    music_auth_cache_size 64;
+    music_auth_cache_valid 2s;
+    music_cors on;
+    music_cors_origins https://a.example https://b.example;
+    music_cors_methods "GET, POST";
+    music_cors_headers "content-type";
+    music_cors_max_age 1h;
+--- config
+    location /api/ { music_api; music_auth_thread_pool default; }
+--- request
+GET /api/
+--- response_body chomp
+{"musics":"http://localhost/api/musics/"}
+--- no_error_log
+[emerg]

@@ -1,0 +1,116 @@
+# The public API root (spec §2: GET/HEAD /api/, OPTIONS metadata, 405) answered by the module.
+use Test::Nginx::Socket;
+use t::Music;
+
+repeat_each(1);
+plan tests => repeat_each() * 27;
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: GET /api/ gives the musics URL from the request's Host
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request
+GET /api/
+--- response_body chomp
+{"musics":"http://localhost/api/musics/"}
+--- response_headers
+Content-Type: application/json
+Allow: GET, HEAD, OPTIONS
+Vary: Accept
+--- no_error_log
+[error]
+
+
+
+=== TEST 2: the Host header's port is kept, as Django's build_absolute_uri does
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request
+GET /api/
+--- more_headers
+Host: music.example:8080
+--- response_body chomp
+{"musics":"http://music.example:8080/api/musics/"}
+
+
+
+=== TEST 3: HEAD /api/ sends the headers only
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request
+HEAD /api/
+--- response_body
+--- response_headers
+Content-Type: application/json
+
+
+
+=== TEST 4: OPTIONS /api/ is DRF's root metadata
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request
+OPTIONS /api/
+--- response_body chomp
+{"name":"Api Root","description":"The default basic root view for DefaultRouter","renders":["application/json","text/html"],"parses":["application/json","application/x-www-form-urlencoded","multipart/form-data"]}
+
+
+
+=== TEST 5: POST /api/ is 405 with Allow
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request
+POST /api/
+{}
+--- more_headers
+Content-Type: application/json
+--- error_code: 405
+--- response_body chomp
+{"detail":"Method \"POST\" not allowed."}
+--- response_headers
+Allow: GET, HEAD, OPTIONS
+
+
+
+=== TEST 6: format suffix and ?format=json on the root
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request eval
+["GET /api/.json", "GET /api/?format=json", "GET /api/?format=xml"]
+--- error_code eval
+[200, 200, 404]
+--- response_body eval
+['{"musics":"http://localhost/api/musics/"}', '{"musics":"http://localhost/api/musics/"}', '{"detail":"Not found."}']
+
+
+
+=== TEST 7: an unknown path under the location is a JSON 404
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request
+GET /api/nothing/here/
+--- error_code: 404
+--- response_body chomp
+{"detail":"Not found."}
+--- response_headers
+Content-Type: application/json
+
+
+
+=== TEST 8: the module's location prefix is the one it is configured on
+--- http_config eval: $t::Music::http_config
+--- config
+    location /v1/ { music_api; }
+--- request
+GET /v1/
+--- response_body chomp
+{"musics":"http://localhost/v1/musics/"}
