@@ -4,7 +4,7 @@
 
 fn main() {
     println!("cargo::rerun-if-env-changed=NGINX_BUILD_DIR");
-    
+
     for (var, cfg) in [
         ("DEP_NGINX_FEATURES", "ngx_feature"),
         ("DEP_NGINX_OS", "ngx_os"),

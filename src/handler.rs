@@ -8,13 +8,19 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-use nginx_sys::{ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR};
+use nginx_sys::{
+    ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+    NGX_LOG_ERR,
+};
 use ngx::async_::spawn;
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
 
-use crate::api::{self, Action, ApiError, Mode, Resource, RouteOutcome};
-use crate::auth::{self, BasicOutcome, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache, Revalidation, VerifyJob};
+use crate::api::{self, Action, ApiError, Mode, RouteOutcome};
+use crate::auth::{
+    self, BasicOutcome, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
+    Revalidation, VerifyJob,
+};
 use crate::conf::{AuthMode, LocationConf};
 use crate::db::pool::{pool_for, PoolLimits};
 use crate::db::queries::Db;
@@ -29,12 +35,16 @@ use crate::Module;
 enum Credentials {
     /// nginx authenticated the user (`music_auth remote_user`).
     Trusted,
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
 }
 
 /// Work that needs the database.
 struct Work {
-    action: Action,
+    /// The route's action, or the 405 that DRF gives only after authenticating.
+    action: Result<Action, ApiError>,
     credentials: Option<Credentials>,
     extra_headers: Vec<(&'static str, String)>,
 }
@@ -58,24 +68,42 @@ fn with_headers(mut r: Response, headers: &[(&'static str, String)]) -> Response
 
 /// Routing, CORS, method and header checks: everything decidable without the database.
 fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
-    let cors = api::cors_policy(conf);
-    let origin = info.origin.as_deref();
-    if info.method == "OPTIONS" {
-        if let (Some(o), Some(_)) = (origin, info.cors_request_method.as_deref()) {
-            if let Some(headers) = cors.preflight(o) {
-                return Plan::Answer(with_headers(Response::empty(200), &headers));
-            }
+    let cors = conf.cors_policy();
+    let origin = info.origin.as_deref().map(str::as_bytes);
+    if cors.is_preflight(&info.method, info.cors_request_method.is_some()) {
+        // django-cors-headers answers preflights before any view (and any authentication).
+        let h = cors.headers("OPTIONS", origin);
+        let mut r = with_headers(Response::empty(200), &h.headers);
+        if let Some(vary) = api::vary_header(false, &h) {
+            r.add_header("Vary", vary);
         }
+        return Plan::Answer(r);
     }
-    let cors_headers = origin.map(|o| cors.simple(o)).unwrap_or_default();
-    let answer = |r: Response| Plan::Answer(with_headers(r, &cors_headers));
+    let cors_headers = match origin {
+        Some(_) => cors.headers(&info.method, origin),
+        None => Default::default(),
+    };
+    // The original answered "Accept, Origin, Cookie" to a request with an Origin (Django's
+    // session middleware added Cookie); keep exactly that for clients that compare.
+    let vary = if cors.enabled && origin.is_some() {
+        "Accept, Origin, Cookie"
+    } else {
+        "Accept"
+    };
+    let mut common = cors_headers.headers.clone();
+    common.push(("Vary", vary.to_owned()));
+    let answer = |r: Response| Plan::Answer(with_headers(r, &common));
 
-    let rest = info.uri.strip_prefix(conf.prefix.as_str()).unwrap_or("\u{0}");
-    let resource = match api::route(rest, &info.args) {
-        RouteOutcome::Found(resource) => resource,
+    let rest = match info.uri.strip_prefix(conf.prefix.as_str()) {
+        Some(rest) => rest,
+        None => return answer(error_response(ApiError::not_found())),
+    };
+    let (resource, unknown_format) = match api::route(rest, &info.args) {
+        RouteOutcome::Found(resource) => (resource, false),
+        RouteOutcome::UnknownFormat(resource) => (resource, true),
         RouteOutcome::NotFound => return answer(error_response(ApiError::not_found())),
         RouteOutcome::RedirectAddSlash => {
-            if info.method == "GET" || info.method == "HEAD" {
+            if api::route::redirects_without_slash(&info.method) {
                 let mut location = format!("{}{}/", conf.prefix, rest);
                 if !info.args.is_empty() {
                     location.push('?');
@@ -83,35 +111,39 @@ fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
                 }
                 return answer(Response::empty(301).header("Location", location));
             }
-            let slashed = format!("{}{}/", conf.prefix, rest);
-            return answer(error_response(ApiError::slash_required(&slashed)));
+            return answer(error_response(api::route::slash_required_error(
+                &conf.prefix,
+                rest,
+            )));
         }
     };
-    let allow = api::allow(&resource);
-    let decorate = |r: Response| {
-        let mut r = with_headers(r, &cors_headers);
-        r.add_header("Allow", allow);
-        if !r.headers.iter().any(|(k, _)| *k == "Vary") {
-            r.add_header("Vary", "Accept");
-        }
-        r
-    };
+    // DRF puts Allow on every answer of a route it found.
+    common.push(("Allow", api::allow(&resource).to_owned()));
+    let answer = |r: Response| Plan::Answer(with_headers(r, &common));
+    if unknown_format {
+        // DRF's content negotiation (format suffix) runs before authentication.
+        return answer(error_response(ApiError::not_found()));
+    }
 
+    let action = api::action(&resource, &info.method);
     // DRF authenticates before it looks at the method (405) or the object (404).
     let credentials = if api::needs_auth(&resource) {
         match conf.auth.unwrap_or(AuthMode::Basic) {
             AuthMode::RemoteUser => match &info.remote_user {
                 Some(_) => Some(Credentials::Trusted),
-                None => return Plan::Answer(decorate(error_response(ApiError::not_provided()))),
+                None => return answer(error_response(ApiError::not_provided())),
             },
             AuthMode::Basic => match auth::parse_authorization(info.authorization.as_deref()) {
                 BasicOutcome::NoCredentials => {
-                    return Plan::Answer(decorate(error_response(ApiError::not_provided())))
+                    return answer(error_response(ApiError::not_provided()))
                 }
                 BasicOutcome::Invalid(e) => {
-                    return Plan::Answer(decorate(error_response(ApiError::forbidden(e.detail()))))
+                    return answer(error_response(ApiError::forbidden(e.detail())))
                 }
                 BasicOutcome::Credentials { username, password } => {
+                    if !auth::username_is_storable(&username) {
+                        return answer(error_response(ApiError::invalid_credentials()));
+                    }
                     Some(Credentials::Basic { username, password })
                 }
             },
@@ -119,25 +151,35 @@ fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
     } else {
         None
     };
-
-    let action = match api::action(&resource, &info.method) {
-        Ok(a) => a,
-        Err(e) => return Plan::Answer(decorate(error_response(e))),
-    };
-    if let (Action::Root, None) = (&action, &credentials) {
-        let body = api::root_body(if info.https { "https" } else { "http" }, &info.host, &conf.prefix);
-        return Plan::Answer(decorate(Response::json(200, body.into_bytes())));
+    match (&action, &credentials) {
+        (Err(e), None | Some(Credentials::Trusted)) => return answer(error_response(e.clone())),
+        (Ok(Action::Root), _) => {
+            let scheme = if info.https { "https" } else { "http" };
+            let body = api::root_body(scheme, &info.host, &conf.prefix, rest, &info.args);
+            return answer(Response::json(200, body.into_bytes()));
+        }
+        (Ok(Action::Options(r)), _)
+            if api::options::needs_item_lookup(r).is_none() && credentials.is_none() =>
+        {
+            return answer(Response::json(
+                200,
+                api::options_body(r, true).as_bytes().to_vec(),
+            ));
+        }
+        _ => {}
     }
-    if let Action::Options(Resource::Root) = action {
-        return Plan::Answer(decorate(Response::json(200, api::options_body(&Resource::Root, true).into_bytes())));
-    }
-    let mut extra_headers = cors_headers.clone();
-    extra_headers.push(("Allow", allow.to_owned()));
-    Plan::Work(Work { action, credentials, extra_headers })
+    Plan::Work(Work {
+        action,
+        credentials,
+        extra_headers: common,
+    })
 }
 
-fn takes_body(action: &Action) -> bool {
-    matches!(action, Action::Create | Action::Replace(_) | Action::PartialUpdate(_))
+fn takes_body(action: &Result<Action, ApiError>) -> bool {
+    matches!(
+        action,
+        Ok(Action::Create | Action::Replace(_) | Action::PartialUpdate(_))
+    )
 }
 
 thread_local! {
@@ -146,6 +188,9 @@ thread_local! {
 }
 
 /// `clcf->handler` of every location with `music_api`.
+///
+/// # Safety
+/// Called by nginx only, with a valid request in its content phase.
 pub unsafe extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls the content handler with a valid request of this location.
     let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
@@ -198,13 +243,18 @@ unsafe extern "C" fn body_ready(r: *mut ngx_http_request_t) {
     };
     // SAFETY: nginx calls this with the live request whose body is now complete.
     let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
-    let Some(conf) = Module::location_conf(req) else { return };
+    let Some(conf) = Module::location_conf(req) else {
+        return;
+    };
     // SAFETY: as above.
     let info = unsafe { RequestInfo::from_raw(r) };
     // SAFETY: as above.
     match unsafe { request::read_body(r) } {
         Ok(body) => spawn(serve(pending, conf, work, info, body)).detach(),
-        Err(()) => pending.finish(Response::json(500, br#"{"detail":"Could not read the request body."}"#.to_vec())),
+        Err(_) => pending.finish(Response::json(
+            500,
+            br#"{"detail":"Could not read the request body."}"#.to_vec(),
+        )),
     }
 }
 
@@ -229,7 +279,10 @@ fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
             .entry(conninfo.to_owned())
             .or_insert_with(|| {
                 Rc::new(RefCell::new(AuthCaches {
-                    verified: CredentialCache::new(conf.auth_cache_size.unwrap_or(1024), conf.auth_cache_valid_ms.unwrap_or(5000)),
+                    verified: CredentialCache::new(
+                        conf.auth_cache_size.unwrap_or(1024),
+                        conf.auth_cache_valid_ms.unwrap_or(5000),
+                    ),
                     failed: FailureCache::new(1024, 2000),
                 }))
             })
@@ -238,7 +291,13 @@ fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
 }
 
 /// Django's ModelBackend + DRF BasicAuthentication, with the per-worker cache in front.
-async fn authenticate(db: &Db, conf: &LocationConf, conninfo: &str, username: &str, password: &str) -> Result<(), Response> {
+async fn authenticate(
+    db: &Db,
+    conf: &LocationConf,
+    conninfo: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), Response> {
     let invalid = || error_response(ApiError::invalid_credentials());
     let caches = auth_caches(conf, conninfo);
     let key = CacheKey::new(username, password);
@@ -249,7 +308,11 @@ async fn authenticate(db: &Db, conf: &LocationConf, conninfo: &str, username: &s
     }
     let user = db.user_by_name(username).await.map_err(db_error_response)?;
     if let CacheLookup::Stale { .. } = lookup {
-        let row = user.as_ref().map(|u| auth::UserRow { id: u.id, password: &u.password, is_active: u.is_active });
+        let row = user.as_ref().map(|u| auth::UserRow {
+            id: u.id,
+            password: &u.password,
+            is_active: u.is_active,
+        });
         if let Revalidation::Valid(_) = caches.borrow_mut().verified.revalidate(&key, now, row) {
             return Ok(());
         }
@@ -262,7 +325,11 @@ async fn authenticate(db: &Db, conf: &LocationConf, conninfo: &str, username: &s
     if !user.is_active {
         return Err(invalid());
     }
-    if caches.borrow().failed.is_known_failure(&key, &user.password, now) {
+    if caches
+        .borrow()
+        .failed
+        .is_known_failure(&key, &user.password, now)
+    {
         return Err(invalid());
     }
     let Ok(hash) = DjangoHash::parse(&user.password) else {
@@ -270,14 +337,23 @@ async fn authenticate(db: &Db, conf: &LocationConf, conninfo: &str, username: &s
     };
     match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
         Some(true) => {
-            caches.borrow_mut().verified.insert(key, user.id, &user.password, monotonic_ms());
+            caches
+                .borrow_mut()
+                .verified
+                .insert(key, user.id, &user.password, monotonic_ms());
             Ok(())
         }
         Some(false) => {
-            caches.borrow_mut().failed.record(key, &user.password, monotonic_ms());
+            caches
+                .borrow_mut()
+                .failed
+                .record(key, &user.password, monotonic_ms());
             Err(invalid())
         }
-        None => Err(Response::json(503, br#"{"detail":"Authentication is busy, try again."}"#.to_vec())),
+        None => Err(Response::json(
+            503,
+            br#"{"detail":"Authentication is busy, try again."}"#.to_vec(),
+        )),
     }
 }
 
@@ -293,13 +369,17 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
 }
 
 fn db_error_response(e: DbError) -> Response {
-    let mut body = Vec::new();
-    api::write_detail_json(&mut body, &e.detail());
-    Response::json(e.status(), body)
+    error_response(ApiError::detail(e.status(), &e.detail()))
 }
 
 /// The task that answers one request.
-async fn serve(mut pending: PendingRequest, conf: &'static LocationConf, work: Work, info: RequestInfo, body: Vec<u8>) {
+async fn serve(
+    mut pending: PendingRequest,
+    conf: &'static LocationConf,
+    work: Work,
+    info: RequestInfo,
+    body: Vec<u8>,
+) {
     let log = pending.log();
     let result = execute(conf, &work, &info, &body).await;
     let response = match result {
@@ -313,11 +393,7 @@ async fn serve(mut pending: PendingRequest, conf: &'static LocationConf, work: W
         },
         Err(failure) => failure.into_response(&info, log),
     };
-    let mut response = with_headers(response, &work.extra_headers);
-    if !response.headers.iter().any(|(k, _)| *k == "Vary") {
-        response.add_header("Vary", "Accept");
-    }
-    pending.finish(response);
+    pending.finish(with_headers(response, &work.extra_headers));
 }
 
 impl Failure {
@@ -325,7 +401,14 @@ impl Failure {
         match self {
             Failure::Api(r) => r,
             Failure::Db(e) => {
-                ngx_log_error!(NGX_LOG_ERR, log, "music: {} {}: {}", info.method, info.uri, e);
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    log,
+                    "music: {} {}: {}",
+                    info.method,
+                    info.uri,
+                    e
+                );
                 db_error_response(e)
             }
         }
@@ -358,13 +441,25 @@ impl From<ApiError> for Failure {
 
 fn item_response(status: u16, row: &api::MusicRow, conf: &LocationConf) -> Response {
     let mut out = Vec::with_capacity(256);
-    api::write_item(&mut out, row, chrono::Utc::now(), &conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei));
+    api::write_item(
+        &mut out,
+        row,
+        chrono::Utc::now(),
+        &conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei),
+    );
     Response::json(status, out)
 }
 
-async fn execute(conf: &'static LocationConf, work: &Work, info: &RequestInfo, body: &[u8]) -> Result<Outcome, Failure> {
+async fn execute(
+    conf: &'static LocationConf,
+    work: &Work,
+    info: &RequestInfo,
+    body: &[u8],
+) -> Result<Outcome, Failure> {
     let Some(settings) = conf.database.clone() else {
-        return Err(Failure::Db(DbError::Unavailable("no music_database".into())));
+        return Err(Failure::Db(DbError::Unavailable(
+            "no music_database".into(),
+        )));
     };
     let limits = PoolLimits {
         size: conf.pool_size.unwrap_or(2),
@@ -375,19 +470,26 @@ async fn execute(conf: &'static LocationConf, work: &Work, info: &RequestInfo, b
     };
     let pool = pool_for(&settings, limits);
     let lease = pool.acquire().await?;
-    let db = Db { lease, query_timeout_ms: conf.query_timeout_ms.unwrap_or(10_000), connect_timeout_ms: limits.connect_ms };
+    let db = Db {
+        lease,
+        query_timeout_ms: conf.query_timeout_ms.unwrap_or(10_000),
+        connect_timeout_ms: limits.connect_ms,
+    };
 
     if let Some(Credentials::Basic { username, password }) = &work.credentials {
-        authenticate(&db, conf, &settings.conninfo, username, password).await.map_err(Failure::Api)?;
+        authenticate(&db, conf, &settings.conninfo, username, password)
+            .await
+            .map_err(Failure::Api)?;
     }
 
     let not_found = || Failure::from(ApiError::not_found());
     let content_type = info.content_type.as_deref();
-    let resp = match &work.action {
-        Action::Root => {
-            let body = api::root_body(if info.https { "https" } else { "http" }, &info.host, &conf.prefix);
-            Response::json(200, body.into_bytes())
-        }
+    let action = match &work.action {
+        Ok(action) => action,
+        Err(e) => return Err(e.clone().into()),
+    };
+    let resp = match action {
+        Action::Root => return Err(not_found()),
         Action::ListAll => return Ok(Outcome::Stream(db, Stmt::List)),
         Action::AllSingers => return Ok(Outcome::Stream(db, Stmt::AllSingers)),
         Action::Retrieve(id) => {
@@ -403,14 +505,21 @@ async fn execute(conf: &'static LocationConf, work: &Work, info: &RequestInfo, b
         }
         Action::Create => {
             let input = api::parse_music_input(content_type, body, Mode::Create)?;
-            let (Some(song), Some(singer)) = (input.song.as_deref(), input.singer.as_deref()) else {
-                return Err(Failure::Db(DbError::Query("validated input lacks a field".into())));
+            let (Some(song), Some(singer)) = (input.song.as_deref(), input.singer.as_deref())
+            else {
+                return Err(Failure::Db(DbError::Query(
+                    "validated input lacks a field".into(),
+                )));
             };
             let row = db.create(song, singer).await?;
             item_response(201, &row, conf)
         }
         Action::Replace(id) | Action::PartialUpdate(id) => {
-            let mode = if matches!(work.action, Action::Replace(_)) { Mode::Replace } else { Mode::Partial };
+            let mode = if matches!(action, Action::Replace(_)) {
+                Mode::Replace
+            } else {
+                Mode::Partial
+            };
             // DRF looks the object up (404) before it parses and validates the body.
             let input = match api::parse_music_input(content_type, body, mode) {
                 Ok(input) => input,
@@ -423,12 +532,19 @@ async fn execute(conf: &'static LocationConf, work: &Work, info: &RequestInfo, b
             };
             let row = match mode {
                 Mode::Replace => {
-                    let (Some(song), Some(singer)) = (input.song.as_deref(), input.singer.as_deref()) else {
-                        return Err(Failure::Db(DbError::Query("validated input lacks a field".into())));
+                    let (Some(song), Some(singer)) =
+                        (input.song.as_deref(), input.singer.as_deref())
+                    else {
+                        return Err(Failure::Db(DbError::Query(
+                            "validated input lacks a field".into(),
+                        )));
                     };
                     db.replace(*id, song, singer).await?
                 }
-                _ => db.patch(*id, input.song.as_deref(), input.singer.as_deref()).await?,
+                _ => {
+                    db.patch(*id, input.song.as_deref(), input.singer.as_deref())
+                        .await?
+                }
             };
             item_response(200, &row.ok_or_else(not_found)?, conf)
         }
@@ -439,11 +555,11 @@ async fn execute(conf: &'static LocationConf, work: &Work, info: &RequestInfo, b
             Response::empty(204)
         }
         Action::Options(resource) => {
-            let exists = match resource {
-                Resource::Item(id) => db.exists(*id).await?,
-                _ => true,
+            let exists = match api::options::needs_item_lookup(resource) {
+                Some(id) => db.exists(id).await?,
+                None => true,
             };
-            Response::json(200, api::options_body(resource, exists).into_bytes())
+            Response::json(200, api::options_body(resource, exists).as_bytes().to_vec())
         }
     };
     Ok(Outcome::Respond(resp))
@@ -469,10 +585,13 @@ async fn stream_list(
         Ok(first) => first,
         Err(e) => return Err((pending, e)),
     };
-    let mut head = with_headers(Response::json(200, Vec::new()), &work.extra_headers);
-    head.add_header("Vary", "Accept");
+    let head = with_headers(Response::json(200, Vec::new()), &work.extra_headers);
     if pending.begin_stream(&head).is_err() {
         pending.end_stream(false);
+        return Ok(());
+    }
+    if pending.header_only() {
+        pending.end_stream(true);
         return Ok(());
     }
     let tz = conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei);
@@ -514,7 +633,13 @@ async fn stream_list(
         next = match db.next_row(&mut rows).await {
             Ok(n) => n,
             Err(e) => {
-                ngx_log_error!(NGX_LOG_ERR, pending.log(), "music: list stream failed after {} rows: {}", count, e);
+                ngx_log_error!(
+                    NGX_LOG_ERR,
+                    pending.log(),
+                    "music: list stream failed after {} rows: {}",
+                    count,
+                    e
+                );
                 ok = false;
                 break;
             }

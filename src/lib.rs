@@ -9,8 +9,8 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t, NGX_HTTP_MODULE,
-    NGX_LOG_EMERG, NGX_OK,
+    ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_int_t, ngx_module_t, ngx_str_t,
+    NGX_HTTP_MODULE, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::http::{HttpModule, HttpModuleLocationConf};
@@ -35,42 +35,58 @@ impl HttpModule for Module {
         // SAFETY: the static is initialised at load time and only read afterwards.
         unsafe { &*ptr::addr_of!(ngx_http_music_module) }
     }
-
 }
 
 /// Merges a location's configuration with the enclosing level's, and resolves what only the
 /// configuration cycle can (the PBKDF2 thread pool).
-unsafe extern "C" fn merge_loc_conf(cf: *mut ngx_conf_t, prev: *mut c_void, conf: *mut c_void) -> *mut c_char {
-        // SAFETY: nginx passes two location configurations created by `create_loc_conf`.
-        let (prev, conf) = unsafe { (&*(prev as *const LocationConf), &mut *(conf as *mut LocationConf)) };
-        conf.merge_from(prev);
-        if !conf.api {
-            return ptr::null_mut();
-        }
-        if conf.database.is_none() {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"music_api\" in location \"{}\" needs \"music_database\"", conf.prefix);
+unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx passes two location configurations created by `create_loc_conf`.
+    let (prev, conf) = unsafe {
+        (
+            &*(prev as *const LocationConf),
+            &mut *(conf as *mut LocationConf),
+        )
+    };
+    conf.merge_from(prev);
+    if !conf.api {
+        return ptr::null_mut();
+    }
+    if conf.database.is_none() {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "\"music_api\" in location \"{}\" needs \"music_database\"",
+            conf.prefix
+        );
+        return NGX_CONF_ERROR;
+    }
+    // The auth cache's PBKDF2 runs on this thread pool ("default" is created on demand).
+    let name = conf.auth_thread_pool.clone().unwrap_or_default();
+    let mut s = ngx_str_t {
+        len: name.len(),
+        data: name.as_ptr() as *mut u8,
+    };
+    // SAFETY: `cf` is valid; nginx copies nothing from `s` that outlives the call except
+    // into its own pool (ngx_thread_pool_add stores the name by value in conf memory, so
+    // the bytes are leaked into a stable allocation first).
+    let tp = unsafe {
+        let stable = nginx_sys::ngx_pnalloc((*cf).pool, name.len()) as *mut u8;
+        if stable.is_null() {
             return NGX_CONF_ERROR;
         }
-        // The auth cache's PBKDF2 runs on this thread pool ("default" is created on demand).
-        let name = conf.auth_thread_pool.clone().unwrap_or_default();
-        let mut s = ngx_str_t { len: name.len(), data: name.as_ptr() as *mut u8 };
-        // SAFETY: `cf` is valid; nginx copies nothing from `s` that outlives the call except
-        // into its own pool (ngx_thread_pool_add stores the name by value in conf memory, so
-        // the bytes are leaked into a stable allocation first).
-        let tp = unsafe {
-            let stable = nginx_sys::ngx_pnalloc((*cf).pool, name.len()) as *mut u8;
-            if stable.is_null() {
-                return NGX_CONF_ERROR;
-            }
-            ptr::copy_nonoverlapping(name.as_ptr(), stable, name.len());
-            s.data = stable;
-            nginx_sys::ngx_thread_pool_add(cf, &mut s)
-        };
-        if tp.is_null() {
-            return NGX_CONF_ERROR;
-        }
-        conf.thread_pool = Some(ThreadPoolRef(tp));
-        ptr::null_mut()
+        ptr::copy_nonoverlapping(name.as_ptr(), stable, name.len());
+        s.data = stable;
+        nginx_sys::ngx_thread_pool_add(cf, &mut s)
+    };
+    if tp.is_null() {
+        return NGX_CONF_ERROR;
+    }
+    conf.thread_pool = Some(ThreadPoolRef(tp));
+    ptr::null_mut()
 }
 
 // SAFETY: the location configuration type registered below is `LocationConf`.

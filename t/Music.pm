@@ -42,7 +42,7 @@ sub psql {
     my $out = <$fh>;
     close $fh or die "psql failed for: $sql\n";
     $out //= '';
-    chomp $out;
+    $out =~ s/\s+\z//;
     return $out;
 }
 

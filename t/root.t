@@ -79,7 +79,7 @@ Allow: GET, HEAD, OPTIONS
 
 
 
-=== TEST 6: format suffix and ?format=json on the root
+=== TEST 6: format suffix and ?format=json on the root (DRF's reverse() keeps the format in the link)
 --- http_config eval: $t::Music::http_config
 --- config
     location /api/ { music_api; }
@@ -88,7 +88,7 @@ Allow: GET, HEAD, OPTIONS
 --- error_code eval
 [200, 200, 404]
 --- response_body eval
-['{"musics":"http://localhost/api/musics/"}', '{"musics":"http://localhost/api/musics/"}', '{"detail":"Not found."}']
+['{"musics":"http://localhost/api/musics.json"}', '{"musics":"http://localhost/api/musics/?format=json"}', '{"detail":"Not found."}']
 
 
 

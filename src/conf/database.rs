@@ -27,7 +27,9 @@ pub struct DbSettings {
 impl std::fmt::Debug for DbSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // never print the password
-        f.debug_struct("DbSettings").field("endpoints", &self.endpoints).finish()
+        f.debug_struct("DbSettings")
+            .field("endpoints", &self.endpoints)
+            .finish()
     }
 }
 
@@ -54,7 +56,9 @@ impl DbSettings {
             let port = match ports.len() {
                 0 => 5432,
                 1 => ports[0],
-                _ => *ports.get(i).ok_or("the number of ports does not match the hosts")?,
+                _ => *ports
+                    .get(i)
+                    .ok_or("the number of ports does not match the hosts")?,
             };
             match host {
                 Host::Tcp(name) => {
@@ -70,7 +74,11 @@ impl DbSettings {
                 }
             }
         }
-        Ok(DbSettings { conninfo: conninfo.to_owned(), config, endpoints })
+        Ok(DbSettings {
+            conninfo: conninfo.to_owned(),
+            config,
+            endpoints,
+        })
     }
 }
 
@@ -81,10 +89,16 @@ mod tests {
     #[test]
     fn url_and_keywords() {
         let d = DbSettings::parse("postgres://u:p@127.0.0.1:5433/db").unwrap();
-        assert_eq!(d.endpoints, vec![Endpoint::Tcp("127.0.0.1:5433".parse().unwrap())]);
+        assert_eq!(
+            d.endpoints,
+            vec![Endpoint::Tcp("127.0.0.1:5433".parse().unwrap())]
+        );
         assert_eq!(d.config.get_dbname(), Some("db"));
         let d = DbSettings::parse("host=/tmp/pg port=6000 user=u dbname=x").unwrap();
-        assert_eq!(d.endpoints, vec![Endpoint::Unix("/tmp/pg/.s.PGSQL.6000".into())]);
+        assert_eq!(
+            d.endpoints,
+            vec![Endpoint::Unix("/tmp/pg/.s.PGSQL.6000".into())]
+        );
         let d = DbSettings::parse("host=localhost user=u").unwrap();
         assert!(!d.endpoints.is_empty());
         assert!(format!("{d:?}").contains("endpoints"));
@@ -96,7 +110,10 @@ mod tests {
         assert!(DbSettings::parse("not a conninfo").is_err());
         assert!(DbSettings::parse("host=127.0.0.1 user=u sslmode=require").is_err());
         assert!(DbSettings::parse("host=no-such-host.invalid user=u").is_err());
-        assert!(!format!("{:?}", DbSettings::parse("host=::1 user=u password=secret").unwrap())
-            .contains("secret"));
+        assert!(!format!(
+            "{:?}",
+            DbSettings::parse("host=::1 user=u password=secret").unwrap()
+        )
+        .contains("secret"));
     }
 }

@@ -46,18 +46,46 @@ pub static mut COMMANDS: [ngx_command_t; 19] = [
     },
     command(ngx_string!("music_database"), NGX_CONF_TAKE1, set_database),
     command(ngx_string!("music_pool_size"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_pool_pipeline"), NGX_CONF_TAKE1, set_value),
+    command(
+        ngx_string!("music_pool_pipeline"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
     command(ngx_string!("music_pool_queue"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_pool_timeout"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_connect_timeout"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_query_timeout"), NGX_CONF_TAKE1, set_value),
+    command(
+        ngx_string!("music_connect_timeout"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
+    command(
+        ngx_string!("music_query_timeout"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
     command(ngx_string!("music_time_zone"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_auth"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_auth_cache_size"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_auth_cache_valid"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_auth_thread_pool"), NGX_CONF_TAKE1, set_value),
+    command(
+        ngx_string!("music_auth_cache_size"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
+    command(
+        ngx_string!("music_auth_cache_valid"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
+    command(
+        ngx_string!("music_auth_thread_pool"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
     command(ngx_string!("music_cors"), NGX_CONF_TAKE1, set_value),
-    command(ngx_string!("music_cors_origins"), NGX_CONF_1MORE, set_cors_origins),
+    command(
+        ngx_string!("music_cors_origins"),
+        NGX_CONF_1MORE,
+        set_cors_origins,
+    ),
     command(ngx_string!("music_cors_methods"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_headers"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_max_age"), NGX_CONF_TAKE1, set_value),
@@ -77,7 +105,10 @@ unsafe fn words(cf: *mut ngx_conf_t) -> Vec<String> {
     // SAFETY: during parsing `cf->args` is an array of `nelts` ngx_str_t.
     unsafe {
         let args = &*(*cf).args;
-        std::slice::from_raw_parts(args.elts as *const ngx_str_t, args.nelts).iter().map(str_of).collect()
+        std::slice::from_raw_parts(args.elts as *const ngx_str_t, args.nelts)
+            .iter()
+            .map(str_of)
+            .collect()
     }
 }
 
@@ -89,10 +120,23 @@ unsafe fn conf_of<'a>(conf: *mut c_void) -> &'a mut LocationConf {
 fn invalid(cf: *mut ngx_conf_t, words: &[String], why: Option<&str>) -> *mut c_char {
     match why {
         Some(why) => {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "invalid value \"{}\" in \"{}\" directive: {}", words[1], words[0], why);
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid value \"{}\" in \"{}\" directive: {}",
+                words[1],
+                words[0],
+                why
+            );
         }
         None => {
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "invalid value \"{}\" in \"{}\" directive", words[1], words[0]);
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid value \"{}\" in \"{}\" directive",
+                words[1],
+                words[0]
+            );
         }
     }
     NGX_CONF_ERROR
@@ -103,7 +147,11 @@ fn duplicate(cf: *mut ngx_conf_t, name: &str) -> *mut c_char {
     NGX_CONF_ERROR
 }
 
-unsafe extern "C" fn set_api(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+unsafe extern "C" fn set_api(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     // SAFETY: nginx calls setters with a valid `cf` and this module's configuration.
     let (conf, words) = unsafe { (conf_of(conf), words(cf)) };
     if conf.api {
@@ -121,7 +169,11 @@ unsafe extern "C" fn set_api(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf
 
 const NGX_CONF_OK: *mut c_char = ptr::null_mut();
 
-unsafe extern "C" fn set_database(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+unsafe extern "C" fn set_database(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     // SAFETY: as in `set_api`.
     let (conf, words) = unsafe { (conf_of(conf), words(cf)) };
     if conf.database.is_some() {
@@ -134,13 +186,23 @@ unsafe extern "C" fn set_database(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t,
         }
         Err(why) => {
             // the value may hold a password: name the directive, not the value
-            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "invalid connection string in \"{}\" directive: {}", words[0], why);
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "invalid connection string in \"{}\" directive: {}",
+                words[0],
+                why
+            );
             NGX_CONF_ERROR
         }
     }
 }
 
-unsafe extern "C" fn set_cors_origins(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+unsafe extern "C" fn set_cors_origins(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     // SAFETY: as in `set_api`.
     let (conf, words) = unsafe { (conf_of(conf), words(cf)) };
     if conf.cors_origins.is_some() {
@@ -151,7 +213,11 @@ unsafe extern "C" fn set_cors_origins(cf: *mut ngx_conf_t, _cmd: *mut ngx_comman
         let ok = o == "*" || o.starts_with("http://") || o.starts_with("https://");
         if !ok || (o == "*" && origins.len() > 1) {
             let w = [words[0].clone(), o.clone()];
-            return invalid(cf, &w, Some("expected \"*\" or origins like \"https://example.com\""));
+            return invalid(
+                cf,
+                &w,
+                Some("expected \"*\" or origins like \"https://example.com\""),
+            );
         }
     }
     conf.cors_origins = Some(origins);
@@ -159,7 +225,11 @@ unsafe extern "C" fn set_cors_origins(cf: *mut ngx_conf_t, _cmd: *mut ngx_comman
 }
 
 /// One-argument directives: parse, check for duplicates, store.
-unsafe extern "C" fn set_value(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, conf: *mut c_void) -> *mut c_char {
+unsafe extern "C" fn set_value(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
     // SAFETY: as in `set_api`.
     let (conf, words) = unsafe { (conf_of(conf), words(cf)) };
     let v = words[1].as_str();
@@ -179,8 +249,13 @@ unsafe extern "C" fn set_value(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, co
         "music_pool_pipeline" => store!(pool_pipeline, parse_count(v, 1, 4096)),
         "music_pool_queue" => store!(pool_queue, parse_count(v, 0, 1_000_000)),
         "music_pool_timeout" => store!(pool_timeout_ms, parse_duration_ms(v)),
-        "music_connect_timeout" => store!(connect_timeout_ms, parse_duration_ms(v).filter(|&ms| ms > 0)),
-        "music_query_timeout" => store!(query_timeout_ms, parse_duration_ms(v).filter(|&ms| ms > 0)),
+        "music_connect_timeout" => store!(
+            connect_timeout_ms,
+            parse_duration_ms(v).filter(|&ms| ms > 0)
+        ),
+        "music_query_timeout" => {
+            store!(query_timeout_ms, parse_duration_ms(v).filter(|&ms| ms > 0))
+        }
         "music_time_zone" => {
             if conf.time_zone.is_some() {
                 return duplicate(cf, &words[0]);
@@ -200,7 +275,10 @@ unsafe extern "C" fn set_value(cf: *mut ngx_conf_t, _cmd: *mut ngx_command_t, co
         ),
         "music_auth_cache_size" => store!(auth_cache_size, parse_count(v, 0, 10_000_000)),
         "music_auth_cache_valid" => store!(auth_cache_valid_ms, parse_duration_ms(v)),
-        "music_auth_thread_pool" => store!(auth_thread_pool, Some(v.to_owned()).filter(|s| !s.is_empty())),
+        "music_auth_thread_pool" => store!(
+            auth_thread_pool,
+            Some(v.to_owned()).filter(|s| !s.is_empty())
+        ),
         "music_cors" => store!(cors, parse_flag(v)),
         "music_cors_methods" => store!(cors_methods, Some(v.to_owned())),
         "music_cors_headers" => store!(cors_headers, Some(v.to_owned())),

@@ -75,18 +75,57 @@ impl LocationConf {
         inherit(&mut self.pool_pipeline, &prev.pool_pipeline, || 32);
         inherit(&mut self.pool_queue, &prev.pool_queue, || 1024);
         inherit(&mut self.pool_timeout_ms, &prev.pool_timeout_ms, || 3000);
-        inherit(&mut self.connect_timeout_ms, &prev.connect_timeout_ms, || 3000);
-        inherit(&mut self.query_timeout_ms, &prev.query_timeout_ms, || 10_000);
-        inherit(&mut self.time_zone, &prev.time_zone, || chrono_tz::Asia::Taipei);
+        inherit(
+            &mut self.connect_timeout_ms,
+            &prev.connect_timeout_ms,
+            || 3000,
+        );
+        inherit(&mut self.query_timeout_ms, &prev.query_timeout_ms, || {
+            10_000
+        });
+        inherit(&mut self.time_zone, &prev.time_zone, || {
+            chrono_tz::Asia::Taipei
+        });
         inherit(&mut self.auth, &prev.auth, || AuthMode::Basic);
         inherit(&mut self.auth_cache_size, &prev.auth_cache_size, || 1024);
-        inherit(&mut self.auth_cache_valid_ms, &prev.auth_cache_valid_ms, || 5000);
-        inherit(&mut self.auth_thread_pool, &prev.auth_thread_pool, || "default".into());
+        inherit(
+            &mut self.auth_cache_valid_ms,
+            &prev.auth_cache_valid_ms,
+            || 5000,
+        );
+        inherit(&mut self.auth_thread_pool, &prev.auth_thread_pool, || {
+            "default".into()
+        });
         inherit(&mut self.cors, &prev.cors, || true);
-        inherit(&mut self.cors_origins, &prev.cors_origins, || vec!["*".into()]);
-        inherit(&mut self.cors_methods, &prev.cors_methods, || DEFAULT_CORS_METHODS.into());
-        inherit(&mut self.cors_headers, &prev.cors_headers, || DEFAULT_CORS_HEADERS.into());
+        inherit(&mut self.cors_origins, &prev.cors_origins, || {
+            vec!["*".into()]
+        });
+        inherit(&mut self.cors_methods, &prev.cors_methods, || {
+            DEFAULT_CORS_METHODS.into()
+        });
+        inherit(&mut self.cors_headers, &prev.cors_headers, || {
+            DEFAULT_CORS_HEADERS.into()
+        });
         inherit(&mut self.cors_max_age, &prev.cors_max_age, || 86_400);
+    }
+}
+
+impl LocationConf {
+    /// The CORS settings of this (merged) location, as the API layer takes them.
+    pub fn cors_policy(&self) -> crate::api::CorsPolicy {
+        let defaults = crate::api::CorsPolicy::default();
+        crate::api::CorsPolicy {
+            enabled: self.cors.unwrap_or(true),
+            allow_origins: match &self.cors_origins {
+                Some(list) => crate::api::AllowedOrigins::from_list(list.clone()),
+                None => defaults.allow_origins,
+            },
+            allow_methods: self.cors_methods.clone().unwrap_or(defaults.allow_methods),
+            allow_headers: self.cors_headers.clone().unwrap_or(defaults.allow_headers),
+            max_age: self
+                .cors_max_age
+                .map_or(defaults.max_age, |s| s.min(u32::MAX as u64) as u32),
+        }
     }
 }
 
@@ -96,10 +135,16 @@ mod tests {
 
     #[test]
     fn merge_inherits_then_defaults() {
-        let http = LocationConf { pool_size: Some(8), ..Default::default() };
+        let http = LocationConf {
+            pool_size: Some(8),
+            ..Default::default()
+        };
         let mut server = LocationConf::default();
         server.merge_from(&http);
-        let mut loc = LocationConf { query_timeout_ms: Some(50), ..Default::default() };
+        let mut loc = LocationConf {
+            query_timeout_ms: Some(50),
+            ..Default::default()
+        };
         loc.merge_from(&server);
         assert_eq!(loc.pool_size, Some(8));
         assert_eq!(loc.query_timeout_ms, Some(50));

@@ -60,10 +60,18 @@ impl PgConn {
         });
         let mut statements = Vec::with_capacity(ALL.len());
         // Pipelined: all PREPAREs go out before the first answer is awaited.
-        let prepared = futures_util::future::join_all(ALL.iter().map(|sql| client.prepare(sql))).await;
+        let prepared =
+            futures_util::future::join_all(ALL.iter().map(|sql| client.prepare(sql))).await;
         for p in prepared {
-            statements.push(p.map_err(|e| DbError::Unavailable(format!("prepare failed: {}", super::describe(&e))))?);
+            statements.push(p.map_err(|e| {
+                DbError::Unavailable(format!("prepare failed: {}", super::describe(&e)))
+            })?);
         }
-        Ok(PgConn { client, statements, endpoint: endpoint.clone(), _task: task })
+        Ok(PgConn {
+            client,
+            statements,
+            endpoint: endpoint.clone(),
+            _task: task,
+        })
     }
 }

@@ -31,12 +31,16 @@ impl fmt::Display for DbError {
         match self {
             DbError::Unavailable(why) if why.is_empty() => f.write_str("Database unavailable."),
             DbError::Unavailable(why) => write!(f, "Database unavailable: {why}"),
-            DbError::QueueFull => f.write_str("Database busy: too many requests waiting for a connection."),
-            DbError::PoolTimeout => f.write_str("Database busy: no connection became free in time."),
+            DbError::QueueFull => {
+                f.write_str("Database busy: too many requests waiting for a connection.")
+            }
+            DbError::PoolTimeout => {
+                f.write_str("Database busy: no connection became free in time.")
+            }
             DbError::QueryTimeout => f.write_str("Database query timed out."),
-            DbError::ConnectionLost { write: true } => f.write_str(
-                "Database connection lost during the write; its outcome is unknown.",
-            ),
+            DbError::ConnectionLost { write: true } => {
+                f.write_str("Database connection lost during the write; its outcome is unknown.")
+            }
             DbError::ConnectionLost { write: false } => f.write_str("Database connection lost."),
             DbError::Query(why) => write!(f, "Database error: {why}"),
         }
@@ -89,8 +93,13 @@ mod tests {
     fn statuses_and_details() {
         assert_eq!(DbError::QueryTimeout.status(), 504);
         assert_eq!(DbError::PoolTimeout.status(), 503);
-        assert_eq!(DbError::Unavailable("refused".into()).detail(), "Database unavailable.");
-        assert!(DbError::ConnectionLost { write: true }.detail().contains("unknown"));
+        assert_eq!(
+            DbError::Unavailable("refused".into()).detail(),
+            "Database unavailable."
+        );
+        assert!(DbError::ConnectionLost { write: true }
+            .detail()
+            .contains("unknown"));
         assert_ne!(
             DbError::ConnectionLost { write: true }.detail(),
             DbError::ConnectionLost { write: false }.detail()

@@ -119,7 +119,9 @@ impl Lease {
 impl Pool {
     fn wake_one(&self) {
         loop {
-            let Some(w) = self.waiters.borrow_mut().pop_front() else { return };
+            let Some(w) = self.waiters.borrow_mut().pop_front() else {
+                return;
+            };
             // a waiter whose request gave up (timeout) is gone: skip it
             let Some(w) = w.upgrade() else { continue };
             if let Some(waker) = w.waker.take() {
@@ -158,7 +160,11 @@ impl Pool {
         let (slot, in_flight) = &mut slots[i];
         let Slot::Ready(conn) = slot else { return None };
         *in_flight += 1;
-        Some(Lease { pool: self.clone(), slot: i, conn: conn.clone() })
+        Some(Lease {
+            pool: self.clone(),
+            slot: i,
+            conn: conn.clone(),
+        })
     }
 
     /// Starts opening a connection in an empty slot, unless backing off. Returns whether any
@@ -202,12 +208,25 @@ impl Pool {
                 let message = e.to_string();
                 // SAFETY: the cycle log is valid in a worker.
                 let log = unsafe { (*nginx_sys::ngx_cycle).log };
-                ngx::ngx_log_error!(nginx_sys::NGX_LOG_ERR, log, "music: database unavailable: {} (next attempt in {} ms)", message, wait.as_millis());
+                ngx::ngx_log_error!(
+                    nginx_sys::NGX_LOG_ERR,
+                    log,
+                    "music: database unavailable: {} (next attempt in {} ms)",
+                    message,
+                    wait.as_millis()
+                );
                 *self.last_error.borrow_mut() = message;
             }
         }
         drop(slots);
         self.wake_all();
+    }
+
+    fn is_connecting(&self) -> bool {
+        self.slots
+            .borrow()
+            .iter()
+            .any(|(s, _)| matches!(s, Slot::Connecting))
     }
 
     /// A lease on a connection with spare pipeline capacity, waiting in the bounded queue
@@ -223,10 +242,15 @@ impl Pool {
                     return Err(DbError::Unavailable(why));
                 }
                 self.waiters.borrow_mut().retain(|w| w.strong_count() > 0);
-                if self.waiters.borrow().len() >= self.limits.queue {
+                // The bound applies to waiting for a busy pool; while a connection is being
+                // opened the first requests wait for it (bounded by the pool timeout).
+                if !self.is_connecting() && self.waiters.borrow().len() >= self.limits.queue {
                     return Err(DbError::QueueFull);
                 }
-                let me = Rc::new(Waiter { waker: Cell::new(None), woken: Cell::new(false) });
+                let me = Rc::new(Waiter {
+                    waker: Cell::new(None),
+                    woken: Cell::new(false),
+                });
                 self.waiters.borrow_mut().push_back(Rc::downgrade(&me));
                 std::future::poll_fn(|cx| {
                     if me.woken.get() {

@@ -60,7 +60,10 @@ impl Db {
     }
 
     fn failed(&self, e: tokio_postgres::Error, write: bool) -> DbError {
-        if e.is_closed() || self.lease.conn.is_closed() || e.as_db_error().is_none() && e.to_string().contains("connection") {
+        if e.is_closed()
+            || self.lease.conn.is_closed()
+            || e.as_db_error().is_none() && e.to_string().contains("connection")
+        {
             self.lease.discard_if_closed();
             DbError::ConnectionLost { write }
         } else {
@@ -68,9 +71,19 @@ impl Db {
         }
     }
 
-    async fn rows(&self, stmt: Stmt, params: &[&(dyn ToSql + Sync)], write: bool) -> Result<Vec<Row>, DbError> {
+    async fn rows(
+        &self,
+        stmt: Stmt,
+        params: &[&(dyn ToSql + Sync)],
+        write: bool,
+    ) -> Result<Vec<Row>, DbError> {
         let conn = &self.lease.conn;
-        match with_deadline(self.query_timeout_ms as _, conn.client.query(conn.statement(stmt), params)).await {
+        match with_deadline(
+            self.query_timeout_ms as _,
+            conn.client.query(conn.statement(stmt), params),
+        )
+        .await
+        {
             Ok(Ok(rows)) => Ok(rows),
             Ok(Err(e)) => Err(self.failed(e, write)),
             Err(_) => {
@@ -80,8 +93,17 @@ impl Db {
         }
     }
 
-    async fn one_music(&self, stmt: Stmt, params: &[&(dyn ToSql + Sync)], write: bool) -> Result<Option<MusicRow>, DbError> {
-        self.rows(stmt, params, write).await?.first().map(music_row).transpose()
+    async fn one_music(
+        &self,
+        stmt: Stmt,
+        params: &[&(dyn ToSql + Sync)],
+        write: bool,
+    ) -> Result<Option<MusicRow>, DbError> {
+        self.rows(stmt, params, write)
+            .await?
+            .first()
+            .map(music_row)
+            .transpose()
     }
 
     pub async fn retrieve(&self, id: i64) -> Result<Option<MusicRow>, DbError> {
@@ -98,17 +120,34 @@ impl Db {
             .ok_or_else(|| DbError::Query("INSERT returned no row".into()))
     }
 
-    pub async fn replace(&self, id: i64, song: &str, singer: &str) -> Result<Option<MusicRow>, DbError> {
-        self.one_music(Stmt::Replace, &[&id, &song, &singer], true).await
+    pub async fn replace(
+        &self,
+        id: i64,
+        song: &str,
+        singer: &str,
+    ) -> Result<Option<MusicRow>, DbError> {
+        self.one_music(Stmt::Replace, &[&id, &song, &singer], true)
+            .await
     }
 
-    pub async fn patch(&self, id: i64, song: Option<&str>, singer: Option<&str>) -> Result<Option<MusicRow>, DbError> {
-        self.one_music(Stmt::Patch, &[&id, &song, &singer], true).await
+    pub async fn patch(
+        &self,
+        id: i64,
+        song: Option<&str>,
+        singer: Option<&str>,
+    ) -> Result<Option<MusicRow>, DbError> {
+        self.one_music(Stmt::Patch, &[&id, &song, &singer], true)
+            .await
     }
 
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
         let conn = &self.lease.conn;
-        match with_deadline(self.query_timeout_ms as _, conn.client.execute(conn.statement(Stmt::Delete), &[&id])).await {
+        match with_deadline(
+            self.query_timeout_ms as _,
+            conn.client.execute(conn.statement(Stmt::Delete), &[&id]),
+        )
+        .await
+        {
             Ok(Ok(n)) => Ok(n > 0),
             Ok(Err(e)) => Err(self.failed(e, true)),
             Err(_) => {
@@ -120,17 +159,28 @@ impl Db {
 
     pub async fn detail(&self, id: i64) -> Result<Option<(String, String)>, DbError> {
         let rows = self.rows(Stmt::Detail, &[&id], false).await?;
-        let Some(row) = rows.first() else { return Ok(None) };
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
         let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
-        Ok(Some((row.try_get(0).map_err(get)?, row.try_get(1).map_err(get)?)))
+        Ok(Some((
+            row.try_get(0).map_err(get)?,
+            row.try_get(1).map_err(get)?,
+        )))
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
         let rows = self.rows(Stmt::UserByName, &[&username], false).await?;
-        let Some(row) = rows.first() else { return Ok(None) };
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
         let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
         Ok(Some(UserRow {
-            id: row.try_get::<_, i32>(0).map(i64::from).or_else(|_| row.try_get::<_, i64>(0)).map_err(get)?,
+            id: row
+                .try_get::<_, i32>(0)
+                .map(i64::from)
+                .or_else(|_| row.try_get::<_, i64>(0))
+                .map_err(get)?,
             password: row.try_get(1).map_err(get)?,
             is_active: row.try_get(2).map_err(get)?,
         }))
@@ -140,7 +190,12 @@ impl Db {
     pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;
         let none: [&(dyn ToSql + Sync); 0] = [];
-        match with_deadline(self.query_timeout_ms as _, conn.client.query_raw(conn.statement(stmt), none)).await {
+        match with_deadline(
+            self.query_timeout_ms as _,
+            conn.client.query_raw(conn.statement(stmt), none),
+        )
+        .await
+        {
             Ok(Ok(s)) => Ok(Box::pin(s)),
             Ok(Err(e)) => Err(self.failed(e, false)),
             Err(_) => {

@@ -20,12 +20,21 @@ pub const DETAIL: &str = "SELECT singer, song FROM music WHERE id = $1";
 /// what the original returned for a table filled in order.
 pub const ALL_SINGERS: &str = "SELECT singer FROM music GROUP BY singer ORDER BY min(id)";
 /// Django's ModelBackend looks users up by exact user name.
-pub const USER_BY_NAME: &str =
-    "SELECT id, password, is_active FROM auth_user WHERE username = $1";
+pub const USER_BY_NAME: &str = "SELECT id, password, is_active FROM auth_user WHERE username = $1";
 
 /// The statements in the order [`Prepared`](super::conn::Prepared) stores them.
-pub const ALL: [&str; 10] =
-    [LIST, RETRIEVE, EXISTS, CREATE, REPLACE, PATCH, DELETE, DETAIL, ALL_SINGERS, USER_BY_NAME];
+pub const ALL: [&str; 10] = [
+    LIST,
+    RETRIEVE,
+    EXISTS,
+    CREATE,
+    REPLACE,
+    PATCH,
+    DELETE,
+    DETAIL,
+    ALL_SINGERS,
+    USER_BY_NAME,
+];
 
 #[derive(Clone, Copy, Debug)]
 pub enum Stmt {

@@ -115,7 +115,10 @@ fn sockaddr_bytes(endpoint: &Endpoint) -> io::Result<Vec<u8>> {
             sun.sun_family = libc::AF_UNIX as libc::sa_family_t;
             let bytes = path_bytes(path);
             if bytes.len() >= sun.sun_path.len() {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "socket path too long",
+                ));
             }
             for (dst, src) in sun.sun_path.iter_mut().zip(bytes) {
                 *dst = *src as libc::c_char;
@@ -145,10 +148,16 @@ impl PeerStream {
             // SAFETY: an all-zero ngx_peer_connection_t is its documented initial state.
             pc: unsafe { mem::zeroed() },
             sockaddr: sockaddr_bytes(endpoint)?,
-            name: ngx_str_t { len: 0, data: ptr::null_mut() },
+            name: ngx_str_t {
+                len: 0,
+                data: ptr::null_mut(),
+            },
             name_bytes,
         });
-        memory.name = ngx_str_t { len: memory.name_bytes.len(), data: memory.name_bytes.as_mut_ptr() };
+        memory.name = ngx_str_t {
+            len: memory.name_bytes.len(),
+            data: memory.name_bytes.as_mut_ptr(),
+        };
         let shared = Rc::new(Shared {
             connection: Cell::new(ptr::null_mut()),
             reader: Cell::new(None),
@@ -166,7 +175,10 @@ impl PeerStream {
             // SAFETY: `pc` is initialised with a socket address that lives in `memory`.
             unsafe { ngx_event_connect_peer(&mut m.pc) }
         };
-        if rc == NGX_ERROR as ngx_int_t || rc == NGX_BUSY as ngx_int_t || rc == NGX_DECLINED as ngx_int_t {
+        if rc == NGX_ERROR as ngx_int_t
+            || rc == NGX_BUSY as ngx_int_t
+            || rc == NGX_DECLINED as ngx_int_t
+        {
             return Err(io::Error::last_os_error());
         }
         let c = memory.pc.connection;
@@ -184,7 +196,10 @@ impl PeerStream {
             s.retain(|w| w.strong_count() > 0);
             s.push(Rc::downgrade(&shared));
         });
-        let stream = PeerStream { shared, _memory: memory };
+        let stream = PeerStream {
+            shared,
+            _memory: memory,
+        };
         if rc == NGX_AGAIN as ngx_int_t {
             std::future::poll_fn(|cx| stream.poll_connected(cx)).await?;
         }
@@ -234,7 +249,11 @@ impl PeerStream {
 }
 
 impl AsyncRead for PeerStream {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         let c = self.connection()?;
         // SAFETY: `c` is this stream's live connection; `recv` writes at most `remaining`
         // bytes into the unfilled part of `buf`, which `assume_init`/`advance` then account.
@@ -261,7 +280,11 @@ impl AsyncRead for PeerStream {
 }
 
 impl AsyncWrite for PeerStream {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let c = self.connection()?;
         // SAFETY: `c` is this stream's live connection; `send` reads `data.len()` bytes.
         unsafe {

@@ -103,6 +103,14 @@ impl RequestInfo {
     }
 }
 
+/// The client's request is finished or its connection failed: nothing more can be sent.
+#[derive(Debug)]
+pub struct Gone;
+
+/// The request body could not be read back (from its temporary file).
+#[derive(Debug)]
+pub struct BodyUnreadable;
+
 /// A request held open (`NGX_DONE`) until a task answers it.
 pub struct PendingRequest {
     r: NonNull<ngx_http_request_t>,
@@ -163,15 +171,15 @@ impl PendingRequest {
 
     /// Sends the status line and headers of a response whose body follows in pieces
     /// ([`PendingRequest::send_chunk`], then [`PendingRequest::end_stream`]).
-    pub fn begin_stream(&mut self, response: &Response) -> Result<(), ()> {
+    pub fn begin_stream(&mut self, response: &Response) -> Result<(), Gone> {
         if !self.is_alive() {
-            return Err(());
+            return Err(Gone);
         }
         let r = self.r.as_ptr();
         // SAFETY: the request is alive and held by our count.
         let rc = unsafe { send_headers(r, response, None) };
         if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t {
-            return Err(());
+            return Err(Gone);
         }
         // SAFETY: as above; installs our write handler so a blocked client wakes the task.
         unsafe {
@@ -182,36 +190,42 @@ impl PendingRequest {
         Ok(())
     }
 
+    /// True for a HEAD request once its headers are sent: there is no body to stream.
+    pub fn header_only(&self) -> bool {
+        // SAFETY: only read while the request is alive (checked).
+        self.is_alive() && unsafe { (*self.r.as_ptr()).header_only() != 0 }
+    }
+
     /// Hands `bytes` to nginx's output filters and waits while the client connection has
     /// more than `limit` bytes queued, so a slow client bounds the memory a stream uses.
-    pub async fn send_chunk(&mut self, bytes: &[u8], last: bool) -> Result<(), ()> {
+    pub async fn send_chunk(&mut self, bytes: &[u8], last: bool) -> Result<(), Gone> {
         if !self.is_alive() {
-            return Err(());
+            return Err(Gone);
         }
         let r = self.r.as_ptr();
         // SAFETY: alive and held by our count.
         let rc = unsafe { output_bytes(r, bytes, last) };
         if rc == NGX_ERROR as ngx_int_t {
-            return Err(());
+            return Err(Gone);
         }
         // Wait for the connection to drain before producing more.
         std::future::poll_fn(|cx| {
             if !self.alive.get() {
-                return Poll::Ready(Err(()));
+                return Poll::Ready(Err(Gone));
             }
             // SAFETY: alive (checked) and held by our count.
             let buffered = unsafe { (*(*r).connection).buffered() != 0 || (*r).buffered() != 0 };
             // SAFETY: as above.
             let error = unsafe { (*(*r).connection).error() != 0 };
             if error {
-                Poll::Ready(Err(()))
+                Poll::Ready(Err(Gone))
             } else if buffered {
                 self.writable.set(Some(cx.waker().clone()));
                 // SAFETY: alive; arms the client's write event and a send timeout on it.
                 unsafe {
                     let wev = (*(*r).connection).write;
                     if nginx_sys::ngx_handle_write_event(wev, 0) != NGX_OK as ngx_int_t {
-                        return Poll::Ready(Err(()));
+                        return Poll::Ready(Err(Gone));
                     }
                     if (*wev).timer_set() == 0 {
                         nginx_sys::ngx_add_timer(wev, SEND_TIMEOUT_MS);
@@ -231,7 +245,11 @@ impl PendingRequest {
             return;
         }
         let r = self.r.as_ptr();
-        let rc = if ok { NGX_OK as ngx_int_t } else { NGX_ERROR as ngx_int_t };
+        let rc = if ok {
+            NGX_OK as ngx_int_t
+        } else {
+            NGX_ERROR as ngx_int_t
+        };
         // SAFETY: alive and held by our count; `r` is not used after finalize.
         unsafe {
             clear_stream_ctx(r);
@@ -318,7 +336,10 @@ unsafe fn finalize(r: *mut ngx_http_request_t, rc: ngx_int_t) {
 
 fn copy_to_pool(pool: *mut nginx_sys::ngx_pool_t, bytes: &[u8]) -> Option<ngx_str_t> {
     if bytes.is_empty() {
-        return Some(ngx_str_t { len: 0, data: ptr::null_mut() });
+        return Some(ngx_str_t {
+            len: 0,
+            data: ptr::null_mut(),
+        });
     }
     // SAFETY: allocation from a live request pool; the copy fills every byte allocated.
     unsafe {
@@ -327,7 +348,10 @@ fn copy_to_pool(pool: *mut nginx_sys::ngx_pool_t, bytes: &[u8]) -> Option<ngx_st
             return None;
         }
         ptr::copy_nonoverlapping(bytes.as_ptr(), p, bytes.len());
-        Some(ngx_str_t { len: bytes.len(), data: p })
+        Some(ngx_str_t {
+            len: bytes.len(),
+            data: p,
+        })
     }
 }
 
@@ -338,7 +362,10 @@ unsafe fn add_header(r: *mut ngx_http_request_t, name: &'static str, value: &str
         let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut ngx_table_elt_t;
         let h = h.as_mut()?;
         h.hash = 1;
-        h.key = ngx_str_t { len: name.len(), data: name.as_ptr() as *mut u8 };
+        h.key = ngx_str_t {
+            len: name.len(),
+            data: name.as_ptr() as *mut u8,
+        };
         h.value = copy_to_pool(pool, value.as_bytes())?;
         h.lowcase_key = ptr::null_mut();
         h.next = ptr::null_mut();
@@ -358,7 +385,10 @@ unsafe fn send_headers(
         out.status = response.status as usize;
         if let Some(ct) = response.content_type {
             out.content_type_len = ct.len();
-            out.content_type = ngx_str_t { len: ct.len(), data: ct.as_ptr() as *mut u8 };
+            out.content_type = ngx_str_t {
+                len: ct.len(),
+                data: ct.as_ptr() as *mut u8,
+            };
             out.content_type_lowcase = ptr::null_mut();
         }
         out.content_length_n = content_length.map_or(-1, |n| n as i64);
@@ -379,7 +409,11 @@ unsafe fn send_response(r: *mut ngx_http_request_t, response: &Response) -> ngx_
         Body::Bytes(b) => b,
         Body::Empty => &[],
     };
-    let length = if response.status == 204 { None } else { Some(body.len()) };
+    let length = if response.status == 204 {
+        None
+    } else {
+        Some(body.len())
+    };
     // SAFETY: `r` is valid (caller).
     unsafe {
         let rc = send_headers(r, response, length);
@@ -416,7 +450,10 @@ unsafe fn output_bytes(r: *mut ngx_http_request_t, bytes: &[u8], last: bool) -> 
         } else {
             b.set_flush(1);
         }
-        let mut out = ngx_chain_t { buf: b as *mut ngx_buf_t, next: ptr::null_mut() };
+        let mut out = ngx_chain_t {
+            buf: b as *mut ngx_buf_t,
+            next: ptr::null_mut(),
+        };
         ngx_http_output_filter(r, &mut out)
     }
 }
@@ -427,7 +464,7 @@ unsafe fn output_bytes(r: *mut ngx_http_request_t, bytes: &[u8], last: bool) -> 
 ///
 /// # Safety
 /// `r` must be a valid request whose body has been read completely.
-pub unsafe fn read_body(r: *mut ngx_http_request_t) -> Result<Vec<u8>, ()> {
+pub unsafe fn read_body(r: *mut ngx_http_request_t) -> Result<Vec<u8>, BodyUnreadable> {
     let mut body = Vec::new();
     // SAFETY: after `ngx_http_read_client_request_body` completed, `request_body->bufs` is a
     // valid chain of memory or file buffers.
@@ -444,7 +481,7 @@ pub unsafe fn read_body(r: *mut ngx_http_request_t) -> Result<Vec<u8>, ()> {
                 body.resize(start + len, 0);
                 let n = ngx_read_file(b.file, body[start..].as_mut_ptr(), len, b.file_pos);
                 if n != len as isize {
-                    return Err(());
+                    return Err(BodyUnreadable);
                 }
             } else if !b.pos.is_null() {
                 let len = b.last.offset_from(b.pos) as usize;

@@ -59,7 +59,10 @@ unsafe extern "C" fn completed(ev: *mut ngx_event_t) {
 
 /// Runs `work` on `pool` and returns its result; `None` if the task could not be posted
 /// (queue full) or produced nothing.
-pub async fn run<T: Send + 'static>(pool: ThreadPoolRef, work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+pub async fn run<T: Send + 'static>(
+    pool: ThreadPoolRef,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
     let waiter = Rc::new(Waiter::default());
     let tb = Box::new(TaskBox {
         // SAFETY: an all-zero task is what `ngx_thread_task_alloc` would hand out.

@@ -54,7 +54,10 @@ impl Deadline {
             s.event.set_cancelable(0);
             ngx_add_timer(&mut s.event, ms);
         }
-        Deadline { state, _keep: Rc::new(()) }
+        Deadline {
+            state,
+            _keep: Rc::new(()),
+        }
     }
 }
 

@@ -22,12 +22,20 @@ pub const JSON: &str = "application/json";
 impl Response {
     /// A JSON answer with `status` and a compact JSON `body`.
     pub fn json(status: u16, body: Vec<u8>) -> Response {
-        Response { status, content_type: Some(JSON), headers: Vec::new(), body: Body::Bytes(body) }
+        Response {
+            status,
+            content_type: Some(JSON),
+            headers: Vec::new(),
+            body: Body::Bytes(body),
+        }
     }
 
     /// An answer without a body and without a Content-Type (204, a CORS preflight, ...).
     pub fn empty(status: u16) -> Response {
-        Response { status, ..Response::default() }
+        Response {
+            status,
+            ..Response::default()
+        }
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {

@@ -184,8 +184,7 @@ POST /api/musics/
 
 === TEST 17: a body larger than client_max_body_size gets nginx's 413
 --- config
-    client_max_body_size 10;
-    location /api/ { music_api; }
+    location /api/ { music_api; client_max_body_size 10; }
 --- request
 POST /api/musics/
 {"song": "0123456789", "singer": "x"}

@@ -3,7 +3,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => repeat_each() * 30;
+plan tests => repeat_each() * 28;
 no_shuffle();
 add_block_preprocessor(sub {
     my $block = shift;
