@@ -5,8 +5,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
-use std::time::Instant;
 
 use nginx_sys::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
@@ -17,17 +15,14 @@ use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
 
 use crate::api::{self, Action, ApiError, Mode, RouteOutcome};
-use crate::auth::{
-    self, BasicOutcome, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
-    Revalidation, VerifyJob,
-};
+use crate::auth::{self, BasicOutcome};
+use crate::authenticate::{authenticate, Refusal};
 use crate::conf::{AuthMode, LocationConf};
 use crate::db::pool::{pool_for, PoolLimits};
 use crate::db::queries::Db;
 use crate::db::statements::Stmt;
 use crate::db::DbError;
 use crate::ffi::request::{self, PendingRequest, RequestInfo};
-use crate::ffi::thread_task;
 use crate::http::Response;
 use crate::Module;
 
@@ -258,116 +253,6 @@ unsafe extern "C" fn body_ready(r: *mut ngx_http_request_t) {
     }
 }
 
-fn monotonic_ms() -> u64 {
-    thread_local!(static START: Instant = Instant::now());
-    START.with(|s| s.elapsed().as_millis() as u64)
-}
-
-struct AuthCaches {
-    verified: CredentialCache,
-    failed: FailureCache,
-}
-
-thread_local! {
-    /// Per worker, per database: verified credentials and recently failed ones.
-    static AUTH_CACHES: RefCell<HashMap<String, Rc<RefCell<AuthCaches>>>> = RefCell::new(HashMap::new());
-}
-
-fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
-    AUTH_CACHES.with(|m| {
-        m.borrow_mut()
-            .entry(conninfo.to_owned())
-            .or_insert_with(|| {
-                Rc::new(RefCell::new(AuthCaches {
-                    verified: CredentialCache::new(
-                        conf.auth_cache_size.unwrap_or(1024),
-                        conf.auth_cache_valid_ms.unwrap_or(5000),
-                    ),
-                    failed: FailureCache::new(1024, 2000),
-                }))
-            })
-            .clone()
-    })
-}
-
-/// Django's ModelBackend + DRF BasicAuthentication, with the per-worker cache in front.
-async fn authenticate(
-    db: &Db,
-    conf: &LocationConf,
-    conninfo: &str,
-    username: &str,
-    password: &str,
-) -> Result<(), Response> {
-    let invalid = || error_response(ApiError::invalid_credentials());
-    let caches = auth_caches(conf, conninfo);
-    let key = CacheKey::new(username, password);
-    let now = monotonic_ms();
-    let lookup = caches.borrow().verified.lookup(&key, now);
-    if let CacheLookup::Fresh(_) = lookup {
-        return Ok(());
-    }
-    let user = db.user_by_name(username).await.map_err(db_error_response)?;
-    if let CacheLookup::Stale { .. } = lookup {
-        let row = user.as_ref().map(|u| auth::UserRow {
-            id: u.id,
-            password: &u.password,
-            is_active: u.is_active,
-        });
-        if let Revalidation::Valid(_) = caches.borrow_mut().verified.revalidate(&key, now, row) {
-            return Ok(());
-        }
-    }
-    let Some(user) = user else {
-        // Django hashes once anyway so that a missing user takes as long as a wrong password.
-        let _ = run_verify(conf, VerifyJob::dummy(password.to_owned())).await;
-        return Err(invalid());
-    };
-    if !user.is_active {
-        return Err(invalid());
-    }
-    if caches
-        .borrow()
-        .failed
-        .is_known_failure(&key, &user.password, now)
-    {
-        return Err(invalid());
-    }
-    let Ok(hash) = DjangoHash::parse(&user.password) else {
-        return Err(invalid());
-    };
-    match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
-        Some(true) => {
-            caches
-                .borrow_mut()
-                .verified
-                .insert(key, user.id, &user.password, monotonic_ms());
-            Ok(())
-        }
-        Some(false) => {
-            caches
-                .borrow_mut()
-                .failed
-                .record(key, &user.password, monotonic_ms());
-            Err(invalid())
-        }
-        None => Err(Response::json(
-            503,
-            br#"{"detail":"Authentication is busy, try again."}"#.to_vec(),
-        )),
-    }
-}
-
-/// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
-async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
-    let pool = conf.thread_pool?;
-    let job = thread_task::run(pool, move || {
-        job.run();
-        job
-    })
-    .await?;
-    job.result()
-}
-
 fn db_error_response(e: DbError) -> Response {
     error_response(ApiError::detail(e.status(), &e.detail()))
 }
@@ -477,9 +362,16 @@ async fn execute(
     };
 
     if let Some(Credentials::Basic { username, password }) = &work.credentials {
-        authenticate(&db, conf, &settings.conninfo, username, password)
-            .await
-            .map_err(Failure::Api)?;
+        if let Err(refusal) = authenticate(&db, conf, &settings.conninfo, username, password).await
+        {
+            return Err(match refusal {
+                Refusal::Invalid => Failure::from(ApiError::invalid_credentials()),
+                Refusal::Busy => Failure::from(ApiError::service_unavailable(
+                    "Authentication is busy, try again.",
+                )),
+                Refusal::Db(e) => Failure::Db(e),
+            });
+        }
     }
 
     let not_found = || Failure::from(ApiError::not_found());

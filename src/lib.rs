@@ -18,6 +18,7 @@ use ngx::ngx_conf_log_error;
 
 pub mod api;
 pub mod auth;
+pub mod authenticate;
 pub mod conf;
 pub mod db;
 pub mod ffi;

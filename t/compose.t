@@ -4,12 +4,12 @@
 #   1. the Dockerfile's build stage runs exactly build/run's build step (build/nginx, then
 #      cargo build --release), the runtime stage keeps nginx's compiled-in prefix and the
 #      module where build/lib.sh says, runs as a non-root user, has a HEALTHCHECK;
-#   2. the templates: nginx-conf/docker/nginx.conf is the shipped nginx-conf/nginx.conf with the
-#      container's differences only, the load balancer has the original's weights 4:6 and
-#      passive failover, no "user" directive anywhere;
-#   3. the entrypoint renders both templates from sample environments (quotes and backslashes
-#      in the password included) into configs that the project's own nginx accepts (nginx -t,
-#      with the module);
+#   2. the load balancer's template has the original's weights 4:6 and passive failover; no
+#      "user" directive in any template;
+#   3. the entrypoint renders both (the app's is the shipped nginx-conf/nginx.conf, with the
+#      container's differences only) from sample environments, quotes and backslashes in the
+#      password included, into configs that the project's own nginx accepts (nginx -t, with the
+#      module);
 #   4. docker-compose.yml as docker-compose (v1, from PyPI) parses and validates it: skipped,
 #      with the reason, when docker-compose is not installed (env DOCKER_COMPOSE, PATH, or
 #      .build/docker-compose/bin/docker-compose);
@@ -35,7 +35,8 @@ use Time::HiRes qw(sleep time);
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/..');
 my $ENTRYPOINT = "$ROOT/nginx-conf/docker/entrypoint";
-my $NGINX = "$ROOT/.build/nginx/sbin/nginx";
+# where build/lib.sh (so the entrypoint) finds them
+my $NGINX = ($ENV{NGX_MUSIC_BUILD_AREA} // "$ROOT/.build") . '/nginx/sbin/nginx';
 my $MODULE = "$ROOT/target/release/libngx_music.so";
 
 sub slurp {
@@ -76,7 +77,7 @@ sub run {
 my @ENTRYPOINT_VARS = qw(DATABASE_URL PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
     PGPASSFILE ADMIN_USER ADMIN_PASSWORD ADMIN_EMAIL LOG_DIR DB_WAIT_SECONDS NGX_MUSIC_PORT
     NGX_MUSIC_RUN_DIR NGX_MUSIC_WORKERS NGX_MUSIC_ERROR_LOG_LEVEL NGX_MUSIC_REAL_IP_FROM
-    NGX_MUSIC_BUILD_AREA LB_APP1 LB_APP2 LB_RESOLVER PSQL);
+    LB_APP1 LB_APP2 LB_RESOLVER PSQL);
 
 sub entrypoint_env {
     my (%set) = @_;
@@ -254,18 +255,7 @@ subtest 'Dockerfile: the build stage is build/run\'s build step' => sub {
 ############################################################################ 2. templates
 
 my $shipped = slurp("$ROOT/nginx-conf/nginx.conf");
-my $docker = slurp("$ROOT/nginx-conf/docker/nginx.conf");
 my $lb = slurp("$ROOT/nginx-conf/lb/nginx.conf");
-
-subtest 'the container app template is the shipped nginx.conf, container differences only' => sub {
-    my @s = map {
-        s{\@LOGS\@/error\.log}{\@ERROR_LOG\@}r =~ s{\@LOGS\@/access\.log}{\@ACCESS_LOG\@}r
-    } conf_lines($shipped);
-    my @d = grep { $_ ne 'include @CONF@/realip.conf;' } conf_lines($docker);
-    is_deeply(\@d, \@s, 'same directives in the same order, except the log targets and the realip include')
-        or diag "nginx-conf/nginx.conf changed: make nginx-conf/docker/nginx.conf follow it";
-    ok((grep { $_ eq 'include @CONF@/realip.conf;' } conf_lines($docker)), 'realip.conf is included');
-};
 
 subtest 'the load balancer template' => sub {
     my $text = join "\n", conf_lines($lb);
@@ -296,7 +286,7 @@ subtest 'the load balancer template' => sub {
 };
 
 subtest 'no "user root", no "user" at all' => sub {
-    for my $f (qw(nginx-conf/nginx.conf nginx-conf/docker/nginx.conf nginx-conf/lb/nginx.conf)) {
+    for my $f (qw(nginx-conf/nginx.conf nginx-conf/lb/nginx.conf)) {
         my @u = grep { /^user\s/ } conf_lines(slurp("$ROOT/$f"));
         is_deeply(\@u, [], "$f has no user directive");
     }
@@ -335,6 +325,20 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     my ($db_line) = grep { /^music_database / } conf_lines($conf);
     is($db_line, 'music_database "' . nginx_value($ci) . '";', 'music_database: the conninfo, quoted for libpq and nginx');
     is_deeply([grep { /\@[A-Z][A-Z0-9_]*\@/ && !/^music_database / } conf_lines($conf)], [], 'no @VAR@ left');
+    # the shipped template, filled with the same values, container differences applied
+    my %val = (MODULE => $MODULE, WORKERS => 'auto', ERROR_LOG_LEVEL => 'warn', RUN => $dir,
+        CONF => "$dir/conf", STATIC => "$ROOT/nginx-conf/static", LISTEN => '8080',
+        DATABASE_URL => nginx_value($ci));
+    my @want;
+    for my $l (conf_lines($shipped)) {
+        $l =~ s{\@LOGS\@/error\.log}{stderr};
+        $l =~ s{\@LOGS\@/access\.log}{/dev/stdout};
+        $l =~ s{\@([A-Z_]+)\@}{$val{$1} // "\@$1\@"}ge;
+        push @want, $l;
+        push @want, "include $dir/conf/realip.conf;" if $l =~ /^http\s*\{$/;
+    }
+    is_deeply([conf_lines($conf)], \@want, 'the rendered config is the shipped nginx-conf/nginx.conf, container differences only')
+        or diag $conf;
     like($conf, qr/^load_module \Q$MODULE\E;$/m, 'load_module: the module of build/lib.sh');
     like($conf, qr/^error_log stderr warn;$/m, 'no LOG_DIR: error log to stderr');
     like($conf, qr/^\s*access_log\s+\/dev\/stdout\s+main;$/m, 'no LOG_DIR: access log to stdout');

@@ -1,0 +1,217 @@
+//! How a request's Basic credentials are checked, Django's way (ModelBackend + DRF
+//! BasicAuthentication), with the per-worker caches in front so that PBKDF2 runs rarely and
+//! never on the event loop:
+//!
+//! 1. a fresh cache entry accepts at once (no database round trip, no PBKDF2);
+//! 2. otherwise the user row is read; a stale entry whose stored hash is unchanged and whose
+//!    user is still active is refreshed without PBKDF2 (so a changed password or a
+//!    deactivated user stops working within `music_auth_cache_valid`);
+//! 3. otherwise PBKDF2 runs on the nginx thread pool; concurrent checks of the same
+//!    credentials share one run (single flight), so a cold cache under load costs one hash,
+//!    not one per waiting request;
+//! 4. a recently failed pair against the same stored hash is refused without hashing again.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Instant;
+
+use crate::auth::{
+    CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache, Revalidation, UserRow,
+    VerifyJob,
+};
+use crate::conf::LocationConf;
+use crate::db::queries::Db;
+use crate::db::DbError;
+use crate::ffi::thread_task;
+
+/// Why credentials were not accepted.
+pub enum Refusal {
+    /// Wrong user name or password, or an inactive user (one answer for all, as Django).
+    Invalid,
+    /// The thread pool refused the PBKDF2 task (its queue is full).
+    Busy,
+    Db(DbError),
+}
+
+fn monotonic_ms() -> u64 {
+    thread_local!(static START: Instant = Instant::now());
+    START.with(|s| s.elapsed().as_millis() as u64)
+}
+
+struct AuthCaches {
+    verified: CredentialCache,
+    failed: FailureCache,
+}
+
+/// One PBKDF2 run that other requests with the same credentials wait for.
+#[derive(Default)]
+struct Flight {
+    /// Set once: Some(verified?) when the run finished, None if it was abandoned.
+    outcome: Cell<Option<Option<bool>>>,
+    waiters: RefCell<Vec<Waker>>,
+}
+
+impl Flight {
+    fn finish(&self, outcome: Option<bool>) {
+        if self.outcome.get().is_none() {
+            self.outcome.set(Some(outcome));
+        }
+        for w in self.waiters.borrow_mut().drain(..) {
+            w.wake();
+        }
+    }
+
+    async fn wait(&self) -> Option<bool> {
+        std::future::poll_fn(|cx| match self.outcome.get() {
+            Some(outcome) => Poll::Ready(outcome),
+            None => {
+                self.waiters.borrow_mut().push(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    }
+}
+
+/// Removes the flight and wakes its waiters even if the leading request goes away.
+struct FlightGuard {
+    key: CacheKey,
+    flight: Rc<Flight>,
+}
+
+impl Drop for FlightGuard {
+    fn drop(&mut self) {
+        IN_FLIGHT.with(|m| m.borrow_mut().remove(&self.key));
+        self.flight.finish(None);
+    }
+}
+
+thread_local! {
+    /// Per worker, per database: verified credentials and recently failed ones.
+    static AUTH_CACHES: RefCell<HashMap<String, Rc<RefCell<AuthCaches>>>> = RefCell::new(HashMap::new());
+    static IN_FLIGHT: RefCell<HashMap<CacheKey, Rc<Flight>>> = RefCell::new(HashMap::new());
+}
+
+fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
+    AUTH_CACHES.with(|m| {
+        m.borrow_mut()
+            .entry(conninfo.to_owned())
+            .or_insert_with(|| {
+                Rc::new(RefCell::new(AuthCaches {
+                    verified: CredentialCache::new(
+                        conf.auth_cache_size.unwrap_or(1024),
+                        conf.auth_cache_valid_ms.unwrap_or(5000),
+                    ),
+                    failed: FailureCache::new(1024, 2000),
+                }))
+            })
+            .clone()
+    })
+}
+
+/// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
+async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
+    let pool = conf.thread_pool?;
+    let job = thread_task::run(pool, move || {
+        job.run();
+        job
+    })
+    .await?;
+    job.result()
+}
+
+/// Checks `username`/`password` against `auth_user` on the leased connection.
+pub async fn authenticate(
+    db: &Db,
+    conf: &LocationConf,
+    conninfo: &str,
+    username: &str,
+    password: &str,
+) -> Result<(), Refusal> {
+    let caches = auth_caches(conf, conninfo);
+    let key = CacheKey::new(username, password);
+    let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
+    if let CacheLookup::Fresh(_) = lookup {
+        return Ok(());
+    }
+    // Someone is already checking these very credentials: share the outcome.
+    if let Some(flight) = IN_FLIGHT.with(|m| m.borrow().get(&key).cloned()) {
+        if let Some(verified) = flight.wait().await {
+            return if verified {
+                Ok(())
+            } else {
+                Err(Refusal::Invalid)
+            };
+        }
+    }
+    let guard = FlightGuard {
+        key,
+        flight: Rc::new(Flight::default()),
+    };
+    IN_FLIGHT.with(|m| m.borrow_mut().insert(key, guard.flight.clone()));
+    let result = check(db, conf, &caches, key, lookup, username, password).await;
+    guard.flight.finish(match &result {
+        Ok(()) => Some(true),
+        Err(Refusal::Invalid) => Some(false),
+        Err(_) => None,
+    });
+    result
+}
+
+async fn check(
+    db: &Db,
+    conf: &LocationConf,
+    caches: &RefCell<AuthCaches>,
+    key: CacheKey,
+    lookup: CacheLookup,
+    username: &str,
+    password: &str,
+) -> Result<(), Refusal> {
+    let user = db.user_by_name(username).await.map_err(Refusal::Db)?;
+    let now = monotonic_ms();
+    if let CacheLookup::Stale { .. } = lookup {
+        let row = user.as_ref().map(|u| UserRow {
+            id: u.id,
+            password: &u.password,
+            is_active: u.is_active,
+        });
+        if let Revalidation::Valid(_) = caches.borrow_mut().verified.revalidate(&key, now, row) {
+            return Ok(());
+        }
+    }
+    let Some(user) = user else {
+        // Django hashes once anyway, so that a missing user takes as long as a wrong password.
+        let _ = run_verify(conf, VerifyJob::dummy(password.to_owned())).await;
+        return Err(Refusal::Invalid);
+    };
+    if !user.is_active
+        || caches
+            .borrow()
+            .failed
+            .is_known_failure(&key, &user.password, now)
+    {
+        return Err(Refusal::Invalid);
+    }
+    let Ok(hash) = DjangoHash::parse(&user.password) else {
+        return Err(Refusal::Invalid);
+    };
+    match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
+        Some(true) => {
+            caches
+                .borrow_mut()
+                .verified
+                .insert(key, user.id, &user.password, monotonic_ms());
+            Ok(())
+        }
+        Some(false) => {
+            caches
+                .borrow_mut()
+                .failed
+                .record(key, &user.password, monotonic_ms());
+            Err(Refusal::Invalid)
+        }
+        None => Err(Refusal::Busy),
+    }
+}
