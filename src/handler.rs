@@ -266,7 +266,21 @@ async fn serve(
     body: Vec<u8>,
 ) {
     let log = pending.log();
-    let result = execute(conf, &work, &info, &body).await;
+    pending.watch_client();
+    let result = {
+        let work_done = std::pin::pin!(execute(conf, &work, &info, &body));
+        let gone = std::pin::pin!(pending.client_gone());
+        match futures_util::future::select(work_done, gone).await {
+            futures_util::future::Either::Left((result, _)) => result,
+            futures_util::future::Either::Right(((), _)) => Err(Failure::Gone),
+        }
+    };
+    if let Err(Failure::Gone) = result {
+        // The client closed its connection: the answer was dropped, and with it any
+        // statement still running (cancelled on the server, see db::queries::CancelOnDrop).
+        pending.abandon();
+        return;
+    }
     let response = match result {
         Ok(Outcome::Respond(r)) => r,
         Ok(Outcome::Stream(db, stmt)) => match stream_list(pending, conf, &db, &work, stmt).await {
@@ -285,6 +299,7 @@ impl Failure {
     fn into_response(self, info: &RequestInfo, log: *mut nginx_sys::ngx_log_t) -> Response {
         match self {
             Failure::Api(r) => r,
+            Failure::Gone => Response::empty(499),
             Failure::Db(e) => {
                 ngx_log_error!(
                     NGX_LOG_ERR,
@@ -310,6 +325,8 @@ enum Outcome {
 enum Failure {
     Api(Response),
     Db(DbError),
+    /// The client went away before the answer was ready.
+    Gone,
 }
 
 impl From<DbError> for Failure {

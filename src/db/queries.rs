@@ -43,6 +43,30 @@ fn music_row(row: &Row) -> Result<MusicRow, DbError> {
     })
 }
 
+/// Cancels the statement on the server unless disarmed: a query future dropped before it
+/// completed (its deadline passed, or the client went away and the task let go of it) must
+/// not keep running in PostgreSQL. With pipelining the backend may be running an earlier
+/// statement of another request at that moment; that one is then cancelled too and answers
+/// like a timeout (documented in the README).
+struct CancelOnDrop<'a> {
+    db: &'a Db,
+    armed: bool,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.db.cancel_running();
+        }
+    }
+}
+
 impl Db {
     /// Asks the server to cancel what this connection is running (fire and forget).
     pub fn cancel_running(&self) {
@@ -71,6 +95,26 @@ impl Db {
         }
     }
 
+    /// Runs one statement future under the query timeout, cancelling it on the server if it
+    /// does not complete (timeout, or the request let go of it).
+    async fn guarded<T>(
+        &self,
+        query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+        write: bool,
+    ) -> Result<T, DbError> {
+        let guard = CancelOnDrop {
+            db: self,
+            armed: true,
+        };
+        match with_deadline(self.query_timeout_ms as _, query).await {
+            Ok(result) => {
+                guard.disarm();
+                result.map_err(|e| self.failed(e, write))
+            }
+            Err(_) => Err(DbError::QueryTimeout),
+        }
+    }
+
     async fn rows(
         &self,
         stmt: Stmt,
@@ -78,19 +122,8 @@ impl Db {
         write: bool,
     ) -> Result<Vec<Row>, DbError> {
         let conn = &self.lease.conn;
-        match with_deadline(
-            self.query_timeout_ms as _,
-            conn.client.query(conn.statement(stmt), params),
-        )
-        .await
-        {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(e)) => Err(self.failed(e, write)),
-            Err(_) => {
-                self.cancel_running();
-                Err(DbError::QueryTimeout)
-            }
-        }
+        self.guarded(conn.client.query(conn.statement(stmt), params), write)
+            .await
     }
 
     async fn one_music(
@@ -142,19 +175,13 @@ impl Db {
 
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
         let conn = &self.lease.conn;
-        match with_deadline(
-            self.query_timeout_ms as _,
-            conn.client.execute(conn.statement(Stmt::Delete), &[&id]),
-        )
-        .await
-        {
-            Ok(Ok(n)) => Ok(n > 0),
-            Ok(Err(e)) => Err(self.failed(e, true)),
-            Err(_) => {
-                self.cancel_running();
-                Err(DbError::QueryTimeout)
-            }
-        }
+        let n = self
+            .guarded(
+                conn.client.execute(conn.statement(Stmt::Delete), &[&id]),
+                true,
+            )
+            .await?;
+        Ok(n > 0)
     }
 
     pub async fn detail(&self, id: i64) -> Result<Option<(String, String)>, DbError> {
@@ -190,36 +217,20 @@ impl Db {
     pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;
         let none: [&(dyn ToSql + Sync); 0] = [];
-        match with_deadline(
-            self.query_timeout_ms as _,
-            conn.client.query_raw(conn.statement(stmt), none),
-        )
-        .await
-        {
-            Ok(Ok(s)) => Ok(Box::pin(s)),
-            Ok(Err(e)) => Err(self.failed(e, false)),
-            Err(_) => {
-                self.cancel_running();
-                Err(DbError::QueryTimeout)
-            }
-        }
+        let stream = self
+            .guarded(conn.client.query_raw(conn.statement(stmt), none), false)
+            .await?;
+        Ok(Box::pin(stream))
     }
 
     /// The next row of a stream; each wait is bounded by the query timeout.
     pub async fn next_row(&self, stream: &mut Pin<Box<RowStream>>) -> Result<Option<Row>, DbError> {
         let next = std::future::poll_fn(|cx| match stream.as_mut().poll_next(cx) {
-            Poll::Ready(v) => Poll::Ready(v),
+            Poll::Ready(None) => Poll::Ready(Ok(None)),
+            Poll::Ready(Some(result)) => Poll::Ready(result.map(Some)),
             Poll::Pending => Poll::Pending,
         });
-        match with_deadline(self.query_timeout_ms as _, next).await {
-            Ok(None) => Ok(None),
-            Ok(Some(Ok(row))) => Ok(Some(row)),
-            Ok(Some(Err(e))) => Err(self.failed(e, false)),
-            Err(_) => {
-                self.cancel_running();
-                Err(DbError::QueryTimeout)
-            }
-        }
+        self.guarded(next, false).await
     }
 
     pub fn music_row(row: &Row) -> Result<MusicRow, DbError> {

@@ -111,19 +111,32 @@ pub struct Gone;
 #[derive(Debug)]
 pub struct BodyUnreadable;
 
+/// What the event handlers and the task share about one held request.
+#[derive(Default)]
+struct State {
+    /// False once nginx has freed the request (its cleanup ran).
+    alive: Cell<bool>,
+    /// Set while a streamed response waits for the client to drain what was sent.
+    writable: Cell<Option<Waker>>,
+    /// The client closed its connection while the request was being served.
+    client_gone: Cell<bool>,
+    gone_waker: Cell<Option<Waker>>,
+}
+
 /// A request held open (`NGX_DONE`) until a task answers it.
 pub struct PendingRequest {
     r: NonNull<ngx_http_request_t>,
-    alive: Rc<Cell<bool>>,
-    /// Set while a streamed response waits for the client to drain what was sent.
-    writable: Rc<Cell<Option<Waker>>>,
+    state: Rc<State>,
 }
 
 unsafe extern "C" fn request_gone(data: *mut c_void) {
-    // SAFETY: `data` is the `Cell` this module stored with `ngx_http_cleanup_add`; the
-    // `Rc` in `PendingRequest` keeps it alive, and the cleanup holds one strong count.
-    let alive = unsafe { Rc::from_raw(data as *const Cell<bool>) };
-    alive.set(false);
+    // SAFETY: `data` is the count of `State` this module gave the request's cleanup in
+    // `PendingRequest::new`; it is released here, once.
+    let state = unsafe { Rc::from_raw(data as *const State) };
+    state.alive.set(false);
+    if let Some(w) = state.gone_waker.take() {
+        w.wake();
+    }
 }
 
 impl PendingRequest {
@@ -133,28 +146,70 @@ impl PendingRequest {
     /// `r` must be a valid main request; the caller returns `NGX_DONE` to nginx (after
     /// incrementing `r->main->count` or having `ngx_http_read_client_request_body` do it).
     pub unsafe fn new(r: *mut ngx_http_request_t) -> Option<PendingRequest> {
-        let alive = Rc::new(Cell::new(true));
+        let state = Rc::new(State {
+            alive: Cell::new(true),
+            ..State::default()
+        });
         // SAFETY: `r` is valid (caller); the cleanup is freed with the request pool.
         let cln = unsafe { ngx_http_cleanup_add(r, 0) };
         // SAFETY: checked for null just below before any write.
         let cln = unsafe { cln.as_mut() }?;
         cln.handler = Some(request_gone);
-        cln.data = Rc::into_raw(alive.clone()) as *mut c_void;
+        // The request owns one count until its cleanup runs; the ctx slot borrows it, so
+        // the event handlers below can reach the state while the request lives.
+        cln.data = Rc::into_raw(state.clone()) as *mut c_void;
+        // SAFETY: `r` is valid; the slot belongs to this module.
+        unsafe { *ctx_slot(r) = Rc::as_ptr(&state) as *mut c_void };
         Some(PendingRequest {
             r: NonNull::new(r)?,
-            alive,
-            writable: Rc::new(Cell::new(None)),
+            state,
         })
     }
 
     pub fn is_alive(&self) -> bool {
-        self.alive.get()
+        self.state.alive.get()
     }
 
     /// The request's connection log, for messages about this request.
     pub fn log(&self) -> *mut nginx_sys::ngx_log_t {
         // SAFETY: only called while the request is alive; connection and log outlive it.
         unsafe { (*(*self.r.as_ptr()).connection).log }
+    }
+
+    /// Watches the client connection while the answer is prepared: if the client closes it,
+    /// [`PendingRequest::client_gone`] resolves (nginx's upstream module does the same with
+    /// `ngx_http_upstream_check_broken_connection`).
+    pub fn watch_client(&self) {
+        if self.is_alive() {
+            // SAFETY: alive and held by our count.
+            unsafe { (*self.r.as_ptr()).read_event_handler = Some(check_client) };
+        }
+    }
+
+    /// Resolves when the client has gone away (or nginx freed the request).
+    pub async fn client_gone(&self) {
+        std::future::poll_fn(|cx| {
+            if self.state.client_gone.get() || !self.state.alive.get() {
+                Poll::Ready(())
+            } else {
+                self.state.gone_waker.set(Some(cx.waker().clone()));
+                Poll::Pending
+            }
+        })
+        .await
+    }
+
+    /// Finalizes a request whose client went away (logged with nginx's 499).
+    pub fn abandon(self) {
+        if self.is_alive() {
+            // SAFETY: alive and held by our count; `r` is not used after finalize.
+            unsafe {
+                finalize(
+                    self.r.as_ptr(),
+                    nginx_sys::NGX_HTTP_CLIENT_CLOSED_REQUEST as ngx_int_t,
+                )
+            };
+        }
     }
 
     /// Sends `response` (headers and whole body) and finalizes the request.
@@ -182,11 +237,7 @@ impl PendingRequest {
             return Err(Gone);
         }
         // SAFETY: as above; installs our write handler so a blocked client wakes the task.
-        unsafe {
-            let data = Rc::into_raw(self.writable.clone()) as *mut c_void;
-            set_stream_ctx(r, data);
-            (*r).write_event_handler = Some(stream_write_handler);
-        }
+        unsafe { (*r).write_event_handler = Some(stream_write_handler) };
         Ok(())
     }
 
@@ -196,8 +247,8 @@ impl PendingRequest {
         self.is_alive() && unsafe { (*self.r.as_ptr()).header_only() != 0 }
     }
 
-    /// Hands `bytes` to nginx's output filters and waits while the client connection has
-    /// more than `limit` bytes queued, so a slow client bounds the memory a stream uses.
+    /// Hands `bytes` to nginx's output filters and waits until the client connection has
+    /// taken them, so a slow client bounds the memory a stream uses.
     pub async fn send_chunk(&mut self, bytes: &[u8], last: bool) -> Result<(), Gone> {
         if !self.is_alive() {
             return Err(Gone);
@@ -210,7 +261,7 @@ impl PendingRequest {
         }
         // Wait for the connection to drain before producing more.
         std::future::poll_fn(|cx| {
-            if !self.alive.get() {
+            if !self.state.alive.get() {
                 return Poll::Ready(Err(Gone));
             }
             // SAFETY: alive (checked) and held by our count.
@@ -220,7 +271,7 @@ impl PendingRequest {
             if error {
                 Poll::Ready(Err(Gone))
             } else if buffered {
-                self.writable.set(Some(cx.waker().clone()));
+                self.state.writable.set(Some(cx.waker().clone()));
                 // SAFETY: alive; arms the client's write event and a send timeout on it.
                 unsafe {
                     let wev = (*(*r).connection).write;
@@ -244,17 +295,13 @@ impl PendingRequest {
         if !self.is_alive() {
             return;
         }
-        let r = self.r.as_ptr();
         let rc = if ok {
             NGX_OK as ngx_int_t
         } else {
             NGX_ERROR as ngx_int_t
         };
         // SAFETY: alive and held by our count; `r` is not used after finalize.
-        unsafe {
-            clear_stream_ctx(r);
-            finalize(r, rc)
-        };
+        unsafe { finalize(self.r.as_ptr(), rc) };
     }
 }
 
@@ -267,25 +314,51 @@ fn ctx_slot(r: *mut ngx_http_request_t) -> *mut *mut c_void {
     }
 }
 
-unsafe fn set_stream_ctx(r: *mut ngx_http_request_t, data: *mut c_void) {
-    // SAFETY: `r` is valid (caller); the slot belongs to this module.
-    unsafe { *ctx_slot(r) = data };
+/// The state of a held request, from its ctx slot (null before `PendingRequest::new`).
+///
+/// # Safety
+/// `r` must be a live request; the state lives as long as the request (its cleanup holds it).
+unsafe fn state_of<'a>(r: *mut ngx_http_request_t) -> Option<&'a State> {
+    // SAFETY: the slot is null or points at the `State` the request's cleanup keeps alive.
+    unsafe { (*ctx_slot(r) as *const State).as_ref() }
 }
 
-unsafe fn clear_stream_ctx(r: *mut ngx_http_request_t) {
-    // SAFETY: `r` is valid (caller); a non-null slot holds the pointer from `Rc::into_raw`
-    // in `begin_stream`.
+/// `r->read_event_handler` while a task serves the request: notices a client that closed
+/// its connection (a peek that reads end-of-file or fails).
+unsafe extern "C" fn check_client(r: *mut ngx_http_request_t) {
+    // SAFETY: nginx calls this with the live request whose client connection became readable.
     unsafe {
-        let p = std::mem::replace(&mut *ctx_slot(r), ptr::null_mut());
-        if !p.is_null() {
-            drop(Rc::from_raw(p as *const Cell<Option<Waker>>));
+        let c = (*r).connection;
+        let mut gone = (*c).error() != 0;
+        if !gone {
+            let mut byte = 0u8;
+            let n = libc::recv(
+                (*c).fd,
+                &mut byte as *mut u8 as *mut c_void,
+                1,
+                libc::MSG_PEEK,
+            );
+            let err = std::io::Error::last_os_error().raw_os_error();
+            gone = n == 0 || (n < 0 && err != Some(libc::EAGAIN) && err != Some(libc::EINTR));
+            if n < 0 && !gone {
+                (*(*c).read).set_ready(0);
+            }
+        }
+        if gone {
+            (*c).set_error(1);
+            if let Some(state) = state_of(r) {
+                state.client_gone.set(true);
+                if let Some(w) = state.gone_waker.take() {
+                    w.wake();
+                }
+            }
         }
     }
 }
 
 unsafe extern "C" fn stream_write_handler(r: *mut ngx_http_request_t) {
     // SAFETY: nginx calls this with the live request whose write event fired; flushing with a
-    // null chain pushes out what the filters hold. The ctx slot is ours (see above).
+    // null chain pushes out what the filters hold.
     unsafe {
         let c = (*r).connection;
         if (*(*c).write).timedout() != 0 {
@@ -294,8 +367,7 @@ unsafe extern "C" fn stream_write_handler(r: *mut ngx_http_request_t) {
         } else {
             ngx_http_output_filter(r, ptr::null_mut());
         }
-        let p = *ctx_slot(r) as *const Cell<Option<Waker>>;
-        if let Some(waker) = p.as_ref().and_then(Cell::take) {
+        if let Some(waker) = state_of(r).and_then(|s| s.writable.take()) {
             waker.wake();
         }
     }

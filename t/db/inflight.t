@@ -7,11 +7,12 @@ use Test::More;
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 use POSIX ();
+use IO::Socket::INET;
 use t::Music;
 use t::Nginx;
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
-plan tests => 14;
+plan tests => 17;
 
 my $auth = "Authorization: Basic " . encode_base64('admin:admin1234', '') . "\r\n";
 my $json = "Content-Type: application/json\r\n";
@@ -99,6 +100,24 @@ my $get = t::Nginx::request('GET', '/api/musics/1/detail/', headers => $auth);
     my $log = $n->error_log;
     unlike($log, qr/\[alert\]/, 'no [alert] in the error log');
     unlike($log, qr/open socket #\d+ left/, 'no socket left open at worker exit');
+}
+
+{   # a client that goes away mid-query: the statement is cancelled on the server
+    slow_inserts(3);
+    my $n = t::Nginx->new(name => 'client-abort');
+    $n->write_conf(conf($n->port, 1, ''));
+    $n->start;
+    my ($warm) = $n->parallel(5, $get);
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die;
+    print $s $post;
+    sleep 0.5;
+    is(t::Music::psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND state = 'active'"), 1, 'the slow insert runs');
+    close $s;
+    my $deadline = time + 2;
+    sleep 0.05 while time < $deadline && t::Music::psql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND state = 'active'") ne '0';
+    cmp_ok(time, '<', $deadline, 'it is cancelled soon after the client closed its connection');
+    is(t::Music::psql("SELECT count(*) FROM music WHERE song = 's'"), 0, 'and left no row');
+    $n->stop;
 }
 
 t::Music::psql('DROP TRIGGER IF EXISTS slow ON music');
