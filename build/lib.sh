@@ -39,7 +39,8 @@ ensure_packages() {
 BUILD_PACKAGES=(build-essential pkg-config libclang-dev libpcre2-dev libssl-dev zlib1g-dev)
 PG_PACKAGES=(postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
-    libhttp-message-perl liburi-perl curl apache2-utils python3-venv)
+    libhttp-message-perl liburi-perl curl apache2-utils python3-venv
+    python3-django python3-djangorestframework python3-django-cors-headers python3-psycopg2)
 
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 

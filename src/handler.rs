@@ -63,7 +63,14 @@ fn with_headers(mut r: Response, headers: &[(&'static str, String)]) -> Response
 
 /// Routing, CORS, method and header checks: everything decidable without the database.
 fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
-    let cors = conf.cors_policy();
+    let default_cors;
+    let cors = match &conf.cors_policy {
+        Some(policy) => policy,
+        None => {
+            default_cors = conf.build_cors_policy();
+            &default_cors
+        }
+    };
     let origin = info.origin.as_deref().map(str::as_bytes);
     if cors.is_preflight(&info.method, info.cors_request_method.is_some()) {
         // django-cors-headers answers preflights before any view (and any authentication).

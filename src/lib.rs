@@ -24,6 +24,7 @@ pub mod db;
 pub mod ffi;
 pub mod handler;
 pub mod http;
+pub mod stats;
 pub mod time;
 
 use conf::{LocationConf, ThreadPoolRef};
@@ -56,6 +57,7 @@ unsafe extern "C" fn merge_loc_conf(
     if !conf.api {
         return ptr::null_mut();
     }
+    conf.cors_policy = Some(conf.build_cors_policy());
     if conf.database.is_none() {
         ngx_conf_log_error!(
             NGX_LOG_EMERG,
@@ -95,9 +97,15 @@ unsafe impl HttpModuleLocationConf for Module {
     type LocationConf = LocationConf;
 }
 
+/// After the http block is read: the stats zones' check and their log-phase counter.
+unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+    // SAFETY: nginx passes the configuration of the http block just parsed.
+    unsafe { stats::postconfiguration(cf) }
+}
+
 static NGX_HTTP_MUSIC_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: None,
-    postconfiguration: None,
+    postconfiguration: Some(postconfiguration),
     create_main_conf: None,
     init_main_conf: None,
     create_srv_conf: None,

@@ -53,6 +53,10 @@ pub struct LocationConf {
     pub cors_methods: Option<String>,
     pub cors_headers: Option<String>,
     pub cors_max_age: Option<u64>,
+    /// Built once from the `music_cors*` values when the location is merged.
+    pub cors_policy: Option<crate::api::CorsPolicy>,
+    /// `music_stats_count`, `music_stats` (see `crate::stats`).
+    pub stats: crate::stats::StatsConf,
 }
 
 /// A thread pool of the configuration (lives as long as the cycle).
@@ -107,12 +111,13 @@ impl LocationConf {
             DEFAULT_CORS_HEADERS.into()
         });
         inherit(&mut self.cors_max_age, &prev.cors_max_age, || 86_400);
+        self.stats.merge_from(&prev.stats);
     }
 }
 
 impl LocationConf {
     /// The CORS settings of this (merged) location, as the API layer takes them.
-    pub fn cors_policy(&self) -> crate::api::CorsPolicy {
+    pub fn build_cors_policy(&self) -> crate::api::CorsPolicy {
         let defaults = crate::api::CorsPolicy::default();
         crate::api::CorsPolicy {
             enabled: self.cors.unwrap_or(true),
