@@ -35,7 +35,7 @@ const fn command(name: ngx_str_t, args: u32, set: Setter) -> ngx_command_t {
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 19] = [
+pub static mut COMMANDS: [ngx_command_t; 22] = [
     ngx_command_t {
         name: ngx_string!("music_api"),
         type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -89,6 +89,10 @@ pub static mut COMMANDS: [ngx_command_t; 19] = [
     command(ngx_string!("music_cors_methods"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_headers"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_max_age"), NGX_CONF_TAKE1, set_value),
+    // music_stats_zone, music_stats_count, music_stats (src/stats)
+    crate::stats::COMMANDS[0],
+    crate::stats::COMMANDS[1],
+    crate::stats::COMMANDS[2],
     ngx_command_t::empty(),
 ];
 

@@ -1,0 +1,222 @@
+//! The two request hooks: the log-phase handler that counts every request of a location with
+//! `music_stats_count`, and the content handler of `music_stats` that serves the JSON. Plus
+//! the route key a request counts under ([`route_key`], pure).
+
+use std::borrow::Cow;
+
+use nginx_sys::{
+    ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_BAD_REQUEST, NGX_HTTP_GET, NGX_HTTP_HEAD,
+    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
+};
+use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
+
+use super::hll::hash_key;
+use super::zone::{self, ZoneRef, MAX_DAYS, NAME_MAX};
+use super::{json, Counting};
+use crate::api::{self, Resource, RouteOutcome};
+use crate::ffi::request::respond_now;
+use crate::http::Response;
+use crate::Module;
+
+/// The key of requests finished before nginx chose a location (a 400, a 414...).
+pub const NO_LOCATION: &str = "(server)";
+
+fn api_pattern(resource: &Resource) -> &'static str {
+    match resource {
+        Resource::Root => "",
+        Resource::List => "musics/",
+        Resource::AllSingers => "musics/all_singer/",
+        Resource::Item(_) => "musics/{id}/",
+        Resource::ItemDetail(_) => "musics/{id}/detail/",
+    }
+}
+
+/// The route a request counts under: the name of the location that finished it (after
+/// internal redirects such as `error_page`), as written in nginx.conf (`/static`,
+/// `= /favicon.ico` counts as `/favicon.ico`, a regex location as its regex, `@named`); in a
+/// `music_api` location, the API route in DRF's URL patterns with the location's prefix:
+/// `/api/`, `/api/musics/`, `/api/musics/{id}/`, `/api/musics/{id}/detail/`,
+/// `/api/musics/all_singer/` (a format suffix or a missing slash count under the route they
+/// name), and `/api/{unknown}` for the rest. At most [`NAME_MAX`] bytes.
+pub fn route_key<'a>(
+    location: &'a str,
+    api_prefix: Option<&str>,
+    uri: &str,
+    args: &str,
+) -> Cow<'a, str> {
+    let key = match api_prefix {
+        _ if location.is_empty() => Cow::Borrowed(NO_LOCATION),
+        Some(prefix) => match uri.strip_prefix(prefix) {
+            Some(rest) => {
+                let outcome = match api::route(rest, args) {
+                    RouteOutcome::RedirectAddSlash => api::route(&format!("{rest}/"), args),
+                    other => other,
+                };
+                Cow::Owned(match outcome {
+                    RouteOutcome::Found(r) | RouteOutcome::UnknownFormat(r) => {
+                        format!("{prefix}{}", api_pattern(&r))
+                    }
+                    _ => format!("{prefix}{{unknown}}"),
+                })
+            }
+            None => Cow::Borrowed(location),
+        },
+        None => Cow::Borrowed(location),
+    };
+    if key.len() <= NAME_MAX {
+        return key;
+    }
+    let mut end = NAME_MAX;
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    match key {
+        Cow::Borrowed(k) => Cow::Borrowed(&k[..end]),
+        Cow::Owned(mut k) => {
+            k.truncate(end);
+            Cow::Owned(k)
+        }
+    }
+}
+
+fn bytes(s: &ngx_str_t) -> &[u8] {
+    if s.len == 0 || s.data.is_null() {
+        return &[];
+    }
+    // SAFETY: nginx strings point at `len` bytes owned by the request or the configuration,
+    // which outlive the borrow of `s`.
+    unsafe { std::slice::from_raw_parts(s.data, s.len) }
+}
+
+fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes(s))
+}
+
+/// NGX_HTTP_LOG_PHASE handler: counts the request in the zone of `music_stats_count`.
+pub(super) unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx runs log handlers with a valid main request whose configuration (the
+    // location that finished it, or the server's) is set.
+    let req = unsafe { &*r };
+    let Some(conf) = Module::location_conf(req) else {
+        return NGX_OK as ngx_int_t;
+    };
+    let Some(Counting::Into(zone)) = conf.stats.count else {
+        return NGX_OK as ngx_int_t;
+    };
+    let location = NgxHttpCoreModule::location_conf(req)
+        .map(|clcf| lossy(&clcf.name))
+        .unwrap_or_default();
+    // a plain location's key borrows its name: no allocation per request
+    let key = if conf.api {
+        let (uri, args) = (lossy(&req.uri), lossy(&req.args));
+        route_key(&location, Some(&conf.prefix), &uri, &args)
+    } else {
+        route_key(&location, None, "", "")
+    };
+    // SAFETY: `r` is valid (above).
+    let (addr, len) = unsafe { zone::client_address(r) };
+    let hash = hash_key(&addr[..len]);
+    let (today, _) = zone::local_day();
+    zone.with_counters(|c| c.count(today, &key, hash));
+    NGX_OK as ngx_int_t
+}
+
+/// `days=N` in the query string: at most N days on the page.
+fn days_param(args: &str) -> Result<usize, ()> {
+    let mut days = MAX_DAYS;
+    for pair in args.split('&') {
+        if let Some(v) = pair.strip_prefix("days=") {
+            days = crate::conf::values::parse_count(v, 1, MAX_DAYS).ok_or(())?;
+        }
+    }
+    Ok(days)
+}
+
+/// The content handler of `music_stats`: the zone's counters as JSON (GET and HEAD).
+pub(super) unsafe extern "C" fn stats_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx runs content handlers with a valid request in its content phase.
+    let req = unsafe { &*r };
+    if req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
+        return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
+    }
+    let Some(zone) = Module::location_conf(req).and_then(|c| c.stats.serve) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let Ok(max_days) = days_param(&lossy(&req.args)) else {
+        return NGX_HTTP_BAD_REQUEST as ngx_int_t;
+    };
+    let body = match snapshot(zone, max_days) {
+        Some(s) => json::render(&s),
+        None => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+    };
+    let response = Response::json(200, body).header("Cache-Control", "no-store");
+    // SAFETY: `r` is valid and in its content phase (above).
+    unsafe { respond_now(r, &response) }
+}
+
+fn snapshot(zone: ZoneRef, max_days: usize) -> Option<json::Snapshot> {
+    let (today, offset) = zone::local_day();
+    let mut s = zone.with_counters(|c| c.snapshot(today, max_days))?;
+    s.zone = zone.name();
+    s.utc_offset_minutes = offset;
+    Some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_locations_count_under_their_name() {
+        assert_eq!(route_key("/static", None, "/static/a.txt", ""), "/static");
+        assert_eq!(route_key("@fallback", None, "/x", ""), "@fallback");
+        assert_eq!(route_key("", None, "", ""), NO_LOCATION);
+        assert_eq!(route_key("", Some("/api/"), "/api/", ""), NO_LOCATION);
+    }
+
+    #[test]
+    fn api_locations_count_under_the_drf_route() {
+        let k = |uri: &str, args: &str| route_key("/api/", Some("/api/"), uri, args);
+        assert_eq!(k("/api/", ""), "/api/");
+        assert_eq!(k("/api/.json", ""), "/api/");
+        assert_eq!(k("/api/musics/", ""), "/api/musics/");
+        assert_eq!(
+            k("/api/musics", ""),
+            "/api/musics/",
+            "redirected to the slash"
+        );
+        assert_eq!(k("/api/musics.xml", ""), "/api/musics/", "unknown format");
+        assert_eq!(k("/api/musics/12/", ""), "/api/musics/{id}/");
+        assert_eq!(k("/api/musics/abc/", ""), "/api/musics/{id}/");
+        assert_eq!(k("/api/musics/12/detail/", ""), "/api/musics/{id}/detail/");
+        assert_eq!(k("/api/musics/all_singer/", ""), "/api/musics/all_singer/");
+        assert_eq!(k("/api/nothing/here/", ""), "/api/{unknown}");
+        assert_eq!(
+            route_key("/v1/", Some("/v1/"), "/v1/musics/3/", "format=json"),
+            "/v1/musics/{id}/"
+        );
+        // a URI outside the prefix (a regex location, a rewrite): the location's name
+        assert_eq!(
+            route_key("^/api/", Some("^/api/"), "/api/musics/", ""),
+            "^/api/"
+        );
+    }
+
+    #[test]
+    fn keys_are_cut_at_a_character_boundary() {
+        let long = format!("/{}", "é".repeat(40));
+        let k = route_key(&long, None, "", "");
+        assert!(k.len() <= NAME_MAX && k.len() >= NAME_MAX - 1);
+        assert!(long.starts_with(&*k));
+    }
+
+    #[test]
+    fn days_parameter() {
+        assert_eq!(days_param(""), Ok(MAX_DAYS));
+        assert_eq!(days_param("days=3"), Ok(3));
+        assert_eq!(days_param("x=1&days=2"), Ok(2));
+        assert_eq!(days_param("days=0"), Err(()));
+        assert_eq!(days_param("days=abc"), Err(()));
+        assert_eq!(days_param("days=367"), Err(()));
+    }
+}
