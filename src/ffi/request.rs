@@ -432,15 +432,19 @@ unsafe fn add_header(r: *mut ngx_http_request_t, name: &'static str, value: &str
     unsafe {
         let pool = (*r).pool;
         let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut ngx_table_elt_t;
-        let h = h.as_mut()?;
-        h.hash = 1;
+        if h.is_null() {
+            return None;
+        }
+        // Zeroed first: `lowcase_key`, and `next` on nginx >= 1.23 (1.22's ngx_table_elt_t
+        // has no such field), are NULL without naming them; hash 0 (skipped) until complete.
+        ptr::write_bytes(h, 0, 1);
+        let h = &mut *h;
         h.key = ngx_str_t {
             len: name.len(),
             data: name.as_ptr() as *mut u8,
         };
         h.value = copy_to_pool(pool, value.as_bytes())?;
-        h.lowcase_key = ptr::null_mut();
-        h.next = ptr::null_mut();
+        h.hash = 1;
         Some(())
     }
 }
