@@ -6,11 +6,11 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use crate::ffi::executor::spawn;
 use nginx_sys::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
     NGX_LOG_ERR,
 };
-use ngx::async_::spawn;
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
 

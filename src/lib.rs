@@ -121,6 +121,7 @@ unsafe extern "C" fn init_process(_cycle: *mut ngx_cycle_t) -> ngx_int_t {
 unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
     // Drop the pools' tasks and close their sockets directly (notes, trap 2).
     db::pool::shutdown_all();
+    ffi::executor::shutdown();
     ffi::peer::close_all();
 }
 

@@ -3,7 +3,8 @@
 
 use std::rc::Rc;
 
-use ngx::async_::{spawn, Task};
+use crate::ffi::executor::spawn;
+use async_task::Task;
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::statements::{Stmt, ALL};

@@ -12,7 +12,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ngx::async_::spawn;
+use crate::ffi::executor::spawn;
 
 use super::conn::PgConn;
 use super::DbError;

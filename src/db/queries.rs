@@ -5,9 +5,9 @@
 use std::pin::Pin;
 use std::task::Poll;
 
+use crate::ffi::executor::spawn;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
-use ngx::async_::spawn;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, RowStream};
 

@@ -3,6 +3,7 @@
 //! thread-pool offload. Everything outside this folder (and `lib.rs`, `conf/directives.rs`,
 //! `handler.rs`, which hand raw pointers to it) is safe Rust.
 
+pub mod executor;
 pub mod peer;
 pub mod request;
 pub mod thread_task;

@@ -127,6 +127,8 @@ struct State {
 pub struct PendingRequest {
     r: NonNull<ngx_http_request_t>,
     state: Rc<State>,
+    /// The one buffer a streamed response reuses for every chunk (from the request pool).
+    stream_buf: *mut ngx_buf_t,
 }
 
 unsafe extern "C" fn request_gone(data: *mut c_void) {
@@ -163,6 +165,7 @@ impl PendingRequest {
         Some(PendingRequest {
             r: NonNull::new(r)?,
             state,
+            stream_buf: ptr::null_mut(),
         })
     }
 
@@ -254,8 +257,9 @@ impl PendingRequest {
             return Err(Gone);
         }
         let r = self.r.as_ptr();
-        // SAFETY: alive and held by our count.
-        let rc = unsafe { output_bytes(r, bytes, last) };
+        // SAFETY: alive and held by our count; the previous chunk has been sent completely
+        // (this function returns only once nothing is buffered), so its buffer is free again.
+        let rc = unsafe { output_reusing(r, &mut self.stream_buf, bytes, last) };
         if rc == NGX_ERROR as ngx_int_t {
             return Err(Gone);
         }
@@ -526,6 +530,46 @@ unsafe fn output_bytes(r: *mut ngx_http_request_t, bytes: &[u8], last: bool) -> 
         } else {
             b.set_flush(1);
         }
+        let mut out = ngx_chain_t {
+            buf: b as *mut ngx_buf_t,
+            next: ptr::null_mut(),
+        };
+        ngx_http_output_filter(r, &mut out)
+    }
+}
+
+/// A streamed chunk: copied into `slot`'s buffer (created, or grown, from the request pool),
+/// so that a response of any length uses one buffer's worth of pool memory, not its length.
+///
+/// # Safety
+/// `r` must be a valid request; `slot` null or a buffer of `r`'s pool that nginx no longer
+/// holds (everything sent before was written out).
+unsafe fn output_reusing(
+    r: *mut ngx_http_request_t,
+    slot: &mut *mut ngx_buf_t,
+    bytes: &[u8],
+    last: bool,
+) -> ngx_int_t {
+    const STREAM_BUF_SIZE: usize = 32 * 1024;
+    // SAFETY: `r` is valid (caller); the buffer comes from its pool and is fully reset before
+    // nginx sees it again.
+    unsafe {
+        let fits =
+            !slot.is_null() && (**slot).end.offset_from((**slot).start) as usize >= bytes.len();
+        if !fits {
+            let b = nginx_sys::ngx_create_temp_buf((*r).pool, bytes.len().max(STREAM_BUF_SIZE));
+            if b.is_null() {
+                return NGX_ERROR as ngx_int_t;
+            }
+            *slot = b;
+        }
+        let b = &mut **slot;
+        ptr::copy_nonoverlapping(bytes.as_ptr(), b.start, bytes.len());
+        b.pos = b.start;
+        b.last = b.start.add(bytes.len());
+        b.set_last_buf(if last && (*r).main == r { 1 } else { 0 });
+        b.set_last_in_chain(if last { 1 } else { 0 });
+        b.set_flush(if last { 0 } else { 1 });
         let mut out = ngx_chain_t {
             buf: b as *mut ngx_buf_t,
             next: ptr::null_mut(),
