@@ -1,0 +1,388 @@
+#!/usr/bin/env python3
+"""summarize.py RESULTS_DIR : the markdown report of one build/bench run.
+
+Reads RESULTS_DIR/env.txt ("key: value" lines), manifest.tsv
+(id, stack, description, connections, kind = wrk | pgbench | brute), the raw outputs
+<id>.run<N>.txt (wrk or pgbench output followed by bench/measure.py's CPU / CPUSEC /
+REQUESTS lines; pgbench per-transaction logs <id>.run<N>.log.*) and large.tsv.
+
+A workload with any non-2xx answer or socket error in any run is shown as ERR, never as a
+throughput (its raw figure follows in parentheses), and fails every target that uses it.
+"""
+import glob
+import gzip
+import os
+import re
+import statistics
+import sys
+
+UNIT = {'us': 1e-3, 'ms': 1.0, 's': 1000.0, 'm': 60000.0}
+TOLERANCE_128 = 0.95  # "not below the 32-connection figure", within run-to-run noise
+
+
+def dur_ms(s):
+    m = re.match(r'([\d.]+)(us|ms|s|m)$', s)
+    return float(m.group(1)) * UNIT[m.group(2)] if m else float('nan')
+
+
+def parse_measure(txt, r):
+    m = re.search(r'^CPU (.*)$', txt, re.M)
+    r['cpu'] = dict(kv.split('=') for kv in m.group(1).split()) if m else {}
+    m = re.search(r'^CPUSEC (.*)$', txt, re.M)
+    r['cpusec'] = {k: float(v) for k, v in (kv.split('=') for kv in m.group(1).split())} if m else {}
+    m = re.search(r'^REQUESTS (\d+)$', txt, re.M)
+    r['served'] = int(m.group(1)) if m else None
+
+
+def parse_wrk(txt):
+    m = re.search(r'Requests/sec:\s+([\d.]+)', txt)
+    if not m:
+        return None
+    r = {'rps': float(m.group(1)), 'n': int(re.search(r'(\d+) requests in', txt).group(1))}
+    for pct in ('50', '99'):
+        m = re.search(rf'^\s+{pct}(?:\.000)?%\s+(\S+)', txt, re.M)
+        r['p' + pct] = dur_ms(m.group(1)) if m else float('nan')
+    m = re.search(r'Non-2xx or 3xx responses: (\d+)', txt)
+    r['non2xx'] = int(m.group(1)) if m else 0
+    m = re.search(r'Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)', txt)
+    r['sockerr'] = sum(map(int, m.groups())) if m else 0
+    r['statuses'] = {k: int(v) for k, v in re.findall(r'^BRUTE status=(\S+) count=(\d+)', txt, re.M)}
+    parse_measure(txt, r)
+    return r
+
+
+def parse_pgbench(txt, logs):
+    m = re.search(r'tps = ([\d.]+)', txt)
+    if not m:
+        return None
+    r = {'rps': float(m.group(1)),
+         'n': int(re.search(r'number of transactions actually processed: (\d+)', txt).group(1))}
+    m = re.search(r'number of failed transactions: (\d+)', txt)
+    r['non2xx'] = int(m.group(1)) if m else 0
+    r['sockerr'] = 0
+    lat = []
+    for fn in logs:
+        with (gzip.open(fn, 'rt') if fn.endswith('.gz') else open(fn)) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[2].isdigit():
+                    lat.append(int(p[2]))
+    lat.sort()
+    r['p50'] = lat[len(lat) // 2] / 1000.0 if lat else float('nan')
+    r['p99'] = lat[min(len(lat) - 1, int(len(lat) * 0.99))] / 1000.0 if lat else float('nan')
+    parse_measure(txt, r)
+    r['served'] = r['n']
+    return r
+
+
+class Workload:
+    def __init__(self, wid, stack, desc, conns, kind, runs):
+        self.id, self.stack, self.desc, self.conns, self.kind, self.runs = wid, stack, desc, int(conns), kind, runs
+
+    @property
+    def errors(self):
+        return sum(r['non2xx'] + r['sockerr'] for r in self.runs) if self.kind != 'brute' else 0
+
+    @property
+    def rps(self):
+        return statistics.median(r['rps'] for r in self.runs)
+
+    def median(self, key):
+        v = [r[key] for r in self.runs if r.get(key) == r.get(key)]
+        return statistics.median(v) if v else float('nan')
+
+    def mid(self):
+        return sorted(self.runs, key=lambda r: r['rps'])[len(self.runs) // 2]
+
+    def us_per_req(self, group):
+        """Median over runs of CPU microseconds of `group` per request served."""
+        v = [r['cpusec'][group] / r['served'] * 1e6 for r in self.runs
+             if r.get('served') and group in r.get('cpusec', {})]
+        return statistics.median(v) if v else float('nan')
+
+    @property
+    def ok(self):
+        return bool(self.runs) and self.errors == 0
+
+
+def num(x):
+    if x != x:
+        return 'n/a'
+    return f'{x:.0f}' if x >= 100 else f'{x:.1f}'
+
+
+def ms(x):
+    if x != x:
+        return 'n/a'
+    return f'{x:.2f}' if x < 10 else f'{x:.1f}' if x < 100 else f'{x:.0f}'
+
+
+def load(d):
+    rows = {}
+    order = []
+    path = os.path.join(d, 'manifest.tsv')
+    if not os.path.exists(path):
+        return rows, order
+    with open(path) as f:
+        for line in f:
+            wid, stack, desc, conns, kind = line.rstrip('\n').split('\t')
+            runs = []
+            for fn in sorted(glob.glob(os.path.join(d, f'{wid}.run[0-9]*.txt'))):
+                txt = open(fn).read()
+                r = parse_pgbench(txt, glob.glob(fn[:-4] + '.log*')) if kind == 'pgbench' else parse_wrk(txt)
+                if r:
+                    runs.append(r)
+            rows[wid] = Workload(wid, stack, desc, conns, kind, runs)
+            order.append(wid)
+    return rows, order
+
+
+def rps_cell(w):
+    rps = ' / '.join(num(r['rps']) for r in w.runs)
+    if w.kind == 'brute':
+        return f'{num(w.rps)} attempts/s ({rps})'
+    if not w.ok:
+        return f'**ERR** ({rps} with errors)'
+    return f'**{num(w.rps)}** ({rps})'
+
+
+def main():
+    d = sys.argv[1]
+    env = []
+    if os.path.exists(os.path.join(d, 'env.txt')):
+        env = [l.rstrip('\n') for l in open(os.path.join(d, 'env.txt')) if l.strip()]
+    rows, order = load(d)
+    out = []
+    p = out.append
+    date = next((l.split(': ', 1)[1] for l in env if l.startswith('date_utc:')), '?')
+    p(f'# ngx-music benchmark, {date}')
+    p('')
+    for l in env:
+        k, _, v = l.partition(': ')
+        p(f'- **{k}**: {v}')
+    p('')
+
+    rests = [float(r['cpu']['rest']) for w in rows.values() for r in w.runs if r.get('cpu', {}).get('rest')]
+    if rests:
+        worst = max(rests)
+        if worst > 0.15:
+            p(f'> **Noisy machine**: other programs used up to {worst:.2f} cores (median '
+              f'{statistics.median(rests):.2f}) during the runs (column "other" below); throughput, '
+              'latency and ratios are depressed and unreliable. CPU µs per request is the figure '
+              'least affected. Re-run on a quiet machine before judging targets.')
+            p('')
+    if order:
+        p('## Throughput and latency')
+        p('')
+        p('| id | workload | conns | req/s median (runs) | p50 ms | p99 ms | non-2xx | sock err '
+          '| CPU cores: load / nginx / pg / other (busy of N) | CPU µs/req nginx | CPU µs/req pg |')
+        p('|---|---|---|---|---|---|---|---|---|---|---|')
+        for wid in order:
+            w = rows[wid]
+            if not w.runs:
+                p(f'| {wid} | {w.desc} | {w.conns} | no output | | | | | | | |')
+                continue
+            c = w.mid().get('cpu', {})
+            other = c.get('uwsgi')
+            cpu = (f"{c.get('load', '?')} / {c.get('nginx', '-')} / {c.get('postgres', '-')} / "
+                   f"{c.get('rest', '?')} ({c.get('busy', '?')} of {c.get('cores', '?')})") if c else ''
+            if other is not None:
+                cpu += f', uWSGI {other}'
+            non2xx = sum(r['non2xx'] for r in w.runs)
+            sock = sum(r['sockerr'] for r in w.runs)
+            if w.kind == 'brute':
+                st = {}
+                for r in w.runs:
+                    for k, v in r['statuses'].items():
+                        st[k] = st.get(k, 0) + v
+                non2xx = ', '.join(f'{k}: {v}' for k, v in sorted(st.items())) or str(non2xx)
+            us_nginx = num(w.us_per_req('nginx'))
+            if w.us_per_req('uwsgi') == w.us_per_req('uwsgi'):
+                us_nginx += f" + uWSGI {num(w.us_per_req('uwsgi'))}"
+            p(f"| {wid} | {w.desc} | {w.conns} | {rps_cell(w)} | {ms(w.median('p50'))} | {ms(w.median('p99'))} "
+              f"| {non2xx} | {sock} | {cpu} | {us_nginx} | {num(w.us_per_req('postgres'))} |")
+        p('')
+        p('req/s: median of the runs (each run in parentheses); pgbench rows: transactions/s. p50/p99: '
+          'median over the runs of each run\'s wrk percentile (pgbench: from its per-transaction log). '
+          'non-2xx / sock err: summed over the runs (pgbench: failed transactions); for the brute force, '
+          'its answers by status. CPU cores: CPU-seconds / wall-seconds of the median run for the load '
+          'generator (wrk or pgbench), the nginx master + workers (+ their thread pool), the PostgreSQL '
+          'server (all its processes) and everything else on the machine (other = noise from other '
+          'programs). CPU µs/req: CPU time of that group / requests it served (nginx stub_status count; '
+          'pgbench transactions), median over runs.')
+        p('')
+
+    # ---- ratios ---------------------------------------------------------------------------------
+    def ratio(a, b):
+        if a not in rows or b not in rows or not rows[a].runs or not rows[b].runs:
+            return None
+        return rows[a].rps / rows[b].rps
+
+    pairs = [
+        ('get1-c32', 'pg-single-c32', 'ours / pgbench, same SQL (single row)'),
+        ('getr-c32', 'pg-single-c32', 'ours / pgbench, same SQL (single row)'),
+        ('get1-c128', 'pg-single-c128', 'ours / pgbench, same SQL (single row)'),
+        ('getr-c128', 'pg-single-c128', 'ours / pgbench, same SQL (single row)'),
+        ('list-c32', 'pg-list-c32', 'ours / pgbench, same SQL (list)'),
+        ('post-c32', 'pg-insert-c32', 'ours / pgbench, same SQL (INSERT ... RETURNING)'),
+        ('patch-c32', 'pg-update-c32', 'ours / pgbench, same SQL (UPDATE ... RETURNING)'),
+        ('root-c32', 'static-c32', 'ours / nginx static'),
+        ('root-c128', 'static-c128', 'ours / nginx static'),
+        ('getr-c32', 'static-c32', 'ours / nginx static'),
+    ]
+    for wid in order:
+        if wid.startswith('brute-valid-a'):
+            pairs.append((wid, 'getr-c32', 'valid GETs during the brute force / without it'))
+    for ours in ('root', 'get1', 'getr', 'list', 'post'):
+        pairs.append((f'{ours}-c32', f'dj-{ours}-c32', 'ours / Django'))
+    lines = []
+    for a, b, what in pairs:
+        r = ratio(a, b)
+        if r is None:
+            continue
+        flag = '' if rows[a].ok and rows[b].ok else ' (errors: see table)'
+        lines.append(f'| {what} | {a} / {b} | {num(rows[a].rps)} / {num(rows[b].rps)} | **{r:.2f}**{flag} |')
+    if lines:
+        p('## Ratios')
+        p('')
+        p('| comparison | workloads | req/s | ratio |')
+        p('|---|---|---|---|')
+        out.extend(lines)
+        p('')
+
+    # ---- targets --------------------------------------------------------------------------------
+    targets = []
+
+    def target(name, ok, detail):
+        targets.append((name, ok, detail))
+
+    def rps_vs(a, b, factor, name):
+        if a in rows and b in rows and rows[a].runs and rows[b].runs:
+            r = rows[a].rps / rows[b].rps
+            ok = rows[a].ok and r >= factor
+            target(name, ok, f'{num(rows[a].rps)} / {num(rows[b].rps)} = {r:.2f} (need >= {factor})'
+                   + ('' if rows[a].ok else f'; {rows[a].errors} errors'))
+
+    for g in ('get1-c32', 'getr-c32'):
+        if g in rows and rows[g].runs and 'pg-single-c32' in rows and rows['pg-single-c32'].runs:
+            w, pg = rows[g], rows['pg-single-c32']
+            r = w.rps / pg.rps
+            p99 = w.median('p99')
+            ok = r >= 0.6 and p99 < 10 and w.ok
+            target(f'{g}: GET /api/musics/{"1" if g.startswith("get1") else "{random}"}/ Basic, 32 conns: '
+                   '>= 0.6 x pgbench single-row, p99 < 10 ms, no errors', ok,
+                   f'{r:.2f} x, p99 {ms(p99)} ms, {w.errors} errors')
+    rps_vs('list-c32', 'pg-list-c32', 0.6, 'list-c32: GET /api/musics/ >= 0.6 x pgbench 100-row SELECT')
+    rps_vs('post-c32', 'pg-insert-c32', 0.8, 'post-c32: POST >= 0.8 x pgbench INSERT')
+    rps_vs('root-c32', 'static-c32', 0.7, 'root-c32: GET /api/ >= 0.7 x nginx static')
+    for base in ('root', 'get1', 'getr', 'list', 'patch', 'post'):
+        a, b = f'{base}-c128', f'{base}-c32'
+        if a in rows and b in rows and rows[a].runs and rows[b].runs:
+            r = rows[a].rps / rows[b].rps
+            ok = rows[a].ok and r >= TOLERANCE_128
+            target(f'{a}: 128 conns: no errors, req/s not below 32 conns (>= {TOLERANCE_128} x for noise)', ok,
+                   f'{num(rows[a].rps)} vs {num(rows[b].rps)} = {r:.2f} x, {rows[a].errors} errors')
+    brutes = sorted((int(m.group(1)), wid) for wid in order
+                    for m in [re.match(r'brute-valid-a(\d+)$', wid)] if m and rows[wid].runs)
+    for k, (bc, wid) in enumerate(brutes):
+        w = rows[wid]
+        att = rows.get(f'brute-attack-a{bc}')
+        rate = f', attack {num(att.rps)} wrong passwords/s' if att and att.runs else ''
+        p99 = w.median('p99')
+        name = f'{wid}: brute force (-c{bc} wrong passwords): valid requests p99 < 50 ms, no errors'
+        if k > 0:
+            name += ' [informational: harsher than the target\'s workload]'
+        target(name, w.ok and p99 < 50, f'p99 {ms(p99)} ms, {num(w.rps)} valid req/s, {w.errors} errors{rate}')
+
+    # ---- large table ----------------------------------------------------------------------------
+    lpath = os.path.join(d, 'large.tsv')
+    large = []
+    check = {}
+    slow = None
+    if os.path.exists(lpath):
+        for line in open(lpath):
+            f = line.rstrip('\n').split('\t')
+            kv = dict(x.split('=', 1) for x in f if '=' in x)
+            if f[0] == 'check':
+                check = kv
+            elif f[0] == 'run':
+                large.append(kv)
+            elif f[0] == 'slow':
+                slow = kv
+    if large:
+        p('## Large table: GET /api/musics/ with curl vs psql COPY of the same JSON')
+        p('')
+        same = check.get('api_sha') == check.get('sql_sha')
+        p(f"- bytes: API {check.get('api_bytes')}, psql {check.get('sql_bytes')}; "
+          f"identical: {'yes' if same else 'NO'} (sha256 {check.get('api_sha')} / {check.get('sql_sha')}; "
+          f"the API's copy: status,bytes {check.get('check_curl', '?')})")
+        p('')
+        p('| run | status | time to first byte ms | total s | psql COPY of the JSON s | total / psql '
+          '| psql COPY of the bare rows s | worker RSS growth MiB |')
+        p('|---|---|---|---|---|---|---|---|')
+        for i, r in enumerate(large, 1):
+            tt, ps = float(r['total_s']), float(r['psql_s'])
+            raw = float(r.get('psql_raw_s', 'nan'))
+            code = r['code'] if r['bytes'] == r.get('expected_bytes', r['bytes']) else \
+                f"{r['code']}, {r['bytes']} of {r['expected_bytes']} bytes"
+            p(f"| {i} | {code} | {float(r['ttfb_s']) * 1000:.1f} | {tt:.3f} | {ps:.3f} | {tt / ps:.2f} "
+              f"| {raw:.3f} | {int(r['rss_growth_kb'] or 0) / 1024:.1f} |")
+        p('')
+        p('psql COPY of the JSON: one string_agg(format(...)) building the very bytes the API sends '
+          '(checked above); bare rows: COPY of the five columns in text format, the transfer floor. '
+          'RSS: VmRSS of each nginx worker sampled every 10 ms during the request, max - first sample.')
+        p('')
+        ttfb = statistics.median(float(r['ttfb_s']) * 1000 for r in large)
+        rel = statistics.median(float(r['total_s']) / float(r['psql_s']) for r in large)
+        rss = max(int(r['rss_growth_kb'] or 0) for r in large) / 1024
+        complete = all(r['code'] == '200' and r['bytes'] == r.get('expected_bytes', r['bytes']) for r in large)
+        why = '' if complete else '; **INCOMPLETE answers** (status/bytes above: the worker stopped answering; see large.hang*.txt)'
+        target('large: time to first byte < 50 ms (median)', ttfb < 50 and complete, f'{ttfb:.1f} ms{why}')
+        target('large: total < 2 x psql COPY (median)', rel < 2 and complete, f'{rel:.2f} x{why}')
+        target('large: worker RSS growth < 32 MiB (max over runs, sampled every 10 ms)', rss < 32, f'{rss:.1f} MiB')
+    if slow:
+        hung = slow.get('hung_workers', '0')
+        ok = (slow['code'] == '200' and slow['bytes'] == slow['expected_bytes'] and slow['probe_failures'] == '0'
+              and hung == '0')
+        target(f"large, slow client ({slow['rate']}B/s): the whole answer arrives, GET /api/ keeps answering "
+               '(within 2 s, probed every second) and no worker is stuck [robustness check, not in the issue]', ok,
+               f"status {slow['code']}, {slow['bytes']} of {slow['expected_bytes']} bytes in {slow['total_s']} s, "
+               f"{slow['probe_failures']} of {slow['probes']} probes failed, {hung} worker(s) stuck on a futex"
+               + ('' if ok else '; stacks in large.hang-slow.txt'))
+
+    if targets:
+        p('## Targets')
+        p('')
+        for name, ok, detail in targets:
+            p(f"- **{'PASS' if ok else 'MISS'}** {name}: {detail}")
+        p('')
+
+    cpu_txt = os.path.join(d, 'cpu.perf-nginx.txt')
+    if 'cpu' in rows and rows['cpu'].runs:
+        w = rows['cpu']
+        p('## CPU per request (regression metric): GET /api/musics/{random}/ Basic, 32 conns')
+        p('')
+        insn = None
+        if os.path.exists(cpu_txt):
+            m = re.search(r'^([\d.]+),[^,]*,instructions', open(cpu_txt).read(), re.M)
+            if m and w.runs[0].get('served'):
+                insn = float(m.group(1)) / w.runs[0]['served']
+        if insn:
+            p(f'- instructions per request, nginx workers: **{insn:,.0f}**')
+            pg_txt = os.path.join(d, 'cpu.perf-postgres.txt')
+            if os.path.exists(pg_txt):
+                m = re.search(r'^([\d.]+),[^,]*,instructions', open(pg_txt).read(), re.M)
+                if m:
+                    p(f"- instructions per request, PostgreSQL: **{float(m.group(1)) / w.runs[0]['served']:,.0f}**")
+        else:
+            p('- instructions per request: not measurable here (no hardware performance counters: '
+              '`perf stat -e instructions` says "not supported"); CPU time from /proc instead')
+        p(f"- CPU per request, nginx (workers incl. thread pool): **{num(w.us_per_req('nginx'))} µs**; "
+          f"PostgreSQL: **{num(w.us_per_req('postgres'))} µs**; requests served {w.runs[0].get('served')}, "
+          f"{num(w.rps)} req/s, other load on the machine {w.runs[0].get('cpu', {}).get('rest', '?')} cores")
+        p('')
+    print('\n'.join(out))
+
+
+if __name__ == '__main__':
+    main()
