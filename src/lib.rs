@@ -125,10 +125,10 @@ unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
     ffi::peer::close_all();
 }
 
-// Not exported in unit tests: nothing then references the FFI code, and the test binary links
-// without nginx's symbols (the linker drops what is unreachable).
-#[cfg_attr(not(test), no_mangle)]
-#[cfg_attr(not(test), used)]
+// Not exported in unit tests and fuzz builds: nothing then references the FFI code, and those
+// binaries link without nginx's symbols (the linker drops what is unreachable).
+#[cfg_attr(not(any(test, fuzzing)), no_mangle)]
+#[cfg_attr(not(any(test, fuzzing)), used)]
 #[allow(non_upper_case_globals)]
 pub static mut ngx_http_music_module: ngx_module_t = ngx_module_t {
     ctx: ptr::addr_of!(NGX_HTTP_MUSIC_MODULE_CTX) as *mut c_void,
@@ -140,5 +140,5 @@ pub static mut ngx_http_music_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
-#[cfg(not(test))]
+#[cfg(not(any(test, fuzzing)))]
 ngx::ngx_modules!(ngx_http_music_module);
