@@ -677,6 +677,17 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     $r = $http->get("http://127.0.0.1:$plb/api/musics/", { headers => auth('admin', 'admin1234') });
     is($r->{status}, 200, 'and authenticated reads too');
 
+    # app1 comes back: once its fail_timeout (10 s) has passed the balancer sends it its share
+    $app1 = start_entrypoint('app1-again', entrypoint_env(%app1_env), 'app');
+    ok(wait_http("http://127.0.0.1:$p1/api/", $app1), 'app1 started again') or return diag slurp("$tmp/app1-again.out");
+    sleep 11;
+    my $before = lines_of("$tmp/app1-log/access.log");
+    $ok = 0;
+    for (1 .. 20) { $ok++ if $http->get("http://127.0.0.1:$plb/api/")->{status} == 200 }
+    is($ok, 20, 'all 20 answered with both backends up again');
+    cmp_ok(lines_of("$tmp/app1-log/access.log") - $before, '>=', 4, 'app1 rejoined: it served its share again');
+    stop_child($app1);
+
     # the PV/UV log
     my @log = split /\n/, slurp("$tmp/lb-log/access.log");
     ok(@log >= 120, 'the balancer wrote its access log to LOG_DIR (' . scalar(@log) . ' lines)');
