@@ -26,31 +26,51 @@ pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
     // Python keeps microseconds; PostgreSQL has no finer precision anyway.
     let micros = local.nanosecond() % 1_000_000_000 / 1000;
 
-    // Writing into a Vec<u8> cannot fail.
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-        local.year(),
-        local.month(),
-        local.day(),
-        local.hour(),
-        local.minute(),
-        local.second()
-    );
+    // Digits by hand: this runs for two datetimes of every row of a list, and `write!` with
+    // width specifiers was a quarter of the list route's CPU (profiled by build/bench).
+    let year = local.year();
+    if (0..=9999).contains(&year) {
+        push_digits(out, year as u32, 4);
+    } else {
+        let _ = write!(out, "{year:04}");
+    }
+    out.push(b'-');
+    push_digits(out, local.month(), 2);
+    out.push(b'-');
+    push_digits(out, local.day(), 2);
+    out.push(b'T');
+    push_digits(out, local.hour(), 2);
+    out.push(b':');
+    push_digits(out, local.minute(), 2);
+    out.push(b':');
+    push_digits(out, local.second(), 2);
     if micros != 0 {
-        let _ = write!(out, ".{micros:06}");
+        out.push(b'.');
+        push_digits(out, micros, 6);
     }
     write_offset(offset_seconds, out);
 }
 
+/// `value` in exactly `width` decimal digits (zero-padded; `value` < 10^width).
+fn push_digits(out: &mut Vec<u8>, value: u32, width: u32) {
+    let mut divisor = 10u32.pow(width - 1);
+    while divisor > 0 {
+        out.push(b'0' + (value / divisor % 10) as u8);
+        divisor /= 10;
+    }
+}
+
 /// `+HH:MM`, or `+HH:MM:SS` when the offset has seconds (Python's rule).
 fn write_offset(offset_seconds: i32, out: &mut Vec<u8>) {
-    let sign = if offset_seconds < 0 { '-' } else { '+' };
+    out.push(if offset_seconds < 0 { b'-' } else { b'+' });
     let total = offset_seconds.unsigned_abs();
     let (hours, minutes, seconds) = (total / 3600, total / 60 % 60, total % 60);
-    let _ = write!(out, "{sign}{hours:02}:{minutes:02}");
+    push_digits(out, hours, 2);
+    out.push(b':');
+    push_digits(out, minutes, 2);
     if seconds != 0 {
-        let _ = write!(out, ":{seconds:02}");
+        out.push(b':');
+        push_digits(out, seconds, 2);
     }
 }
 

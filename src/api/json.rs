@@ -87,7 +87,10 @@ pub fn write_string_array_item(out: &mut Vec<u8>, s: &str) {
 /// "created":…,"days_since_created":…}`, datetimes in `tz`, the day count
 /// as of `now`.
 pub fn write_item(out: &mut Vec<u8>, row: &MusicRow, now: DateTime<Utc>, tz: &Tz) {
-    let _ = write!(out, "{{\"id\":{},\"song\":", row.id);
+    let mut ints = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(ints.format(row.id).as_bytes());
+    out.extend_from_slice(b",\"song\":");
     write_json_string(out, &row.song);
     out.extend_from_slice(b",\"singer\":");
     write_json_string(out, &row.singer);
@@ -95,11 +98,9 @@ pub fn write_item(out: &mut Vec<u8>, row: &MusicRow, now: DateTime<Utc>, tz: &Tz
     format_iso(row.last_modify_date, tz, out);
     out.extend_from_slice(b"\",\"created\":\"");
     format_iso(row.created, tz, out);
-    let _ = write!(
-        out,
-        "\",\"days_since_created\":{}}}",
-        days_since(row.created, now)
-    );
+    out.extend_from_slice(b"\",\"days_since_created\":");
+    out.extend_from_slice(ints.format(days_since(row.created, now)).as_bytes());
+    out.push(b'}');
 }
 
 /// Appends the `detail` action's answer: `{"singer":…,"song":…}`.
