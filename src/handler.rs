@@ -23,6 +23,7 @@ use crate::db::queries::Db;
 use crate::db::statements::Stmt;
 use crate::db::DbError;
 use crate::ffi::request::{self, PendingRequest, RequestInfo};
+use crate::ffi::timer::Deadline;
 use crate::http::Response;
 use crate::Module;
 
@@ -264,6 +265,9 @@ fn db_error_response(e: DbError) -> Response {
     error_response(ApiError::detail(e.status(), &e.detail()))
 }
 
+/// How long a request in flight keeps an exiting worker alive at the least.
+const IN_FLIGHT_GUARD_MS: nginx_sys::ngx_msec_t = 10 * 60 * 1000;
+
 /// The task that answers one request.
 async fn serve(
     mut pending: PendingRequest,
@@ -274,6 +278,10 @@ async fn serve(
 ) {
     let log = pending.log();
     pending.watch_client();
+    // A non-cancelable timer for as long as the request is served: an exiting worker
+    // (reload, graceful stop) waits for it, also while the request waits on PBKDF2 in the
+    // thread pool, where no database deadline is armed. It does nothing when it fires.
+    let _in_flight = Deadline::after(IN_FLIGHT_GUARD_MS);
     let result = {
         let work_done = std::pin::pin!(execute(conf, &work, &info, &body));
         let gone = std::pin::pin!(pending.client_gone());
@@ -397,8 +405,13 @@ async fn execute(
             });
         }
     }
+    let streams = matches!(work.action, Ok(Action::ListAll | Action::AllSingers));
     let db = Db {
-        lease: pool.acquire().await?,
+        lease: if streams {
+            pool.acquire_exclusive().await?
+        } else {
+            pool.acquire().await?
+        },
         query_timeout_ms,
         connect_timeout_ms: limits.connect_ms,
     };

@@ -92,19 +92,38 @@ pub fn shutdown_all() {
 pub struct Lease {
     pool: Rc<Pool>,
     slot: usize,
+    /// Pipeline places taken: 1, or the whole pipeline for an exclusive lease.
+    weight: usize,
     pub conn: Rc<PgConn>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(s) = self.pool.slots.borrow_mut().get_mut(self.slot) {
-            s.1 = s.1.saturating_sub(1);
+            // only if the slot still holds this connection (a replaced one starts at zero)
+            if matches!(&s.0, Slot::Ready(c) if Rc::ptr_eq(c, &self.conn)) {
+                s.1 = s.1.saturating_sub(self.weight);
+            }
         }
-        self.pool.wake_one();
+        if self.weight > 1 {
+            self.pool.wake_all();
+        } else {
+            self.pool.wake_one();
+        }
     }
 }
 
 impl Lease {
+    /// Empties this lease's slot (the connection is known to be unusable).
+    pub fn discard(&self) {
+        let mut slots = self.pool.slots.borrow_mut();
+        if let Some((slot, _)) = slots.get_mut(self.slot) {
+            if matches!(slot, Slot::Ready(c) if Rc::ptr_eq(c, &self.conn)) {
+                *slot = Slot::Empty;
+            }
+        }
+    }
+
     /// Call when a query failed because the connection is gone: the slot is emptied so the
     /// next request opens a new connection.
     pub fn discard_if_closed(&self) {
@@ -145,16 +164,20 @@ impl Pool {
         }
     }
 
-    fn try_lease(self: &Rc<Self>) -> Option<Lease> {
+    /// The least busy connection with room; `exclusive` wants an idle one and takes its whole
+    /// pipeline (a streamed list reads rows only as fast as its client takes them, and would
+    /// otherwise hold up every query pipelined behind it on the same connection).
+    fn try_lease(self: &Rc<Self>, exclusive: bool) -> Option<Lease> {
         let mut slots = self.slots.borrow_mut();
         let mut best: Option<(usize, usize)> = None;
+        let limit = if exclusive { 1 } else { self.limits.pipeline };
         for (i, (slot, in_flight)) in slots.iter_mut().enumerate() {
             if let Slot::Ready(c) = slot {
                 if c.is_closed() {
                     *slot = Slot::Empty;
                     continue;
                 }
-                if *in_flight < self.limits.pipeline && best.is_none_or(|(_, n)| *in_flight < n) {
+                if *in_flight < limit && best.is_none_or(|(_, n)| *in_flight < n) {
                     best = Some((i, *in_flight));
                 }
             }
@@ -162,10 +185,16 @@ impl Pool {
         let (i, _) = best?;
         let (slot, in_flight) = &mut slots[i];
         let Slot::Ready(conn) = slot else { return None };
-        *in_flight += 1;
+        let weight = if exclusive {
+            self.limits.pipeline.max(1)
+        } else {
+            1
+        };
+        *in_flight += weight;
         Some(Lease {
             pool: self.clone(),
             slot: i,
+            weight,
             conn: conn.clone(),
         })
     }
@@ -205,7 +234,7 @@ impl Pool {
         let Some(slot) = slots.get_mut(i) else { return };
         match result {
             Ok(conn) => {
-                slot.0 = Slot::Ready(conn);
+                *slot = (Slot::Ready(conn), 0);
                 self.retry_at.set(None);
                 self.backoff.set(BACKOFF_MIN);
             }
@@ -241,9 +270,18 @@ impl Pool {
     /// A lease on a connection with spare pipeline capacity, waiting in the bounded queue
     /// for at most the pool timeout.
     pub async fn acquire(self: &Rc<Self>) -> Result<Lease, DbError> {
+        self.acquire_lease(false).await
+    }
+
+    /// A connection of its own for a streamed answer (no other query pipelined on it).
+    pub async fn acquire_exclusive(self: &Rc<Self>) -> Result<Lease, DbError> {
+        self.acquire_lease(true).await
+    }
+
+    async fn acquire_lease(self: &Rc<Self>, exclusive: bool) -> Result<Lease, DbError> {
         let wait = async {
             loop {
-                if let Some(lease) = self.try_lease() {
+                if let Some(lease) = self.try_lease(exclusive) {
                     // Spread load over the pool before pipelines get deep: each connection
                     // commits one transaction at a time, so writes need several to group
                     // their commits (measured: 1 connection ~4.2k INSERT/s, 32 ~8.4k).
@@ -252,7 +290,13 @@ impl Pool {
                     }
                     return Ok(lease);
                 }
-                if !self.ensure_connecting() {
+                let live = if exclusive {
+                    // no idle connection: open another one if the pool has room
+                    self.open_when_busier_than(1)
+                } else {
+                    self.ensure_connecting()
+                };
+                if !live {
                     let why = self.last_error.borrow().clone();
                     return Err(DbError::Unavailable(why));
                 }

@@ -84,6 +84,15 @@ impl Db {
     }
 
     fn failed(&self, e: tokio_postgres::Error, write: bool) -> DbError {
+        // The server ending the session (pg_terminate_backend, shutdown: SQLSTATE class 57)
+        // or a connection exception (class 08) means the connection is gone, whatever the
+        // client-side state says yet.
+        if let Some(code) = e.as_db_error().map(|d| d.code().code()) {
+            if code.starts_with("57") || code.starts_with("08") {
+                self.lease.discard();
+                return DbError::ConnectionLost { write };
+            }
+        }
         if e.is_closed()
             || self.lease.conn.is_closed()
             || e.as_db_error().is_none() && e.to_string().contains("connection")
