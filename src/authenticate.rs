@@ -143,6 +143,21 @@ fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
     })
 }
 
+/// Runs this thread-pool thread at the lowest CPU priority (once per thread): password
+/// hashing then only uses cores that serving requests leaves free, so a stream of wrong
+/// passwords does not slow down requests with cached credentials.
+fn lower_thread_priority() {
+    thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
+    if !DONE.with(|d| d.replace(true)) {
+        // SAFETY: plain syscalls on the calling thread's own id; failure leaves the priority
+        // unchanged, which is harmless.
+        unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
+        }
+    }
+}
+
 /// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
 async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
     thread_local!(static PENDING: Cell<usize> = const { Cell::new(0) });
@@ -159,6 +174,7 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
     let _pending = Pending;
     let pool = conf.thread_pool?;
     let job = thread_task::run(pool, move || {
+        lower_thread_priority();
         job.run();
         job
     })
