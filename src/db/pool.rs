@@ -243,7 +243,10 @@ impl Pool {
                 let wait = self.backoff.get();
                 self.retry_at.set(Some(Instant::now() + wait));
                 self.backoff.set((wait * 2).min(BACKOFF_MAX));
-                let message = e.to_string();
+                let message = match e {
+                    DbError::Unavailable(why) => why,
+                    other => other.to_string(),
+                };
                 // SAFETY: the cycle log is valid in a worker.
                 let log = unsafe { (*nginx_sys::ngx_cycle).log };
                 ngx::ngx_log_error!(

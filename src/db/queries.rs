@@ -88,6 +88,12 @@ impl Db {
         // or a connection exception (class 08) means the connection is gone, whatever the
         // client-side state says yet.
         if let Some(code) = e.as_db_error().map(|d| d.code().code()) {
+            // 57014 query_canceled: our own cancel request (this statement's deadline, or
+            // another request's on the same pipelined connection): a timeout, and the
+            // connection stays usable; the statement was rolled back.
+            if code == "57014" {
+                return DbError::QueryTimeout;
+            }
             if code.starts_with("57") || code.starts_with("08") {
                 self.lease.discard();
                 return DbError::ConnectionLost { write };

@@ -1,5 +1,5 @@
 # Long variant of t/db/fault_slow_client.t (its header says what is checked):
-#   16 slow readers of a 150,000-row list, and a stalled reader.
+#   12 slow readers of a 150,000-row list (30 MB), and a stalled reader.
 # Runs only under ./build/stress (NGX_MUSIC_STRESS=1); the default suite (build/test) skips it.
 use strict;
 use warnings;
