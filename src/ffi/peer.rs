@@ -259,7 +259,10 @@ impl AsyncRead for PeerStream {
         // bytes into the unfilled part of `buf`, which `assume_init`/`advance` then account.
         unsafe {
             let unfilled = buf.unfilled_mut();
-            let n = ((*c).recv.expect("recv"))(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len());
+            let Some(recv) = (*c).recv else {
+                return Poll::Ready(Err(io::ErrorKind::Unsupported.into()));
+            };
+            let n = recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len());
             if n == NGX_AGAIN as isize {
                 self.shared.reader.set(Some(cx.waker().clone()));
                 if ngx_handle_read_event((*c).read, 0) != NGX_OK as ngx_int_t {
@@ -288,7 +291,10 @@ impl AsyncWrite for PeerStream {
         let c = self.connection()?;
         // SAFETY: `c` is this stream's live connection; `send` reads `data.len()` bytes.
         unsafe {
-            let n = ((*c).send.expect("send"))(c, data.as_ptr() as *mut u8, data.len());
+            let Some(send) = (*c).send else {
+                return Poll::Ready(Err(io::ErrorKind::Unsupported.into()));
+            };
+            let n = send(c, data.as_ptr() as *mut u8, data.len());
             if n == NGX_AGAIN as isize {
                 self.shared.writer.set(Some(cx.waker().clone()));
                 if ngx_handle_write_event((*c).write, 0) != NGX_OK as ngx_int_t {
