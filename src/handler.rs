@@ -541,8 +541,8 @@ async fn stream_list(
         }
         count += 1;
         match stmt {
-            Stmt::AllSingers => match row.try_get::<_, String>(0) {
-                Ok(singer) => api::write_json_string(&mut buf, &singer),
+            Stmt::AllSingers => match row.try_get::<_, &str>(0) {
+                Ok(singer) => api::write_json_string(&mut buf, singer),
                 Err(_) => {
                     ok = false;
                     break;

@@ -11,12 +11,13 @@ use chrono_tz::Tz;
 use super::route;
 use crate::time::{days_since, format_iso};
 
-/// One row of the `music` table.
+/// One row of the `music` table; the texts owned, or borrowed from a database row while a
+/// list streams (two allocations fewer per row).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MusicRow {
+pub struct MusicRow<S = String> {
     pub id: i64,
-    pub song: String,
-    pub singer: String,
+    pub song: S,
+    pub singer: S,
     pub last_modify_date: DateTime<Utc>,
     pub created: DateTime<Utc>,
 }
@@ -86,14 +87,19 @@ pub fn write_string_array_item(out: &mut Vec<u8>, s: &str) {
 /// Appends an item: `{"id":…,"song":…,"singer":…,"last_modify_date":…,
 /// "created":…,"days_since_created":…}`, datetimes in `tz`, the day count
 /// as of `now`.
-pub fn write_item(out: &mut Vec<u8>, row: &MusicRow, now: DateTime<Utc>, tz: &Tz) {
+pub fn write_item<S: AsRef<str>>(
+    out: &mut Vec<u8>,
+    row: &MusicRow<S>,
+    now: DateTime<Utc>,
+    tz: &Tz,
+) {
     let mut ints = itoa::Buffer::new();
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(ints.format(row.id).as_bytes());
     out.extend_from_slice(b",\"song\":");
-    write_json_string(out, &row.song);
+    write_json_string(out, row.song.as_ref());
     out.extend_from_slice(b",\"singer\":");
-    write_json_string(out, &row.singer);
+    write_json_string(out, row.singer.as_ref());
     out.extend_from_slice(b",\"last_modify_date\":\"");
     format_iso(row.last_modify_date, tz, out);
     out.extend_from_slice(b"\",\"created\":\"");

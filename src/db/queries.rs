@@ -32,7 +32,9 @@ pub struct UserRow {
     pub is_active: bool,
 }
 
-fn music_row(row: &Row) -> Result<MusicRow, DbError> {
+fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
+    row: &'a Row,
+) -> Result<MusicRow<S>, DbError> {
     let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
     Ok(MusicRow {
         id: row.try_get(0).map_err(get)?,
@@ -240,6 +242,15 @@ impl Db {
 
     /// The next row of a stream; each wait is bounded by the query timeout.
     pub async fn next_row(&self, stream: &mut Pin<Box<RowStream>>) -> Result<Option<Row>, DbError> {
+        // Rows arrive many to a socket read, so the next one is usually here already: take it
+        // without arming a deadline (a timer per row costs an allocation and two timer-tree updates).
+        let ready = std::future::poll_fn(|cx| Poll::Ready(stream.as_mut().poll_next(cx))).await;
+        match ready {
+            Poll::Ready(None) => return Ok(None),
+            Poll::Ready(Some(Ok(row))) => return Ok(Some(row)),
+            Poll::Ready(Some(Err(e))) => return Err(self.failed(e, false)),
+            Poll::Pending => {}
+        }
         let next = std::future::poll_fn(|cx| match stream.as_mut().poll_next(cx) {
             Poll::Ready(None) => Poll::Ready(Ok(None)),
             Poll::Ready(Some(result)) => Poll::Ready(result.map(Some)),
@@ -248,7 +259,8 @@ impl Db {
         self.guarded(next, false).await
     }
 
-    pub fn music_row(row: &Row) -> Result<MusicRow, DbError> {
+    /// A streamed row, its texts borrowed from `row`.
+    pub fn music_row(row: &Row) -> Result<MusicRow<&str>, DbError> {
         music_row(row)
     }
 }
