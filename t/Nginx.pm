@@ -51,6 +51,17 @@ sub write_conf {
 
 sub binary { $ENV{TEST_NGINX_BINARY} || 'nginx' }
 
+# TEST_NGINX_USE_VALGRIND=1 or =<memcheck options> runs nginx under valgrind as the harness
+# does (build/memcheck sets it for the whole suite); startup and shutdown then take longer.
+sub valgrind_argv {
+    my $v = $ENV{TEST_NGINX_USE_VALGRIND} or return ();
+    my @opts = $v =~ /^\s*1?\s*$/ ? () : split ' ', $v;
+    return ('valgrind', '-q', '--tool=memcheck', '--leak-check=full', '--show-possibly-lost=no',
+            '--num-callers=50', @opts);
+}
+
+sub slowdown { $ENV{TEST_NGINX_USE_VALGRIND} ? 6 : 1 }
+
 sub start {
     my ($self) = @_;
     my $bin = binary();
@@ -58,11 +69,12 @@ sub start {
     die "nginx -t failed:\n$out" if $?;
     my $pid = fork // die "fork: $!";
     if ($pid == 0) {
-        exec $bin, '-p', "$self->{root}/", '-c', 'conf/nginx.conf', '-e', 'logs/error.log', '-g', 'daemon off;';
+        exec valgrind_argv(), $bin, '-p', "$self->{root}/", '-c', 'conf/nginx.conf', '-e', 'logs/error.log',
+            '-g', 'daemon off;';
         exit 127;
     }
     $self->{pid} = $pid;
-    my $deadline = time + 10;
+    my $deadline = time + 10 * slowdown();
     while (time < $deadline) {
         die "nginx exited at start:\n" . $self->error_log if waitpid($pid, WNOHANG) == $pid;
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $self->{port}, Timeout => 1);
@@ -81,7 +93,7 @@ sub stop {
     my ($self) = @_;
     my $pid = delete $self->{pid} or return;
     kill 'QUIT', $pid;
-    my $deadline = time + 10;
+    my $deadline = time + 10 * slowdown();
     while (time < $deadline) {
         return if waitpid($pid, WNOHANG) == $pid;
         sleep 0.02;
