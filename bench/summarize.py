@@ -377,6 +377,21 @@ def main():
         else:
             p('- instructions per request: not measurable here (no hardware performance counters: '
               '`perf stat -e instructions` says "not supported"); CPU time from /proc instead')
+        instr = os.path.join(d, 'instructions.txt')
+        figures = {}
+        if os.path.exists(instr):
+            for line in open(instr):
+                m = re.match(r'(\w+) instructions_per_request=(\d+)', line)
+                if m:
+                    figures[m.group(1)] = int(m.group(2))
+        if figures:
+            what = {'single': 'GET /api/musics/1/ Basic (cached credential, one SELECT)',
+                    'root': 'GET /api/ (no database)', 'static': "nginx alone: return 200 '{\"id\":1}'"}
+            p('- instructions per request in user space, one nginx process under callgrind '
+              '(bench/instructions.sh: difference of two runs, 2,000 requests, keep-alive; kernel not counted):')
+            for k in ('single', 'root', 'static'):
+                if k in figures:
+                    p(f'  - {what[k]}: **{figures[k]:,}**')
         p(f"- CPU per request, nginx (workers incl. thread pool): **{num(w.us_per_req('nginx'))} µs**; "
           f"PostgreSQL: **{num(w.us_per_req('postgres'))} µs**; requests served {w.runs[0].get('served')}, "
           f"{num(w.rps)} req/s, other load on the machine {w.runs[0].get('cpu', {}).get('rest', '?')} cores")

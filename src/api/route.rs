@@ -174,10 +174,15 @@ pub fn action(resource: &Resource, method: &str) -> Result<Action, ApiError> {
 /// builds it: with the root's format suffix if it had one, and with the
 /// request's `format` query parameter carried over.
 pub fn musics_link(location_prefix: &str, rest: &str, query: &str) -> String {
-    let mut link = match match_path(rest) {
-        Some((Resource::Root, Some(suffix))) => format!("{location_prefix}musics.{suffix}"),
-        _ => format!("{location_prefix}musics/"),
-    };
+    let mut link = String::with_capacity(location_prefix.len() + 16);
+    link.push_str(location_prefix);
+    match match_path(rest) {
+        Some((Resource::Root, Some(suffix))) => {
+            link.push_str("musics.");
+            link.push_str(suffix);
+        }
+        _ => link.push_str("musics/"),
+    }
     if let Some(format) = format_param(query) {
         link.push_str("?format=");
         link.push_str(&quote_plus(&format));

@@ -52,12 +52,14 @@ pub fn route_key<'a>(
                     RouteOutcome::RedirectAddSlash => api::route(&format!("{rest}/"), args),
                     other => other,
                 };
-                Cow::Owned(match outcome {
-                    RouteOutcome::Found(r) | RouteOutcome::UnknownFormat(r) => {
-                        format!("{prefix}{}", api_pattern(&r))
-                    }
-                    _ => format!("{prefix}{{unknown}}"),
-                })
+                let pattern = match outcome {
+                    RouteOutcome::Found(r) | RouteOutcome::UnknownFormat(r) => api_pattern(&r),
+                    _ => "{unknown}",
+                };
+                let mut key = String::with_capacity(prefix.len() + pattern.len());
+                key.push_str(prefix);
+                key.push_str(pattern);
+                Cow::Owned(key)
             }
             None => Cow::Borrowed(location),
         },
