@@ -2,6 +2,8 @@
 -- a password never sent before, so neither the verified-credentials cache nor the
 -- failed-credentials cache can answer: each one costs a full PBKDF2 check on the server.
 -- done() prints "BRUTE status=<code> count=<n>" lines (all threads).
+-- BENCH_BRUTE_DELAY_MS paces each connection (a pause before every request): connections x
+-- 1000 / delay is then the highest attack rate, whatever the server answers.
 local dir = (os.getenv("BENCH_LUA_DIR") or "bench") .. "/"
 local c = dofile(dir .. "common.lua")
 
@@ -15,6 +17,11 @@ statuses = {}
 function init(args)
    c.seed()
    salt = tostring(math.random(1, 1000000000))
+end
+
+local pause = tonumber(os.getenv("BENCH_BRUTE_DELAY_MS") or "0")
+if pause > 0 then
+   function delay() return pause end
 end
 
 function request()

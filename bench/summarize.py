@@ -231,7 +231,7 @@ def main():
         ('getr-c32', 'static-c32', 'ours / nginx static'),
     ]
     for wid in order:
-        if wid.startswith('brute-valid-a'):
+        if wid.startswith('brute-valid-'):
             pairs.append((wid, 'getr-c32', 'valid GETs during the brute force / without it'))
     for ours in ('root', 'get1', 'getr', 'list', 'post'):
         pairs.append((f'{ours}-c32', f'dj-{ours}-c32', 'ours / Django'))
@@ -282,16 +282,20 @@ def main():
             ok = rows[a].ok and r >= TOLERANCE_128
             target(f'{a}: 128 conns: no errors, req/s not below 32 conns (>= {TOLERANCE_128} x for noise)', ok,
                    f'{num(rows[a].rps)} vs {num(rows[b].rps)} = {r:.2f} x, {rows[a].errors} errors')
-    brutes = sorted((int(m.group(1)), wid) for wid in order
-                    for m in [re.match(r'brute-valid-a(\d+)$', wid)] if m and rows[wid].runs)
-    for k, (bc, wid) in enumerate(brutes):
+    # the paced attack (r<rate>) is the target's workload; unpaced ones (a<conns>) are shown too
+    brutes = sorted(((m.group(1) != 'r', int(m.group(2))), m.group(1) + m.group(2), wid) for wid in order
+                    for m in [re.match(r'brute-valid-([ar])(\d+)$', wid)] if m and rows[wid].runs)
+    for _, tag, wid in brutes:
         w = rows[wid]
-        att = rows.get(f'brute-attack-a{bc}')
+        att = rows.get(f'brute-attack-{tag}')
         rate = f', attack {num(att.rps)} wrong passwords/s' if att and att.runs else ''
         p99 = w.median('p99')
-        name = f'{wid}: brute force (-c{bc} wrong passwords): valid requests p99 < 50 ms, no errors'
-        if k > 0:
-            name += ' [informational: harsher than the target\'s workload]'
+        if tag.startswith('r'):
+            name = (f'{wid}: brute force paced at {tag[1:]} wrong passwords/s: valid requests p99 < 50 ms, '
+                    'no errors')
+        else:
+            name = (f'{wid}: brute force by {tag[1:]} unpaced connections: valid requests p99 < 50 ms, '
+                    'no errors [informational: not the target\'s workload]')
         target(name, w.ok and p99 < 50, f'p99 {ms(p99)} ms, {num(w.rps)} valid req/s, {w.errors} errors{rate}')
 
     # ---- large table ----------------------------------------------------------------------------

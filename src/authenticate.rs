@@ -149,12 +149,7 @@ fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
 fn lower_thread_priority() {
     thread_local!(static DONE: Cell<bool> = const { Cell::new(false) });
     if !DONE.with(|d| d.replace(true)) {
-        // SAFETY: plain syscalls on the calling thread's own id; failure leaves the priority
-        // unchanged, which is harmless.
-        unsafe {
-            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-            libc::setpriority(libc::PRIO_PROCESS, tid, 19);
-        }
+        crate::ffi::process::lower_calling_thread_priority();
     }
 }
 

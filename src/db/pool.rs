@@ -247,11 +247,9 @@ impl Pool {
                     DbError::Unavailable(why) => why,
                     other => other.to_string(),
                 };
-                // SAFETY: the cycle log is valid in a worker.
-                let log = unsafe { (*nginx_sys::ngx_cycle).log };
                 ngx::ngx_log_error!(
                     nginx_sys::NGX_LOG_ERR,
-                    log,
+                    crate::ffi::process::cycle_log(),
                     "music: database unavailable: {} (next attempt in {} ms)",
                     message,
                     wait.as_millis()
