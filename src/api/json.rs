@@ -31,6 +31,22 @@ pub const LIST_CLOSE: &[u8] = b"]";
 /// The `Content-Type` of every JSON answer (DRF sends no charset).
 pub const CONTENT_TYPE: &str = "application/json";
 
+/// The bytes that may start an escape: control characters, `"`, `\` and 0xE2 (the lead byte
+/// of U+2028 / U+2029). Everything else is copied as is; the table keeps that test to one load
+/// per byte.
+const MAY_NEED_ESCAPE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0xe2] = true;
+    table
+};
+
 /// Appends `s` as a quoted JSON string.
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     out.reserve(s.len() + 2);
@@ -40,6 +56,10 @@ pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
+        if !MAY_NEED_ESCAPE[b as usize] {
+            i += 1;
+            continue;
+        }
         let escape: Option<&[u8]> = match b {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),

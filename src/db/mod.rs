@@ -5,6 +5,7 @@ pub mod conn;
 pub mod pool;
 pub mod queries;
 pub mod statements;
+mod timestamp;
 
 use std::fmt;
 

@@ -6,13 +6,13 @@ use std::pin::Pin;
 use std::task::Poll;
 
 use crate::ffi::executor::spawn;
-use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, RowStream};
 
 use super::pool::Lease;
 use super::statements::Stmt;
+use super::timestamp::PgTimestamp;
 use super::{describe, DbError};
 use crate::api::MusicRow;
 use crate::ffi::peer::PeerStream;
@@ -40,8 +40,8 @@ fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
         id: row.try_get(0).map_err(get)?,
         song: row.try_get(1).map_err(get)?,
         singer: row.try_get(2).map_err(get)?,
-        last_modify_date: row.try_get::<_, DateTime<Utc>>(3).map_err(get)?,
-        created: row.try_get::<_, DateTime<Utc>>(4).map_err(get)?,
+        last_modify_date: row.try_get::<_, PgTimestamp>(3).map_err(get)?.0,
+        created: row.try_get::<_, PgTimestamp>(4).map_err(get)?.0,
     })
 }
 
