@@ -2,8 +2,10 @@
 -- a password never sent before, so neither the verified-credentials cache nor the
 -- failed-credentials cache can answer: each one costs a full PBKDF2 check on the server.
 -- done() prints "BRUTE status=<code> count=<n>" lines (all threads).
--- BENCH_BRUTE_DELAY_MS paces each connection (a pause before every request): connections x
--- 1000 / delay is then the highest attack rate, whatever the server answers.
+-- BENCH_BRUTE_RATE paces the attack: each thread hands out send times 1/rate apart (a
+-- monotonic clock through LuaJIT's FFI), so with enough connections the server sees that many
+-- wrong passwords per second, evenly spread, whatever it answers; unset: as fast as answers
+-- come back.
 local dir = (os.getenv("BENCH_LUA_DIR") or "bench") .. "/"
 local c = dofile(dir .. "common.lua")
 
@@ -19,9 +21,30 @@ function init(args)
    salt = tostring(math.random(1, 1000000000))
 end
 
-local pause = tonumber(os.getenv("BENCH_BRUTE_DELAY_MS") or "0")
-if pause > 0 then
-   function delay() return pause end
+local rate = tonumber(os.getenv("BENCH_BRUTE_RATE") or "0")
+-- the attack's wrk threads (-t): each paces its own share of the rate
+local threads_count = tonumber(os.getenv("BENCH_BRUTE_THREADS") or "1")
+if rate > 0 then
+   local ffi = require("ffi")
+   ffi.cdef[[
+      typedef struct { long tv_sec; long tv_nsec; } ngxm_timespec;
+      int clock_gettime(int clk_id, ngxm_timespec *tp);
+   ]]
+   local ts = ffi.new("ngxm_timespec")
+   local function now_ms()
+      ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
+      return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
+   end
+   local next_slot = nil
+   -- called before each request of this thread's connections: the next free send time
+   function delay()
+      local now = now_ms()
+      local interval = 1000 * threads_count / rate
+      if next_slot == nil or next_slot < now then next_slot = now end
+      local wait = next_slot - now
+      next_slot = next_slot + interval
+      return math.floor(wait)
+   end
 end
 
 function request()
