@@ -165,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn years_outside_four_digits_and_before_the_epoch() {
+    fn before_the_epoch_a_leap_day_and_the_last_four_digit_year() {
         assert_eq!(
             iso(utc(1969, 12, 31, 23, 59, 59, 1), "UTC"),
             "1969-12-31T23:59:59.000001+00:00"
