@@ -31,6 +31,9 @@ like $out, qr/--- memory error \(vg\.\d+\.log\)\nInvalid read of size 8\n\s+at .
 is $rc, 1, 'a definite leak through the module fails the run';
 like $out, qr/1 definite leaks through the module/, 'and is counted as the module\'s';
 
+($rc, $out) = verdict('distro-module-leak.log');
+is $rc, 1, 'a definite leak through the module built for the distro nginx fails the run';
+
 ($rc, $out) = verdict('unnamed-leak.log');
 is $rc, 1, 'a definite leak through code valgrind cannot name (an unloaded module) fails the run';
 
