@@ -198,6 +198,10 @@ sub start_nginx {
     $n->write_conf(nginx_conf(port => $n->port, %o));
     $n->start;
     push @NGINX, $n;
+    # The master listens before it forks the workers: a test that picks "the worker" must not
+    # look before they exist (slow under valgrind and ASan).
+    my $want = $o{workers} // 2;
+    wait_until(10 * t::Nginx::slowdown(), sub { live_workers($n) >= $want }, 0.02);
     return $n;
 }
 
