@@ -63,7 +63,7 @@ fn schedule(runnable: Runnable) {
         // SAFETY: the cycle log is valid in a worker; the event lives in a Box that is only
         // freed by `shutdown`, which first removes it from the posted queue.
         unsafe {
-            ev.log = (*nginx_sys::ngx_cycle).log;
+            ev.log = super::process::cycle_log();
             if ev.posted() == 0 {
                 ngx_post_event(ev, ptr::addr_of_mut!(ngx_posted_events));
             }

@@ -169,8 +169,7 @@ impl PeerStream {
             m.pc.socklen = m.sockaddr.len() as nginx_sys::socklen_t;
             m.pc.name = &mut m.name;
             m.pc.get = Some(ngx_event_get_peer);
-            // SAFETY: `ngx_cycle` is the worker's live cycle.
-            m.pc.log = unsafe { (*nginx_sys::ngx_cycle).log };
+            m.pc.log = super::process::cycle_log();
             m.pc.set_log_error(nginx_sys::ngx_connection_log_error_e_NGX_ERROR_ERR as _);
             // SAFETY: `pc` is initialised with a socket address that lives in `memory`.
             unsafe { ngx_event_connect_peer(&mut m.pc) }

@@ -79,7 +79,7 @@ pub async fn run<T: Send + 'static>(
         (*raw).task.handler = Some(run_in_thread);
         (*raw).task.event.data = raw as *mut c_void;
         (*raw).task.event.handler = Some(completed);
-        (*raw).task.event.log = (*nginx_sys::ngx_cycle).log;
+        (*raw).task.event.log = super::process::cycle_log();
         if ngx_thread_task_post(pool.0, &mut (*raw).task) != NGX_OK as isize {
             drop(Box::from_raw(raw));
             return None;

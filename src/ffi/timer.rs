@@ -50,7 +50,7 @@ impl Deadline {
             let s = state.as_mut().get_unchecked_mut();
             s.event.handler = Some(on_timer);
             s.event.data = s as *mut TimerState as *mut std::ffi::c_void;
-            s.event.log = (*nginx_sys::ngx_cycle).log;
+            s.event.log = super::process::cycle_log();
             s.event.set_cancelable(0);
             ngx_add_timer(&mut s.event, ms);
         }
