@@ -107,17 +107,7 @@ sub fd_count {
     return scalar grep { /^\d+$/ } readdir $d;
 }
 
-sub children_of {
-    my ($ppid) = @_;
-    my @c;
-    for my $stat (glob "/proc/[0-9]*/stat") {
-        open my $fh, '<', $stat or next;
-        my $line = <$fh> // next;
-        my ($pid, $pp) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
-        push @c, $pid if $pp == $ppid;
-    }
-    return sort { $a <=> $b } @c;
-}
+sub children_of { t::Nginx::children_of(@_) }
 
 sub cmdline {
     my ($pid) = @_;

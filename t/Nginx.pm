@@ -14,7 +14,7 @@ use IO::Select;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 
-our @EXPORT_OK = qw(free_port);
+our @EXPORT_OK = qw(free_port children_of);
 
 sub free_port {
     my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, ReuseAddr => 1)
@@ -115,14 +115,20 @@ sub error_log {
 # Worker pids from the master's children (Linux /proc).
 sub workers {
     my ($self) = @_;
-    my @w;
+    return children_of($self->{pid});
+}
+
+# The pids whose parent is $ppid (Linux /proc), ascending.
+sub children_of {
+    my ($ppid) = @_;
+    my @c;
     for my $stat (glob "/proc/[0-9]*/stat") {
         open my $fh, '<', $stat or next;
         my $line = <$fh> // next;
-        my ($pid, $ppid) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
-        push @w, $pid if $ppid == $self->{pid};
+        my ($pid, $pp) = $line =~ /^(\d+) \(.*\) \S+ (\d+)/ or next;
+        push @c, $pid if $pp == $ppid;
     }
-    return sort { $a <=> $b } @w;
+    return sort { $a <=> $b } @c;
 }
 
 # Sends raw HTTP requests all at once, each on its own connection; returns the responses
