@@ -55,3 +55,26 @@ stop_pidfile() {
     kill -KILL "$pid" 2>/dev/null || true
     rm -f "$f"
 }
+
+# start_test_pg NAME: a throwaway PostgreSQL for the t/ files (build/pg on a free 127.0.0.1
+# port in a temporary directory, then build/bootstrap-db, which honours ADMIN_HASH_ITERATIONS),
+# exported as the TEST_NGINX_PG_* variables the tests read. Stopped and removed when the
+# calling script exits (INT and TERM included). Used by build/test, build/memcheck, build/asan.
+start_test_pg() {
+    TEST_PG_AREA=$(mktemp -d "${TMPDIR:-/tmp}/ngx-music-$1.XXXXXX")
+    chmod 755 "$TEST_PG_AREA"
+    trap stop_test_pg EXIT
+    trap 'exit 130' INT TERM
+    local port url
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    url=$("$ROOT/build/pg" start "$TEST_PG_AREA/pg" "$port" | tail -1)
+    "$ROOT/build/bootstrap-db" "$url"
+    export TEST_NGINX_PG_URL="$url" TEST_NGINX_PG_PORT="$port" TEST_NGINX_PG_DATA="$TEST_PG_AREA/pg"
+    export TEST_NGINX_PG_SOCKET_DIR="$TEST_PG_AREA/pg.sock"
+    export TEST_NGINX_PG_PASSWORD_FILE="$TEST_PG_AREA/pg.password"
+}
+
+stop_test_pg() {
+    "$ROOT/build/pg" stop "$TEST_PG_AREA/pg" || true
+    rm -rf "$TEST_PG_AREA"
+}
