@@ -97,15 +97,9 @@ unsafe impl HttpModuleLocationConf for Module {
     type LocationConf = LocationConf;
 }
 
-/// After the http block is read: the stats zones' check and their log-phase counter.
-unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
-    // SAFETY: nginx passes the configuration of the http block just parsed.
-    unsafe { stats::postconfiguration(cf) }
-}
-
 static NGX_HTTP_MUSIC_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
     preconfiguration: None,
-    postconfiguration: Some(postconfiguration),
+    postconfiguration: None,
     create_main_conf: None,
     init_main_conf: None,
     create_srv_conf: None,
@@ -140,5 +134,36 @@ pub static mut ngx_http_music_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
+// The `.so`'s module list, as nginx's `objs/ngx_modules.c` would declare it: two nginx
+// modules, the API and the PV/UV counters. Written out because ngx 0.5's `ngx_modules!` macro
+// counts only one module (its `count!` rejects the trailing comma it generates for two).
 #[cfg(not(any(test, fuzzing)))]
-ngx::ngx_modules!(ngx_http_music_module);
+mod module_list {
+    use std::ffi::c_char;
+    use std::ptr;
+
+    use nginx_sys::ngx_module_t;
+
+    use crate::ngx_http_music_module;
+    use crate::stats::module::ngx_http_music_stats_module;
+
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut ngx_modules: [*const ngx_module_t; 3] = [
+        ptr::addr_of!(ngx_http_music_module),
+        ptr::addr_of!(ngx_http_music_stats_module),
+        ptr::null(),
+    ];
+
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut ngx_module_names: [*const c_char; 3] = [
+        c"ngx_http_music_module".as_ptr(),
+        c"ngx_http_music_stats_module".as_ptr(),
+        ptr::null(),
+    ];
+
+    #[no_mangle]
+    #[allow(non_upper_case_globals)]
+    pub static mut ngx_module_order: [*const c_char; 1] = [ptr::null()];
+}

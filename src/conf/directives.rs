@@ -3,47 +3,34 @@
 //! nginx's own modules do.
 
 use std::ffi::{c_char, c_void};
-use std::ptr;
 use std::rc::Rc;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_str_t, ngx_uint_t, NGX_CONF_1MORE,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF,
-    NGX_LOG_EMERG,
+    ngx_command_t, ngx_conf_t, NGX_CONF_1MORE, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG,
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
+use super::setter::{self, duplicate, invalid, text, words, NGX_CONF_OK};
 use super::values::{parse_count, parse_duration_ms, parse_flag};
 use super::{AuthMode, DbSettings, LocationConf};
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
-const LOC_CONF_OFFSET: ngx_uint_t = std::mem::offset_of!(ngx_http_conf_ctx_t, loc_conf);
 
-type Setter = unsafe extern "C" fn(*mut ngx_conf_t, *mut ngx_command_t, *mut c_void) -> *mut c_char;
-
-const fn command(name: ngx_str_t, args: u32, set: Setter) -> ngx_command_t {
-    ngx_command_t {
-        name,
-        type_: (ANY_LEVEL | args) as ngx_uint_t,
-        set: Some(set),
-        conf: LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    }
+/// A directive allowed at every level.
+const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> ngx_command_t {
+    setter::command(name, ANY_LEVEL | args, set)
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 22] = [
-    ngx_command_t {
-        name: ngx_string!("music_api"),
-        type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
-        set: Some(set_api),
-        conf: LOC_CONF_OFFSET,
-        offset: 0,
-        post: ptr::null_mut(),
-    },
+pub static mut COMMANDS: [ngx_command_t; 19] = [
+    setter::command(
+        ngx_string!("music_api"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+        set_api,
+    ),
     command(ngx_string!("music_database"), NGX_CONF_TAKE1, set_database),
     command(ngx_string!("music_pool_size"), NGX_CONF_TAKE1, set_value),
     command(
@@ -89,66 +76,12 @@ pub static mut COMMANDS: [ngx_command_t; 22] = [
     command(ngx_string!("music_cors_methods"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_headers"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_max_age"), NGX_CONF_TAKE1, set_value),
-    // music_stats_zone, music_stats_count, music_stats (src/stats)
-    crate::stats::COMMANDS[0],
-    crate::stats::COMMANDS[1],
-    crate::stats::COMMANDS[2],
     ngx_command_t::empty(),
 ];
 
-fn str_of(s: &ngx_str_t) -> String {
-    if s.len == 0 {
-        return String::new();
-    }
-    // SAFETY: configuration strings point at `len` bytes of the configuration pool.
-    String::from_utf8_lossy(unsafe { std::slice::from_raw_parts(s.data, s.len) }).into_owned()
-}
-
-/// The directive's words: name first, then the arguments.
-unsafe fn words(cf: *mut ngx_conf_t) -> Vec<String> {
-    // SAFETY: during parsing `cf->args` is an array of `nelts` ngx_str_t.
-    unsafe {
-        let args = &*(*cf).args;
-        std::slice::from_raw_parts(args.elts as *const ngx_str_t, args.nelts)
-            .iter()
-            .map(str_of)
-            .collect()
-    }
-}
-
 unsafe fn conf_of<'a>(conf: *mut c_void) -> &'a mut LocationConf {
     // SAFETY: nginx passes the location configuration this module created for this level.
-    unsafe { &mut *(conf as *mut LocationConf) }
-}
-
-fn invalid(cf: *mut ngx_conf_t, words: &[String], why: Option<&str>) -> *mut c_char {
-    match why {
-        Some(why) => {
-            ngx_conf_log_error!(
-                NGX_LOG_EMERG,
-                cf,
-                "invalid value \"{}\" in \"{}\" directive: {}",
-                words[1],
-                words[0],
-                why
-            );
-        }
-        None => {
-            ngx_conf_log_error!(
-                NGX_LOG_EMERG,
-                cf,
-                "invalid value \"{}\" in \"{}\" directive",
-                words[1],
-                words[0]
-            );
-        }
-    }
-    NGX_CONF_ERROR
-}
-
-fn duplicate(cf: *mut ngx_conf_t, name: &str) -> *mut c_char {
-    ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"{}\" directive is duplicate", name);
-    NGX_CONF_ERROR
+    unsafe { setter::conf_of::<LocationConf>(conf) }
 }
 
 unsafe extern "C" fn set_api(
@@ -166,12 +99,10 @@ unsafe extern "C" fn set_api(
         return NGX_CONF_ERROR;
     };
     conf.api = true;
-    conf.prefix = str_of(&clcf.name);
+    conf.prefix = text(&clcf.name);
     clcf.handler = Some(crate::handler::content_handler);
     NGX_CONF_OK
 }
-
-const NGX_CONF_OK: *mut c_char = ptr::null_mut();
 
 unsafe extern "C" fn set_database(
     cf: *mut ngx_conf_t,

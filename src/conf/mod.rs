@@ -6,6 +6,7 @@
 
 pub mod database;
 pub mod directives;
+pub mod setter;
 pub mod values;
 
 use std::rc::Rc;
@@ -55,8 +56,6 @@ pub struct LocationConf {
     pub cors_max_age: Option<u64>,
     /// Built once from the `music_cors*` values when the location is merged.
     pub cors_policy: Option<crate::api::CorsPolicy>,
-    /// `music_stats_count`, `music_stats` (see `crate::stats`).
-    pub stats: crate::stats::StatsConf,
 }
 
 /// A thread pool of the configuration (lives as long as the cycle).
@@ -111,7 +110,6 @@ impl LocationConf {
             DEFAULT_CORS_HEADERS.into()
         });
         inherit(&mut self.cors_max_age, &prev.cors_max_age, || 86_400);
-        self.stats.merge_from(&prev.stats);
     }
 }
 

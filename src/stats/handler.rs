@@ -11,6 +11,7 @@ use nginx_sys::{
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::hll::hash_key;
+use super::module::StatsModule;
 use super::zone::{self, ZoneRef, MAX_DAYS, NAME_MAX};
 use super::{json, Counting};
 use crate::api::{self, Resource, RouteOutcome};
@@ -81,17 +82,8 @@ pub fn route_key<'a>(
     }
 }
 
-fn bytes(s: &ngx_str_t) -> &[u8] {
-    if s.len == 0 || s.data.is_null() {
-        return &[];
-    }
-    // SAFETY: nginx strings point at `len` bytes owned by the request or the configuration,
-    // which outlive the borrow of `s`.
-    unsafe { std::slice::from_raw_parts(s.data, s.len) }
-}
-
 fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes(s))
+    String::from_utf8_lossy(s.as_bytes())
 }
 
 /// NGX_HTTP_LOG_PHASE handler: counts the request in the zone of `music_stats_count`.
@@ -99,19 +91,17 @@ pub(super) unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_i
     // SAFETY: nginx runs log handlers with a valid main request whose configuration (the
     // location that finished it, or the server's) is set.
     let req = unsafe { &*r };
-    let Some(conf) = Module::location_conf(req) else {
+    let Some(Counting::Into(zone)) = StatsModule::location_conf(req).and_then(|c| c.count) else {
         return NGX_OK as ngx_int_t;
     };
-    let Some(Counting::Into(zone)) = conf.stats.count else {
-        return NGX_OK as ngx_int_t;
-    };
+    let api = Module::location_conf(req).filter(|c| c.api);
     let location = NgxHttpCoreModule::location_conf(req)
         .map(|clcf| lossy(&clcf.name))
         .unwrap_or_default();
     // a plain location's key borrows its name: no allocation per request
-    let key = if conf.api {
+    let key = if let Some(api) = api {
         let (uri, args) = (lossy(&req.uri), lossy(&req.args));
-        route_key(&location, Some(&conf.prefix), &uri, &args)
+        route_key(&location, Some(&api.prefix), &uri, &args)
     } else {
         route_key(&location, None, "", "")
     };
@@ -141,7 +131,7 @@ pub(super) unsafe extern "C" fn stats_handler(r: *mut ngx_http_request_t) -> ngx
     if req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
         return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
     }
-    let Some(zone) = Module::location_conf(req).and_then(|c| c.stats.serve) else {
+    let Some(zone) = StatsModule::location_conf(req).and_then(|c| c.serve) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     let Ok(max_days) = days_param(&lossy(&req.args)) else {

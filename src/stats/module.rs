@@ -1,0 +1,259 @@
+//! The PV/UV counters as an nginx module of its own (`ngx_http_music_stats_module`, in the
+//! same `.so` as the API module): its directive table, the setters, its location
+//! configuration's create and merge, and the postconfiguration that installs the log-phase
+//! counter. The setters share `conf::setter` with the API module's.
+
+use std::ffi::{c_char, c_void};
+use std::ptr;
+
+use nginx_sys::{
+    ngx_command_t, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
+    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_int_t, ngx_module_t, ngx_str_t, NGX_CONF_TAKE1,
+    NGX_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF,
+    NGX_LOG_EMERG, NGX_OK,
+};
+use ngx::core::NGX_CONF_ERROR;
+use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::{ngx_conf_log_error, ngx_string};
+
+use super::zone::{self, ZoneError, ZoneRef};
+use super::{parse_size, split_zone_arg, Counting, StatsConf};
+use crate::conf::setter::{args, command, conf_of, duplicate, text, NGX_CONF_OK};
+
+/// The module's type for ngx-rust's configuration helpers.
+pub struct StatsModule;
+
+impl HttpModule for StatsModule {
+    fn module() -> &'static ngx_module_t {
+        // SAFETY: the static is initialised at load time and only read afterwards.
+        unsafe { &*ptr::addr_of!(ngx_http_music_stats_module) }
+    }
+
+    unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // SAFETY: nginx passes the configuration of the http block just parsed.
+        unsafe { check_zones_and_count(cf) }
+    }
+}
+
+// SAFETY: the location configuration type registered below is `StatsConf`.
+unsafe impl HttpModuleLocationConf for StatsModule {
+    type LocationConf = StatsConf;
+}
+
+const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
+
+/// The directive table, terminated by an empty command.
+static mut COMMANDS: [ngx_command_t; 4] = [
+    command(
+        ngx_string!("music_stats_zone"),
+        NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
+        set_zone,
+    ),
+    command(
+        ngx_string!("music_stats_count"),
+        ANY_LEVEL | NGX_CONF_TAKE1,
+        set_count,
+    ),
+    command(
+        ngx_string!("music_stats"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+        set_stats,
+    ),
+    ngx_command_t::empty(),
+];
+
+static NGX_HTTP_MUSIC_STATS_MODULE_CTX: ngx_http_module_t = ngx_http_module_t {
+    preconfiguration: None,
+    postconfiguration: Some(StatsModule::postconfiguration),
+    create_main_conf: None,
+    init_main_conf: None,
+    create_srv_conf: None,
+    merge_srv_conf: None,
+    create_loc_conf: Some(StatsModule::create_loc_conf),
+    merge_loc_conf: Some(StatsModule::merge_loc_conf),
+};
+
+// Not exported in unit tests and fuzz builds (as the API module in lib.rs).
+#[cfg_attr(not(any(test, fuzzing)), no_mangle)]
+#[cfg_attr(not(any(test, fuzzing)), used)]
+#[allow(non_upper_case_globals)]
+pub static mut ngx_http_music_stats_module: ngx_module_t = ngx_module_t {
+    ctx: ptr::addr_of!(NGX_HTTP_MUSIC_STATS_MODULE_CTX) as *mut c_void,
+    // the table lives for the whole program; nginx only reads it
+    commands: ptr::addr_of_mut!(COMMANDS) as *mut _,
+    type_: NGX_HTTP_MODULE as _,
+    ..ngx_module_t::default()
+};
+
+unsafe fn zone_reference(cf: *mut ngx_conf_t, arg: ngx_str_t, directive: &str) -> Option<ZoneRef> {
+    if arg.len == 0 {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "invalid zone name \"\" in \"{}\" directive",
+            directive
+        );
+        return None;
+    }
+    // SAFETY: `cf` is being parsed; the name points into its pool (caller).
+    unsafe { ZoneRef::reference(cf, arg) }
+}
+
+unsafe extern "C" fn set_zone(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    _conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx calls setters with a valid `cf` holding the directive's arguments.
+    let a = unsafe { args(cf) };
+    let (directive, value) = (text(&a[0]), text(&a[1]));
+    let Some((name, size_text)) = split_zone_arg(&value) else {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "invalid value \"{}\" in \"{}\" directive: expected <name>:<size>, e.g. \"music_stats:1m\"",
+            value,
+            directive
+        );
+        return NGX_CONF_ERROR;
+    };
+    let Some(size) = parse_size(size_text) else {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "invalid zone size \"{}\" in \"{}\" directive",
+            size_text,
+            directive
+        );
+        return NGX_CONF_ERROR;
+    };
+    if zone::days_for_size(size) == 0 {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "zone \"{}\" is too small in \"{}\" directive: {} holds no day of counters, at least {}k is needed",
+            name,
+            directive,
+            size_text,
+            zone::min_size().div_ceil(1024)
+        );
+        return NGX_CONF_ERROR;
+    }
+    // the name's bytes: the start of the argument, in the configuration pool
+    let arg = ngx_str_t {
+        len: name.len(),
+        data: a[1].data,
+    };
+    // SAFETY: `cf` is being parsed and `arg` points into its pool.
+    match unsafe { ZoneRef::define(cf, arg, size) } {
+        Ok(_) => NGX_CONF_OK,
+        Err(ZoneError::Duplicate) => {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "duplicate zone \"{}\" in \"{}\" directive",
+                name,
+                directive
+            );
+            NGX_CONF_ERROR
+        }
+        Err(ZoneError::Refused) => NGX_CONF_ERROR,
+    }
+}
+
+unsafe extern "C" fn set_count(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as in `set_zone`; `conf` is this module's configuration of the level.
+    let (a, conf) = unsafe { (args(cf), conf_of::<StatsConf>(conf)) };
+    let directive = text(&a[0]);
+    if conf.count.is_some() {
+        return duplicate(cf, &directive);
+    }
+    if text(&a[1]) == "off" {
+        conf.count = Some(Counting::Off);
+        return NGX_CONF_OK;
+    }
+    // SAFETY: as above.
+    match unsafe { zone_reference(cf, a[1], &directive) } {
+        Some(zone) => {
+            conf.count = Some(Counting::Into(zone));
+            NGX_CONF_OK
+        }
+        None => NGX_CONF_ERROR,
+    }
+}
+
+unsafe extern "C" fn set_stats(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as in `set_count`.
+    let (a, conf) = unsafe { (args(cf), conf_of::<StatsConf>(conf)) };
+    let directive = text(&a[0]);
+    if conf.serve.is_some() {
+        return duplicate(cf, &directive);
+    }
+    // SAFETY: inside a location block every http module's location configuration exists.
+    let api = unsafe { crate::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
+    if api {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "\"{}\" and \"music_api\" cannot share a location",
+            directive
+        );
+        return NGX_CONF_ERROR;
+    }
+    // SAFETY: inside a location block the core module's location configuration exists.
+    let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
+        return NGX_CONF_ERROR;
+    };
+    // SAFETY: as above.
+    let Some(zone) = (unsafe { zone_reference(cf, a[1], &directive) }) else {
+        return NGX_CONF_ERROR;
+    };
+    conf.serve = Some(zone);
+    clcf.handler = Some(super::handler::stats_handler);
+    NGX_CONF_OK
+}
+
+/// After the http block is read: refuses a zone that is referred to but
+/// never declared, and installs the log-phase counter when there is any zone.
+///
+/// # Safety
+/// `cf` is the configuration of the `http` block just parsed.
+unsafe fn check_zones_and_count(cf: *mut ngx_conf_t) -> ngx_int_t {
+    // SAFETY: `cf` is valid (caller).
+    let zones = unsafe { zone::zones(cf) };
+    if let Some((name, _)) = zones.iter().find(|(_, declared)| !declared) {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "unknown stats zone \"{}\": declare it with \"music_stats_zone {}:<size>;\" in http {{}}",
+            name,
+            name
+        );
+        return NGX_ERROR as ngx_int_t;
+    }
+    if zones.is_empty() {
+        return NGX_OK as ngx_int_t;
+    }
+    // SAFETY: `cf` is the http block's configuration, which has the core module's main conf.
+    let Some(cmcf) = (unsafe { NgxHttpCoreModule::main_conf_mut(&*cf) }) else {
+        return NGX_ERROR as ngx_int_t;
+    };
+    let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_LOG_PHASE as usize];
+    // SAFETY: the phase's handler array is an ngx_array_t of ngx_http_handler_pt, initialised
+    // by ngx_http_init_phases before any postconfiguration runs.
+    let h = unsafe { nginx_sys::ngx_array_push(&mut phase.handlers) } as *mut ngx_http_handler_pt;
+    if h.is_null() {
+        return NGX_ERROR as ngx_int_t;
+    }
+    // SAFETY: `h` is the new, writable element.
+    unsafe { *h = Some(super::handler::log_handler) };
+    NGX_OK as ngx_int_t
+}
