@@ -21,7 +21,7 @@ use crate::conf::{AuthMode, LocationConf};
 use crate::db::pool::{pool_for, PoolLimits};
 use crate::db::queries::Db;
 use crate::db::statements::Stmt;
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::ffi::request::{self, PendingRequest, RequestInfo};
 use crate::ffi::timer::Deadline;
 use crate::http::Response;
@@ -356,7 +356,7 @@ impl From<ApiError> for Failure {
     }
 }
 
-fn item_response(status: u16, row: &api::MusicRow, conf: &LocationConf) -> Response {
+fn item_response(status: u16, row: &db::MusicRow, conf: &LocationConf) -> Response {
     let mut out = Vec::with_capacity(256);
     api::write_item(
         &mut out,

@@ -1,6 +1,6 @@
 //! Error answers: a status and a compact JSON body with DRF's exact texts.
 
-use super::json::write_json_string;
+use super::json_string::write_json_string;
 
 /// An answer that is not a success: HTTP status plus compact JSON body.
 /// Headers that depend on the route (`Allow` on a 405, CORS, `Vary`) are the

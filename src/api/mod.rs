@@ -1,9 +1,9 @@
 //! The Music API itself, without nginx or a database: which route a URL
 //! names, what a body says, and the exact bytes DRF would answer.
 //!
-//! - [`mod@route`]: URL and method to [`Resource`] and [`Action`], `Allow`.
+//! - [`mod@route`]: URL and method to [`Resource`] and [`Action`], `Allow`, the root's body.
 //! - [`input`]: request bodies (JSON, form, multipart) to [`MusicInput`].
-//! - [`json`]: items, lists, the root and the detail action as JSON.
+//! - [`json`]: items, lists and the detail action as JSON ([`json_string`]: one text).
 //! - [`options`]: OPTIONS metadata bodies.
 //! - [`cors`]: CORS headers and preflights.
 //! - [`error`]: every error answer ([`ApiError`]).
@@ -14,6 +14,7 @@ pub mod cors;
 pub mod error;
 pub mod input;
 pub mod json;
+pub mod json_string;
 pub mod options;
 pub mod route;
 pub mod urlencoded;
@@ -22,8 +23,9 @@ pub use cors::{vary_header, AllowedOrigins, CorsHeaders, CorsPolicy};
 pub use error::ApiError;
 pub use input::{parse_music_input, Mode, MusicInput};
 pub use json::{
-    root_body, write_detail, write_item, write_json_string, write_string_array_item, MusicRow,
-    CONTENT_TYPE, LIST_CLOSE, LIST_OPEN, LIST_SEPARATOR,
+    write_detail, write_item, write_string_array_item, CONTENT_TYPE, LIST_CLOSE, LIST_OPEN,
+    LIST_SEPARATOR,
 };
+pub use json_string::write_json_string;
 pub use options::body as options_body;
-pub use route::{action, allow, needs_auth, route, Action, Pk, Resource, RouteOutcome};
+pub use route::{action, allow, needs_auth, root_body, route, Action, Pk, Resource, RouteOutcome};

@@ -17,6 +17,7 @@
 //! (the browsable API's name) are accepted and any other format is a 404.
 
 use super::error::ApiError;
+use super::json_string::write_json_string;
 
 /// The primary key part of an item URL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +266,35 @@ fn format_suffix(s: &str) -> Option<&str> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     valid.then_some(format)
+}
+
+/// The API root: `{"musics":"http://<host>/api/musics/"}`.
+///
+/// `scheme` and `host` are the request's (`Host` header); `location_prefix`
+/// is the configured location ending in `/`. `rest` and `query` are the
+/// ones given to [`route`]: like DRF's `reverse()`, a format suffix
+/// on the root (`/api/.json`) gives `musics.json`, and a `format` query
+/// parameter is carried over (`?format=json`).
+pub fn root_body(
+    scheme: &str,
+    host: &str,
+    location_prefix: &str,
+    rest: &str,
+    query: &str,
+) -> String {
+    let link = musics_link(location_prefix, rest, query);
+    // push_str, not format!: this answers every GET /api/, where the formatting machinery
+    // cost more than the rest of the handler (callgrind, bench/instructions.sh).
+    let mut url = String::with_capacity(scheme.len() + 3 + host.len() + link.len());
+    url.push_str(scheme);
+    url.push_str("://");
+    url.push_str(host);
+    url.push_str(&link);
+    let mut out = Vec::with_capacity(url.len() + 16);
+    out.extend_from_slice(b"{\"musics\":");
+    write_json_string(&mut out, &url);
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -565,5 +595,51 @@ mod tests {
             "/api/musics/?format=a+b%2F"
         );
         assert_eq!(musics_link("/", "", ""), "/musics/");
+    }
+
+    #[test]
+    fn root_body_links_to_the_list() {
+        assert_eq!(
+            root_body("http", "127.0.0.1:8080", "/api/", "", ""),
+            r#"{"musics":"http://127.0.0.1:8080/api/musics/"}"#
+        );
+        assert_eq!(
+            root_body("https", "example.com", "/v1/music/", "", ""),
+            r#"{"musics":"https://example.com/v1/music/musics/"}"#
+        );
+    }
+
+    #[test]
+    fn root_body_keeps_suffix_and_format_like_drf_reverse() {
+        assert_eq!(
+            root_body("http", "h", "/api/", ".json", ""),
+            r#"{"musics":"http://h/api/musics.json"}"#
+        );
+        assert_eq!(
+            root_body("http", "h", "/api/", ".json/", ""),
+            r#"{"musics":"http://h/api/musics.json"}"#
+        );
+        assert_eq!(
+            root_body("http", "h", "/api/", "", "format=json"),
+            r#"{"musics":"http://h/api/musics/?format=json"}"#
+        );
+        assert_eq!(
+            root_body("http", "h", "/api/", ".json", "x=1&format=json"),
+            r#"{"musics":"http://h/api/musics.json?format=json"}"#
+        );
+        assert_eq!(
+            root_body("http", "h", "/api/", "", "format=json&format=api"),
+            r#"{"musics":"http://h/api/musics/?format=api"}"#
+        );
+        assert_eq!(
+            root_body("http", "h", "/api/", "", "format="),
+            r#"{"musics":"http://h/api/musics/?format="}"#
+        );
+    }
+
+    #[test]
+    fn root_body_escapes_the_host() {
+        let body = root_body("http", "a\"b", "/api/", "", "");
+        assert_eq!(body, r#"{"musics":"http://a\"b/api/musics/"}"#);
     }
 }

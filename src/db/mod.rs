@@ -4,10 +4,13 @@
 pub mod conn;
 pub mod pool;
 pub mod queries;
+mod row;
 pub mod statements;
 mod timestamp;
 
 use std::fmt;
+
+pub use row::MusicRow;
 
 /// Why a database operation did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

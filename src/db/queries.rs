@@ -13,8 +13,8 @@ use tokio_postgres::{NoTls, Row, RowStream};
 use super::pool::Lease;
 use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
+use super::MusicRow;
 use super::{describe, DbError};
-use crate::api::MusicRow;
 use crate::ffi::peer::PeerStream;
 use crate::ffi::timer::with_deadline;
 

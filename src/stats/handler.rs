@@ -11,13 +11,11 @@ use nginx_sys::{
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::hll::hash_key;
-use super::module::StatsModule;
+use super::json;
 use super::zone::{self, ZoneRef, MAX_DAYS, NAME_MAX};
-use super::{json, Counting};
 use crate::api::{self, Resource, RouteOutcome};
 use crate::ffi::request::respond_now;
 use crate::http::Response;
-use crate::Module;
 
 /// The key of requests finished before nginx chose a location (a 400, a 414...).
 pub const NO_LOCATION: &str = "(server)";
@@ -86,22 +84,25 @@ fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
     String::from_utf8_lossy(s.as_bytes())
 }
 
-/// NGX_HTTP_LOG_PHASE handler: counts the request in the zone of `music_stats_count`.
-pub(super) unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: nginx runs log handlers with a valid main request whose configuration (the
-    // location that finished it, or the server's) is set.
+/// The log phase's part: counts the request in `zone` (its `music_stats_count`), under the
+/// DRF route when the location serves the API at `api_prefix`.
+///
+/// # Safety
+/// `r` is a valid main request in its log phase.
+pub(super) unsafe fn count(
+    r: *mut ngx_http_request_t,
+    zone: ZoneRef,
+    api_prefix: Option<&str>,
+) -> ngx_int_t {
+    // SAFETY: valid (caller).
     let req = unsafe { &*r };
-    let Some(Counting::Into(zone)) = StatsModule::location_conf(req).and_then(|c| c.count) else {
-        return NGX_OK as ngx_int_t;
-    };
-    let api = Module::location_conf(req).filter(|c| c.api);
     let location = NgxHttpCoreModule::location_conf(req)
         .map(|clcf| lossy(&clcf.name))
         .unwrap_or_default();
     // a plain location's key borrows its name: no allocation per request
-    let key = if let Some(api) = api {
+    let key = if let Some(prefix) = api_prefix {
         let (uri, args) = (lossy(&req.uri), lossy(&req.args));
-        route_key(&location, Some(&api.prefix), &uri, &args)
+        route_key(&location, Some(prefix), &uri, &args)
     } else {
         route_key(&location, None, "", "")
     };
@@ -124,16 +125,16 @@ fn days_param(args: &str) -> Result<usize, ()> {
     Ok(days)
 }
 
-/// The content handler of `music_stats`: the zone's counters as JSON (GET and HEAD).
-pub(super) unsafe extern "C" fn stats_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
-    // SAFETY: nginx runs content handlers with a valid request in its content phase.
+/// The content of `music_stats`: the zone's counters as JSON (GET and HEAD).
+///
+/// # Safety
+/// `r` is a valid request in its content phase.
+pub(super) unsafe fn serve(r: *mut ngx_http_request_t, zone: ZoneRef) -> ngx_int_t {
+    // SAFETY: valid (caller).
     let req = unsafe { &*r };
     if req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
         return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
     }
-    let Some(zone) = StatsModule::location_conf(req).and_then(|c| c.serve) else {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
-    };
     let Ok(max_days) = days_param(&lossy(&req.args)) else {
         return NGX_HTTP_BAD_REQUEST as ngx_int_t;
     };

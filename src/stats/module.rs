@@ -8,14 +8,15 @@ use std::ptr;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_int_t, ngx_module_t, ngx_str_t, NGX_CONF_TAKE1,
-    NGX_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF,
-    NGX_LOG_EMERG, NGX_OK,
+    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_str_t,
+    NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
+use super::handler;
 use super::zone::{self, ZoneError, ZoneRef};
 use super::{parse_size, split_zone_arg, Counting, StatsConf};
 use crate::conf::setter::{args, command, conf_of, duplicate, text, NGX_CONF_OK};
@@ -217,7 +218,7 @@ unsafe extern "C" fn set_stats(
         return NGX_CONF_ERROR;
     };
     conf.serve = Some(zone);
-    clcf.handler = Some(super::handler::stats_handler);
+    clcf.handler = Some(stats_handler);
     NGX_CONF_OK
 }
 
@@ -254,6 +255,30 @@ unsafe fn check_zones_and_count(cf: *mut ngx_conf_t) -> ngx_int_t {
         return NGX_ERROR as ngx_int_t;
     }
     // SAFETY: `h` is the new, writable element.
-    unsafe { *h = Some(super::handler::log_handler) };
+    unsafe { *h = Some(log_handler) };
     NGX_OK as ngx_int_t
+}
+
+/// NGX_HTTP_LOG_PHASE handler: counts the request in the zone of `music_stats_count`.
+unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx runs log handlers with a valid main request whose configuration (the
+    // location that finished it, or the server's) is set.
+    let req = unsafe { &*r };
+    let Some(Counting::Into(zone)) = StatsModule::location_conf(req).and_then(|c| c.count) else {
+        return NGX_OK as ngx_int_t;
+    };
+    let api = crate::Module::location_conf(req).filter(|c| c.api);
+    // SAFETY: as above.
+    unsafe { handler::count(r, zone, api.map(|c| c.prefix.as_str())) }
+}
+
+/// The content handler of `music_stats`.
+unsafe extern "C" fn stats_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx runs content handlers with a valid request in its content phase.
+    let req = unsafe { &*r };
+    let Some(zone) = StatsModule::location_conf(req).and_then(|c| c.serve) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    // SAFETY: as above.
+    unsafe { handler::serve(r, zone) }
 }
