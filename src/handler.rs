@@ -262,7 +262,7 @@ unsafe extern "C" fn body_ready(r: *mut ngx_http_request_t) {
 }
 
 fn db_error_response(e: DbError) -> Response {
-    error_response(ApiError::detail(e.status(), &e.detail()))
+    error_response(ApiError::database(&e))
 }
 
 /// How long a request in flight keeps an exiting worker alive at the least.

@@ -27,7 +27,8 @@ pub mod http;
 pub mod stats;
 pub mod time;
 
-use conf::{LocationConf, ThreadPoolRef};
+use conf::LocationConf;
+use ffi::thread_task::ThreadPoolRef;
 
 /// The module's type for ngx-rust's configuration helpers.
 pub struct Module;
@@ -57,6 +58,12 @@ unsafe extern "C" fn merge_loc_conf(
     if !conf.api {
         return ptr::null_mut();
     }
+    // SAFETY: while locations are merged `cf->ctx` holds this location's configurations, so
+    // the core module's one is this location's.
+    let Some(clcf) = (unsafe { ngx::http::NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
+        return NGX_CONF_ERROR;
+    };
+    clcf.handler = Some(handler::content_handler);
     conf.cors_policy = Some(conf.build_cors_policy());
     if conf.database.is_none() {
         ngx_conf_log_error!(

@@ -1,6 +1,7 @@
 //! Error answers: a status and a compact JSON body with DRF's exact texts.
 
 use super::json_string::write_json_string;
+use crate::db::DbError;
 
 /// An answer that is not a success: HTTP status plus compact JSON body.
 /// Headers that depend on the route (`Allow` on a 405, CORS, `Vary`) are the
@@ -153,6 +154,19 @@ impl ApiError {
     /// 504: a statement took longer than allowed.
     pub fn gateway_timeout(detail: &str) -> ApiError {
         ApiError::detail(504, detail)
+    }
+
+    /// The answer to a database operation that failed: 504 for a statement past
+    /// `music_query_timeout`, 500 for a statement PostgreSQL refused, 503 for the rest (the
+    /// database is unreachable or busy, or the connection broke). The server's own message
+    /// goes to the error log, never to the client.
+    pub fn database(e: &DbError) -> ApiError {
+        match e {
+            DbError::QueryTimeout => ApiError::gateway_timeout(&e.to_string()),
+            DbError::Query(_) => ApiError::detail(500, "Database error."),
+            DbError::Unavailable(_) => ApiError::service_unavailable("Database unavailable."),
+            _ => ApiError::service_unavailable(&e.to_string()),
+        }
     }
 }
 
@@ -315,6 +329,51 @@ mod tests {
             ApiError::service_unavailable("line\nbreak \u{1}"),
             503,
             r#"{"detail":"line\nbreak \u0001"}"#,
+        );
+    }
+
+    #[test]
+    fn database_errors_statuses_and_texts() {
+        let answer = |e: DbError| {
+            let a = ApiError::database(&e);
+            (a.status, a.body)
+        };
+        assert_eq!(
+            answer(DbError::QueryTimeout),
+            (504, r#"{"detail":"Database query timed out."}"#.to_owned())
+        );
+        // the server's reasons stay in the error log
+        assert_eq!(
+            answer(DbError::Unavailable(
+                "password authentication failed".into()
+            )),
+            (503, r#"{"detail":"Database unavailable."}"#.to_owned())
+        );
+        assert_eq!(
+            answer(DbError::Query("relation \"music\" does not exist".into())),
+            (500, r#"{"detail":"Database error."}"#.to_owned())
+        );
+        assert_eq!(
+            answer(DbError::PoolTimeout),
+            (
+                503,
+                r#"{"detail":"Database busy: no connection became free in time."}"#.to_owned()
+            )
+        );
+        assert_eq!(
+            answer(DbError::QueueFull),
+            (
+                503,
+                r#"{"detail":"Database busy: too many requests waiting for a connection."}"#
+                    .to_owned()
+            )
+        );
+        let (status, unknown) = answer(DbError::ConnectionLost { write: true });
+        assert_eq!(status, 503);
+        assert!(unknown.contains("outcome is unknown"));
+        assert_eq!(
+            answer(DbError::ConnectionLost { write: false }),
+            (503, r#"{"detail":"Database connection lost."}"#.to_owned())
         );
     }
 }

@@ -100,7 +100,8 @@ unsafe extern "C" fn set_api(
     };
     conf.api = true;
     conf.prefix = text(&clcf.name);
-    clcf.handler = Some(crate::handler::content_handler);
+    // the content handler is installed when the location is merged (lib.rs), so that this
+    // layer names nothing above it
     NGX_CONF_OK
 }
 

@@ -15,6 +15,8 @@ use chrono_tz::Tz;
 
 pub use database::DbSettings;
 
+use crate::ffi::thread_task::ThreadPoolRef;
+
 /// How `/api/musics…` requests are authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMode {
@@ -57,10 +59,6 @@ pub struct LocationConf {
     /// Built once from the `music_cors*` values when the location is merged.
     pub cors_policy: Option<crate::api::CorsPolicy>,
 }
-
-/// A thread pool of the configuration (lives as long as the cycle).
-#[derive(Clone, Copy, Debug)]
-pub struct ThreadPoolRef(pub *mut nginx_sys::ngx_thread_pool_t);
 
 fn inherit<T: Clone>(own: &mut Option<T>, prev: &Option<T>, default: impl FnOnce() -> T) {
     if own.is_none() {

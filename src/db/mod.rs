@@ -51,27 +51,6 @@ impl fmt::Display for DbError {
     }
 }
 
-impl DbError {
-    /// The HTTP status the API answers with.
-    pub fn status(&self) -> u16 {
-        match self {
-            DbError::QueryTimeout => 504,
-            DbError::Query(_) => 500,
-            _ => 503,
-        }
-    }
-
-    /// The client-facing text (no server internals beyond what a DBA needs).
-    pub fn detail(&self) -> String {
-        match self {
-            // The server's own message goes to the error log, not to the client.
-            DbError::Unavailable(_) => "Database unavailable.".into(),
-            DbError::Query(_) => "Database error.".into(),
-            other => other.to_string(),
-        }
-    }
-}
-
 /// tokio-postgres errors display tersely ("db error"); this gives the server's message.
 pub fn describe(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -86,27 +65,5 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
             }
             s
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statuses_and_details() {
-        assert_eq!(DbError::QueryTimeout.status(), 504);
-        assert_eq!(DbError::PoolTimeout.status(), 503);
-        assert_eq!(
-            DbError::Unavailable("refused".into()).detail(),
-            "Database unavailable."
-        );
-        assert!(DbError::ConnectionLost { write: true }
-            .detail()
-            .contains("unknown"));
-        assert_ne!(
-            DbError::ConnectionLost { write: true }.detail(),
-            DbError::ConnectionLost { write: false }.detail()
-        );
     }
 }

@@ -11,7 +11,9 @@ use std::task::{Poll, Waker};
 
 use nginx_sys::{ngx_event_t, ngx_log_t, ngx_thread_task_post, ngx_thread_task_t, NGX_OK};
 
-use crate::conf::ThreadPoolRef;
+/// A thread pool of the configuration (lives as long as the cycle).
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadPoolRef(pub *mut nginx_sys::ngx_thread_pool_t);
 
 type Work = Box<dyn FnOnce() -> Box<dyn Any + Send> + Send>;
 
