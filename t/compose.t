@@ -16,7 +16,8 @@
 #   5. with the test PostgreSQL of build/test (TEST_NGINX_PG_URL): the entrypoint run for real,
 #      outside a container: two apps bootstrapping a fresh database (one from PG* variables,
 #      one from DATABASE_URL), a restart that keeps the data, and the load balancer in front
-#      of them (weights 4:6 measured, failover, /static, /nginx/status, the PV/UV log);
+#      of them (weights 4:6 measured, failover, /static, /nginx/status, the PV/UV log, and the
+#      live PV/UV of /nginx/stats counted by the balancer: every request, whichever app served it);
 #   6. X-Real-IP: the app as the image renders it, a client on this machine's non-loopback
 #      address playing a LAN client or the balancer: believed only from the configured
 #      balancer (access log, PV/UV), and never granting the brute-force limit's exemption.
@@ -283,8 +284,17 @@ subtest 'the load balancer template' => sub {
     like($text, qr/^proxy_set_header\s+Host\s+\$music_host;/m, 'the client\'s Host (with its port) reaches the apps');
     like($text, qr/^proxy_set_header\s+X-Real-IP\s+\$remote_addr;/m, 'X-Real-IP (the apps\' realip header)');
     like($text, qr/^location \/static \{\nalias \@STATIC\@;\n\}/m, '/static served by the balancer');
-    like($text, qr/^location \/nginx\/status \{\nstub_status;\naccess_log off;\nauth_basic "NginxStatus";\nauth_basic_user_file \@CONF\@\/htpasswd;\n\}/m,
+    like($text, qr/^location \/nginx\/status \{\nstub_status;\naccess_log off;\nmusic_stats_count off;\nauth_basic "NginxStatus";\nauth_basic_user_file \@CONF\@\/htpasswd;\n\}/m,
         '/nginx/status served by the balancer, behind auth_basic with the shipped htpasswd');
+    # the live PV/UV: counted where every request passes, and served from there
+    like($text, qr/^load_module \@MODULE\@;/m, 'the balancer loads the module (its PV/UV counters)');
+    my ($zone) = $text =~ /^music_stats_zone\s+(\w+):\d+[km];/m;
+    ok(defined $zone, 'a music_stats_zone in http {}');
+    my ($server) = $text =~ /^server \{\n(.*)^\}/ms;
+    like($server // '', qr/^listen [^\n]*\n(?:(?!location)[^\n]*\n)*music_stats_count \Q$zone\E;/m,
+        'every request of the server is counted in it (music_stats_count at server level)');
+    like($text, qr/^location \/nginx\/stats \{\nmusic_stats \Q$zone\E;\naccess_log off;\nmusic_stats_count off;\nauth_basic "NginxStatus";\nauth_basic_user_file \@CONF\@\/htpasswd;\n\}/m,
+        '/nginx/stats served by the balancer itself (not proxied), behind the same auth_basic');
     is(log_format_main($lb), log_format_main($shipped), 'log_format main is the shipped one (PV/UV)');
     like($text, qr/^access_log\s+\@ACCESS_LOG\@\s+main;/m, 'the access log uses it');
 };
@@ -391,7 +401,7 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     like($conf, qr/^\s*server app1:8080 weight=4 .*resolve;$/m, 'app1:8080, weight 4');
     like($conf, qr/^\s*server app2:8080 weight=6 .*resolve;$/m, 'app2:8080, weight 6');
     like($conf, qr/^\s*resolver 127\.0\.0\.11 /m, 'resolver 127.0.0.11');
-    unlike($conf, qr/load_module/, 'the balancer does not load the module');
+    like($conf, qr/^load_module \Q$MODULE\E;$/m, 'the balancer loads the module of build/lib.sh (PV/UV)');
     is_deeply([grep { /\@[A-Z][A-Z0-9_]*\@/ } conf_lines($conf)], [], 'no @VAR@ left');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts the balancer with service names (looked up at run time only)') or diag $out;
@@ -700,6 +710,16 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     is($r->{status}, 200, '/nginx/status as user1/123: 200');
     like($r->{content}, qr/^Active connections:/, '  the stub_status page');
 
+    # the live PV/UV page: the balancer's own, behind the same auth_basic
+    is($http->get("http://127.0.0.1:$plb/nginx/stats")->{status}, 401, '/nginx/stats without credentials: 401');
+    my $lb_total = sub {
+        my $r = $http->get("http://127.0.0.1:$plb/nginx/stats", { headers => auth('user1', '123') });
+        return undef unless $r->{status} == 200 && $r->{content} =~ /^\{/;
+        return decode_json($r->{content})->{total};
+    };
+    my $stats0 = $lb_total->();
+    ok($stats0, '/nginx/stats as user1/123: the counters as JSON') or diag explain $stats0;
+
     my $app2_api = sub { scalar grep { m{"GET /api/ HTTP/1\.1" 200 } } split /\n/, slurp("$tmp/app2.out") };
     my ($n1, $n2) = (lines_of("$tmp/app1-log/access.log"), $app2_api->());
     my $ok = 0;
@@ -714,6 +734,12 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
         select undef, undef, undef, 0.1;
     }
     is("$d1:$d2", '40:60', 'weights 4:6: app1 got 40, app2 got 60 (counted in app1\'s LOG_DIR, app2\'s stdout)');
+    # counted where every request passes: all 100, whichever app answered, the same every time
+    my @seen = map { $lb_total->() } 1 .. 5;
+    is_deeply([map { $_ ? $_->{pv} - $stats0->{pv} : 'none' } @seen], [(100) x 5],
+        '/nginx/stats through the balancer: PV +100 after 100 balanced requests, in 5 fetches in a row')
+        or diag explain \@seen;
+    is($seen[-1]{uv}, 1, '  UV 1 (one client, 127.0.0.1)') if $seen[-1];
     $r = $http->get("http://127.0.0.1:$plb/api/");
     is($r->{content}, qq{{"musics":"http://127.0.0.1:$plb/api/musics/"}}, 'the API root names the balancer\'s address (Host passed on)');
 
@@ -742,6 +768,8 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     my @bad = grep { !m{^127\.0\.0\.1(?::\d+)? 127\.0\.0\.1 - \S+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "[A-Z]+ \S+ HTTP/1\.[01]" \d{3} \d+ "[^"]*" "[^"]*" \d+\.\d{3}$} } @log;
     is_deeply(\@bad, [], 'every line in the "main" format ($host $remote_addr - $remote_user [$time_local] "$request" ...)');
     ok(!(grep { m{"GET /nginx/status } } @log), '/nginx/status is not logged (access_log off)');
+    my $final = $lb_total->();
+    is($final ? $final->{pv} : undef, scalar @log, 'the balancer\'s PV counts what its access log has (' . scalar(@log) . ' requests)');
 
     stop_child($lbp);
     stop_child($app2);
