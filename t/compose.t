@@ -16,7 +16,11 @@
 #   5. with the test PostgreSQL of build/test (TEST_NGINX_PG_URL): the entrypoint run for real,
 #      outside a container: two apps bootstrapping a fresh database (one from PG* variables,
 #      one from DATABASE_URL), a restart that keeps the data, and the load balancer in front
-#      of them (weights 4:6 measured, failover, /static, /nginx/status, the PV/UV log).
+#      of them (weights 4:6 measured, failover, /static, /nginx/status, the PV/UV log, and the
+#      live PV/UV of /nginx/stats counted by the balancer: every request, whichever app served it);
+#   6. X-Real-IP: the app as the image renders it, a client on this machine's non-loopback
+#      address playing a LAN client or the balancer: believed only from the configured
+#      balancer (access log, PV/UV), and never granting the brute-force limit's exemption.
 #
 #   prove -I t/lib -I . t/compose.t
 use strict;
@@ -27,6 +31,7 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use File::Spec;
 use HTTP::Tiny;
+use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
 use MIME::Base64 qw(encode_base64);
@@ -279,8 +284,17 @@ subtest 'the load balancer template' => sub {
     like($text, qr/^proxy_set_header\s+Host\s+\$music_host;/m, 'the client\'s Host (with its port) reaches the apps');
     like($text, qr/^proxy_set_header\s+X-Real-IP\s+\$remote_addr;/m, 'X-Real-IP (the apps\' realip header)');
     like($text, qr/^location \/static \{\nalias \@STATIC\@;\n\}/m, '/static served by the balancer');
-    like($text, qr/^location \/nginx\/status \{\nstub_status;\naccess_log off;\nauth_basic "NginxStatus";\nauth_basic_user_file \@CONF\@\/htpasswd;\n\}/m,
+    like($text, qr/^location \/nginx\/status \{\nstub_status;\naccess_log off;\nmusic_stats_count off;\nauth_basic "NginxStatus";\nauth_basic_user_file \@CONF\@\/htpasswd;\n\}/m,
         '/nginx/status served by the balancer, behind auth_basic with the shipped htpasswd');
+    # the live PV/UV: counted where every request passes, and served from there
+    like($text, qr/^load_module \@MODULE\@;/m, 'the balancer loads the module (its PV/UV counters)');
+    my ($zone) = $text =~ /^music_stats_zone\s+(\w+):\d+[km];/m;
+    ok(defined $zone, 'a music_stats_zone in http {}');
+    my ($server) = $text =~ /^server \{\n(.*)^\}/ms;
+    like($server // '', qr/^listen [^\n]*\n(?:(?!location)[^\n]*\n)*music_stats_count \Q$zone\E;/m,
+        'every request of the server is counted in it (music_stats_count at server level)');
+    like($text, qr/^location \/nginx\/stats \{\nmusic_stats \Q$zone\E;\naccess_log off;\nmusic_stats_count off;\nauth_basic "NginxStatus";\nauth_basic_user_file \@CONF\@\/htpasswd;\n\}/m,
+        '/nginx/stats served by the balancer itself (not proxied), behind the same auth_basic');
     is(log_format_main($lb), log_format_main($shipped), 'log_format main is the shipped one (PV/UV)');
     like($text, qr/^access_log\s+\@ACCESS_LOG\@\s+main;/m, 'the access log uses it');
 };
@@ -345,7 +359,8 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     like($conf, qr/^\s*listen 8080 default_server;$/m, 'listens on 8080, all addresses');
     like($conf, qr/^pid \Q$dir\E\/nginx\.pid;$/m, 'pid file in the run directory');
     is(sprintf('%04o', (stat "$dir/conf/nginx.conf")[2] & 07777), '0600', 'the rendered file (with the password) is 0600');
-    like(slurp("$dir/conf/realip.conf"), qr/^set_real_ip_from 172\.16\.0\.0\/12;\n.*^real_ip_header X-Real-IP;$/ms, 'realip.conf: private networks trusted');
+    unlike(slurp("$dir/conf/realip.conf"), qr/set_real_ip_from|real_ip_header/,
+        'realip.conf: by default no peer is trusted for X-Real-IP');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts the app config (module loaded, conninfo parsed)') or diag $out;
     like($out, qr/test is successful/, 'nginx -t: test is successful');
@@ -366,6 +381,17 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts it') or diag $out;
 
+    # one trusted proxy, as docker-compose.yml gives the balancer's address
+    $dir = "$tmp/render-app-lb";
+    ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, PGHOST => '127.0.0.1',
+        NGX_MUSIC_REAL_IP_FROM => '172.31.250.10 fd00::10'), $ENTRYPOINT, 'render', 'app');
+    is($rc, 0, 'render app (NGX_MUSIC_REAL_IP_FROM: two addresses)') or diag $out;
+    is(slurp("$dir/conf/realip.conf") =~ s/^#.*\n//mgr,
+        "set_real_ip_from 172.31.250.10;\nset_real_ip_from fd00::10;\nreal_ip_header X-Real-IP;\n",
+        'realip.conf: exactly those peers, X-Real-IP');
+    ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
+    is($rc, 0, 'nginx -t accepts it') or diag $out;
+
     # the load balancer as docker-compose.yml runs it: service names, Docker's resolver
     $dir = "$tmp/render-lb";
     ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, LB_RESOLVER => '127.0.0.11',
@@ -375,7 +401,7 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     like($conf, qr/^\s*server app1:8080 weight=4 .*resolve;$/m, 'app1:8080, weight 4');
     like($conf, qr/^\s*server app2:8080 weight=6 .*resolve;$/m, 'app2:8080, weight 6');
     like($conf, qr/^\s*resolver 127\.0\.0\.11 /m, 'resolver 127.0.0.11');
-    unlike($conf, qr/load_module/, 'the balancer does not load the module');
+    like($conf, qr/^load_module \Q$MODULE\E;$/m, 'the balancer loads the module of build/lib.sh (PV/UV)');
     is_deeply([grep { /\@[A-Z][A-Z0-9_]*\@/ } conf_lines($conf)], [], 'no @VAR@ left');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts the balancer with service names (looked up at run time only)') or diag $out;
@@ -411,6 +437,17 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
 
 ############################################################################ 4. docker-compose
 
+# Whether an IPv4 address is inside an IPv4 CIDR.
+sub in_cidr {
+    my ($addr, $cidr) = @_;
+    my ($net, $len) = $cidr =~ m{^([\d.]+)/(\d+)$} or return 0;
+    my $n = sub { my @o = split /\./, shift; return @o == 4 ? unpack('N', pack('C4', @o)) : undef };
+    my ($a, $b) = ($n->($addr), $n->($net));
+    return 0 unless defined $a && defined $b;
+    my $mask = $len ? (0xffffffff << (32 - $len)) & 0xffffffff : 0;
+    return ($a & $mask) == ($b & $mask);
+}
+
 sub find_compose {
     return $ENV{DOCKER_COMPOSE} if $ENV{DOCKER_COMPOSE};
     for my $d (split /:/, $ENV{PATH} // '') {
@@ -431,6 +468,7 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
     my $python = $shebang && -x $shebang ? $shebang : 'python3';
     my %clean = (POSTGRES_PASSWORD => undef, ADMIN_USER => undef, ADMIN_PASSWORD => undef,
         NGX_MUSIC_HTTP_PORT => undef, NGX_MUSIC_LOG_UID => undef, NGX_MUSIC_LOG_GID => undef,
+        NGX_MUSIC_SUBNET => undef, NGX_MUSIC_LB_ADDRESS => undef,
         COMPOSE_FILE => undef, COMPOSE_PROJECT_NAME => undef);
 
     my $config = sub {
@@ -463,6 +501,13 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
         or diag explain \@dbvol;
     ok(exists $c->{volumes}{pgdata}, 'pgdata is a top-level named volume');
 
+    # the balancer's fixed address on the compose network: the one peer the apps trust
+    my @subnets = map { $_->{subnet} } @{ $c->{networks}{default}{ipam}{config} || [] };
+    is(scalar @subnets, 1, 'the default network has one fixed subnet (' . join(' ', @subnets) . ')');
+    my $lb_addr = $svc->{lb}{networks}{default}{ipv4_address};
+    ok(defined $lb_addr && defined $subnets[0] && in_cidr($lb_addr, $subnets[0]),
+        'lb has a fixed address in it (' . ($lb_addr // 'none') . ')');
+
     # the apps
     for my $name (qw(app1 app2)) {
         my $a = $svc->{$name};
@@ -474,6 +519,8 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
         is($a->{environment}{PGHOST}, 'db', "$name: PGHOST=db");
         is($a->{environment}{PGPASSWORD}, $db->{environment}{POSTGRES_PASSWORD}, "$name: the db password");
         ok(!$a->{command} || (ref $a->{command} ? $a->{command}[0] : $a->{command}) eq 'app', "$name: runs the app");
+        is($a->{environment}{NGX_MUSIC_REAL_IP_FROM} // 'unset', $lb_addr // 'no fixed address',
+            "$name: believes X-Real-IP from the balancer's address only");
     }
 
     # the balancer
@@ -496,12 +543,16 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
     }
 
     # the variables reach the services
-    my ($rc2, $c2) = $config->(POSTGRES_PASSWORD => 'from-env', NGX_MUSIC_HTTP_PORT => '9999');
-    is($rc2, 0, 'docker-compose config with POSTGRES_PASSWORD and NGX_MUSIC_HTTP_PORT set');
+    my ($rc2, $c2) = $config->(POSTGRES_PASSWORD => 'from-env', NGX_MUSIC_HTTP_PORT => '9999',
+        NGX_MUSIC_SUBNET => '10.77.0.0/24', NGX_MUSIC_LB_ADDRESS => '10.77.0.5');
+    is($rc2, 0, 'docker-compose config with POSTGRES_PASSWORD, NGX_MUSIC_HTTP_PORT, NGX_MUSIC_SUBNET, NGX_MUSIC_LB_ADDRESS set');
     if (!$rc2) {
         is($c2->{services}{db}{environment}{POSTGRES_PASSWORD}, 'from-env', 'db gets POSTGRES_PASSWORD');
         is($c2->{services}{app2}{environment}{PGPASSWORD}, 'from-env', 'the apps get it too');
         is($c2->{services}{lb}{ports}[0]{published}, 9999, 'NGX_MUSIC_HTTP_PORT moves the host port');
+        is($c2->{networks}{default}{ipam}{config}[0]{subnet}, '10.77.0.0/24', 'NGX_MUSIC_SUBNET: the network');
+        is($c2->{services}{lb}{networks}{default}{ipv4_address}, '10.77.0.5', 'NGX_MUSIC_LB_ADDRESS: the balancer\'s address');
+        is($c2->{services}{$_}{environment}{NGX_MUSIC_REAL_IP_FROM}, '10.77.0.5', "  and the one $_ trusts") for qw(app1 app2);
     }
 
     # the validation is real: a wrong condition is refused
@@ -659,6 +710,16 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     is($r->{status}, 200, '/nginx/status as user1/123: 200');
     like($r->{content}, qr/^Active connections:/, '  the stub_status page');
 
+    # the live PV/UV page: the balancer's own, behind the same auth_basic
+    is($http->get("http://127.0.0.1:$plb/nginx/stats")->{status}, 401, '/nginx/stats without credentials: 401');
+    my $lb_total = sub {
+        my $r = $http->get("http://127.0.0.1:$plb/nginx/stats", { headers => auth('user1', '123') });
+        return undef unless $r->{status} == 200 && $r->{content} =~ /^\{/;
+        return decode_json($r->{content})->{total};
+    };
+    my $stats0 = $lb_total->();
+    ok($stats0, '/nginx/stats as user1/123: the counters as JSON') or diag explain $stats0;
+
     my $app2_api = sub { scalar grep { m{"GET /api/ HTTP/1\.1" 200 } } split /\n/, slurp("$tmp/app2.out") };
     my ($n1, $n2) = (lines_of("$tmp/app1-log/access.log"), $app2_api->());
     my $ok = 0;
@@ -673,6 +734,12 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
         select undef, undef, undef, 0.1;
     }
     is("$d1:$d2", '40:60', 'weights 4:6: app1 got 40, app2 got 60 (counted in app1\'s LOG_DIR, app2\'s stdout)');
+    # counted where every request passes: all 100, whichever app answered, the same every time
+    my @seen = map { $lb_total->() } 1 .. 5;
+    is_deeply([map { $_ ? $_->{pv} - $stats0->{pv} : 'none' } @seen], [(100) x 5],
+        '/nginx/stats through the balancer: PV +100 after 100 balanced requests, in 5 fetches in a row')
+        or diag explain \@seen;
+    is($seen[-1]{uv}, 1, '  UV 1 (one client, 127.0.0.1)') if $seen[-1];
     $r = $http->get("http://127.0.0.1:$plb/api/");
     is($r->{content}, qq{{"musics":"http://127.0.0.1:$plb/api/musics/"}}, 'the API root names the balancer\'s address (Host passed on)');
 
@@ -701,9 +768,129 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     my @bad = grep { !m{^127\.0\.0\.1(?::\d+)? 127\.0\.0\.1 - \S+ \[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\] "[A-Z]+ \S+ HTTP/1\.[01]" \d{3} \d+ "[^"]*" "[^"]*" \d+\.\d{3}$} } @log;
     is_deeply(\@bad, [], 'every line in the "main" format ($host $remote_addr - $remote_user [$time_local] "$request" ...)');
     ok(!(grep { m{"GET /nginx/status } } @log), '/nginx/status is not logged (access_log off)');
+    my $final = $lb_total->();
+    is($final ? $final->{pv} : undef, scalar @log, 'the balancer\'s PV counts what its access log has (' . scalar(@log) . ' requests)');
 
     stop_child($lbp);
     stop_child($app2);
+};
+
+############################################################################ 6. X-Real-IP and the limit
+
+# This machine's own non-loopback IPv4 address (the source of the route to a TEST-NET-2
+# address; a UDP connect sends nothing), or undef. A client bound to it reaches a server on
+# 127.0.0.1 as a peer that is not loopback: a LAN client, seen from the app.
+sub non_loopback_address {
+    my $s = IO::Socket::INET->new(Proto => 'udp', PeerAddr => '198.51.100.1', PeerPort => 9) or return;
+    my $a = $s->sockhost;
+    return $a && $a !~ /^127\./ && $a ne '0.0.0.0' ? $a : undef;
+}
+
+# Sends $n pipelined "GET /api/" from source address $src to 127.0.0.1:$port on one connection,
+# with the extra header lines given; returns the answers' status codes.
+sub burst {
+    my ($src, $port, $n, @headers) = @_;
+    my $sock = IO::Socket::INET->new(LocalAddr => $src, PeerAddr => '127.0.0.1', PeerPort => $port,
+        Proto => 'tcp', Timeout => 5) or die "connect from $src to port $port: $!";
+    my $req = join '', "GET /api/ HTTP/1.1\r\nHost: localhost\r\n", map({ "$_\r\n" } @headers), "\r\n";
+    my $out = ($req x ($n - 1)) . ($req =~ s/\r\n\r\n$/\r\nConnection: close\r\n\r\n/r);
+    my $in = '';
+    $sock->blocking(0);
+    my $sel = IO::Select->new($sock);
+    my $deadline = time + 60;
+    while (time < $deadline) {
+        my ($r, $w) = IO::Select->select($sel, length $out ? $sel : undef, undef, 1);
+        if ($w && @$w) {
+            my $k = syswrite($sock, $out);
+            substr($out, 0, $k, '') if $k;
+        }
+        if ($r && @$r) {
+            my $k = sysread($sock, $in, 65536, length $in);
+            last if defined $k && $k == 0;
+        }
+    }
+    close $sock;
+    # (a JSON body ends without a newline: the next status line follows it on the same line)
+    return $in =~ m{HTTP/1\.1 (\d{3}) [^\r\n]*\r\n}g;
+}
+
+subtest 'X-Real-IP: believed from the configured balancer only, never buying the limit exemption' => sub {
+    plan skip_all => 'no nginx build or module' unless $have_nginx;
+    my $peer = non_loopback_address();
+    plan skip_all => 'this machine has no non-loopback IPv4 address to play a LAN client' unless $peer;
+    note "the LAN client: $peer";
+    my $n = 1000;    # beyond the shipped limit's burst (400) even at 200 r/s for a whole second
+
+    # The app as the image renders it (no database needed: GET /api/ is answered without one, and
+    # limit_req acts before), listening on 127.0.0.1 only. Returns its log, stats and stop.
+    my $start_app = sub {
+        my ($name, %env) = @_;
+        my ($dir, $port) = ("$tmp/$name", free_port());
+        my ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, LOG_DIR => "$dir-log",
+            NGX_MUSIC_PORT => $port, NGX_MUSIC_WORKERS => '1',
+            DATABASE_URL => 'postgres://nobody@127.0.0.1:9/none', %env), $ENTRYPOINT, 'render', 'app');
+        is($rc, 0, "$name: rendered") or return diag $out;
+        my $conf = "$dir/conf/nginx.conf";
+        spew($conf, slurp($conf) =~ s/^(\s*listen )(\d+)( default_server;)$/${1}127.0.0.1:$2$3/mr);
+        my $pid = fork() // die "fork: $!";
+        if (!$pid) {
+            open(STDIN, '<', '/dev/null');
+            open(STDOUT, '>', "$dir.out") or POSIX::_exit(126);
+            open(STDERR, '>&', \*STDOUT);
+            { exec { $NGINX } $NGINX, '-p', "$dir/", '-c', $conf, '-e', 'stderr', '-g', 'daemon off;' }
+            POSIX::_exit(127);
+        }
+        $children{$pid} = $name;
+        ok(wait_http("http://127.0.0.1:$port/api/", $pid), "$name: answers") or return diag slurp("$dir.out");
+        return {
+            port => $port,
+            realip => slurp("$dir/conf/realip.conf"),
+            # the client address of every access-log line ("main": $host $remote_addr - ...)
+            clients => sub { [map { (split ' ')[1] } split /\n/, slurp("$dir-log/access.log")] },
+            stats => sub {
+                my $r = $http->get("http://127.0.0.1:$port/nginx/stats", { headers => auth('user1', '123') });
+                return $r->{status} == 200 ? decode_json($r->{content})->{total} : { status => $r->{status} };
+            },
+            stop => sub { stop_child($pid) },
+        };
+    };
+    my $count = sub { my ($want, @list) = @_; return scalar grep { $_ eq $want } @list };
+
+    # the image's defaults: a client that claims to be this host
+    my $app = $start_app->('trust-default') or return;
+    unlike($app->{realip}, qr/set_real_ip_from/, 'default: no peer is trusted for X-Real-IP');
+    # nginx writes a line after answering: wait (up to 5 s) for $k lines
+    my $wait_log = sub { my ($a, $k) = @_; for (1 .. 50) { last if @{ $a->{clients}->() } >= $k; sleep 0.1 } };
+    # what came before (the start-up probe), as counted by the time the page is served (the
+    # single worker has logged every earlier request by then): PV counts what the log has
+    my $base = $app->{stats}->()->{pv} // 0;
+    my @st = burst($peer, $app->{port}, $n, 'X-Real-IP: 127.0.0.1');
+    is(scalar @st, $n, "$n pipelined GET /api/ with X-Real-IP: 127.0.0.1 from $peer: all answered");
+    cmp_ok($count->(429, @st), '>', 0, '  still rate-limited: ' . $count->(429, @st) . ' answered 429');
+    $wait_log->($app, $base + $n);
+    my @clients = @{ $app->{clients}->() }[$base .. $base + $n - 1];
+    is($count->($peer, @clients), $n, "  logged as $peer, its real address, all $n");
+    @st = burst('127.0.0.1', $app->{port}, $n);
+    is($count->(200, @st), $n, "control: the same $n from this host itself (127.0.0.1): exempt, all 200");
+    my $t = $app->{stats}->();
+    is_deeply($t, { pv => $base + 2 * $n, uv => 2 }, '  /nginx/stats: counted as two visitors, the claimed 127.0.0.1 was not one');
+    $app->{stop}->();
+
+    # the balancer's address trusted (as docker-compose.yml does): its X-Real-IP is the client
+    $app = $start_app->('trust-lb', NGX_MUSIC_REAL_IP_FROM => $peer) or return;
+    $base = $app->{stats}->()->{pv} // 0;
+    @st = (burst($peer, $app->{port}, 5, 'X-Real-IP: 203.0.113.7'), burst($peer, $app->{port}, 5, 'X-Real-IP: 203.0.113.8'));
+    is($count->(200, @st), 10, "the trusted balancer ($peer) forwards 5 requests of 203.0.113.7, 5 of 203.0.113.8: 200");
+    @st = burst($peer, $app->{port}, $n, 'X-Real-IP: 127.0.0.1');
+    cmp_ok($count->(429, @st), '>', 0, "  and $n of a client it saw as 127.0.0.1: rate-limited all the same ("
+        . $count->(429, @st) . ' answered 429)');
+    $wait_log->($app, $base + 10 + $n);
+    @clients = @{ $app->{clients}->() }[$base .. $base + 10 + $n - 1];
+    is_deeply([map { $count->($_, @clients) } '203.0.113.7', '203.0.113.8', '127.0.0.1', $peer], [5, 5, $n, 0],
+        '  logged with the forwarded addresses (203.0.113.7, 203.0.113.8, 127.0.0.1), never the balancer\'s');
+    $t = $app->{stats}->();
+    is_deeply($t, { pv => $base + 10 + $n, uv => 3 }, '  /nginx/stats: the forwarded addresses are the visitors (127.0.0.1, 203.0.113.7, 203.0.113.8)');
+    $app->{stop}->();
 };
 
 done_testing();
