@@ -18,8 +18,8 @@ use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::auth::{
-    CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache, Revalidation, UserRow,
-    VerifyJob,
+    username_is_storable, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
+    LoginFailure, Revalidation, UserRow, VerifyJob,
 };
 use crate::conf::LocationConf;
 use crate::db::pool::Pool;
@@ -60,8 +60,9 @@ const MAX_PENDING_HASHES: usize = 16;
 
 /// Why credentials were not accepted.
 pub enum Refusal {
-    /// Wrong user name or password, or an inactive user (one answer for all, as Django).
-    Invalid,
+    /// Wrong user name or password, or an inactive user: one answer for all, as Django, and
+    /// the reason for the error log only.
+    Invalid(LoginFailure),
     /// The thread pool refused the PBKDF2 task (its queue is full).
     Busy,
     Db(DbError),
@@ -77,16 +78,19 @@ struct AuthCaches {
     failed: FailureCache,
 }
 
+/// What a finished check decided: accepted, or refused and why.
+type Verdict = Result<(), LoginFailure>;
+
 /// One PBKDF2 run that other requests with the same credentials wait for.
 #[derive(Default)]
 struct Flight {
-    /// Set once: Some(verified?) when the run finished, None if it was abandoned.
-    outcome: Cell<Option<Option<bool>>>,
+    /// Set once: Some(verdict) when the run finished, None if it was abandoned.
+    outcome: Cell<Option<Option<Verdict>>>,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl Flight {
-    fn finish(&self, outcome: Option<bool>) {
+    fn finish(&self, outcome: Option<Verdict>) {
         if self.outcome.get().is_none() {
             self.outcome.set(Some(outcome));
         }
@@ -95,7 +99,7 @@ impl Flight {
         }
     }
 
-    async fn wait(&self) -> Option<bool> {
+    async fn wait(&self) -> Option<Verdict> {
         std::future::poll_fn(|cx| match self.outcome.get() {
             Some(outcome) => Poll::Ready(outcome),
             None => {
@@ -189,6 +193,10 @@ pub async fn authenticate(
         username,
         password,
     } = who;
+    if !username_is_storable(username) {
+        // PostgreSQL text cannot hold NUL: no row can have this name, so do not ask.
+        return Err(Refusal::Invalid(LoginFailure::UnknownUser));
+    }
     let caches = auth_caches(conf, conninfo);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
@@ -197,12 +205,8 @@ pub async fn authenticate(
     }
     // Someone is already checking these very credentials: share the outcome.
     if let Some(flight) = IN_FLIGHT.with(|m| m.borrow().get(&key).cloned()) {
-        if let Some(verified) = flight.wait().await {
-            return if verified {
-                Ok(())
-            } else {
-                Err(Refusal::Invalid)
-            };
+        if let Some(verdict) = flight.wait().await {
+            return verdict.map_err(Refusal::Invalid);
         }
     }
     let guard = FlightGuard {
@@ -216,8 +220,8 @@ pub async fn authenticate(
     };
     let result = check(&lookup_user, conf, &caches, key, lookup, username, password).await;
     guard.flight.finish(match &result {
-        Ok(()) => Some(true),
-        Err(Refusal::Invalid) => Some(false),
+        Ok(()) => Some(Ok(())),
+        Err(Refusal::Invalid(why)) => Some(Err(*why)),
         Err(_) => None,
     });
     result
@@ -247,18 +251,20 @@ async fn check(
     let Some(user) = user else {
         // Django hashes once anyway, so that a missing user takes as long as a wrong password.
         let _ = run_verify(conf, VerifyJob::dummy(password.to_owned())).await;
-        return Err(Refusal::Invalid);
+        return Err(Refusal::Invalid(LoginFailure::UnknownUser));
     };
-    if !user.is_active
-        || caches
-            .borrow()
-            .failed
-            .is_known_failure(&key, &user.password, now)
+    if !user.is_active {
+        return Err(Refusal::Invalid(LoginFailure::InactiveUser));
+    }
+    if caches
+        .borrow()
+        .failed
+        .is_known_failure(&key, &user.password, now)
     {
-        return Err(Refusal::Invalid);
+        return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     }
     let Ok(hash) = DjangoHash::parse(&user.password) else {
-        return Err(Refusal::Invalid);
+        return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     };
     match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
         Some(true) => {
@@ -273,7 +279,7 @@ async fn check(
                 .borrow_mut()
                 .failed
                 .record(key, &user.password, monotonic_ms());
-            Err(Refusal::Invalid)
+            Err(Refusal::Invalid(LoginFailure::PasswordMismatch))
         }
         None => Err(Refusal::Busy),
     }
