@@ -54,16 +54,13 @@ impl UserLookup<'_> {
     }
 }
 
-/// PBKDF2 checks one worker runs or queues at once; beyond this a request gets 503 at once
-/// instead of queueing behind a stream of (probably wrong) passwords.
-const MAX_PENDING_HASHES: usize = 16;
-
 /// Why credentials were not accepted.
 pub enum Refusal {
     /// Wrong user name or password, or an inactive user: one answer for all, as Django, and
     /// the reason for the error log only.
     Invalid(LoginFailure),
-    /// The thread pool refused the PBKDF2 task (its queue is full).
+    /// `music_auth_queue` PBKDF2 checks are already running or queued in this worker, or the
+    /// thread pool refused the task (its queue is full).
     Busy,
     Db(DbError),
 }
@@ -157,8 +154,11 @@ fn lower_thread_priority() {
     }
 }
 
-/// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
+/// PBKDF2 on the configured thread pool; `None` when `music_auth_queue` checks are already
+/// pending in this worker or the pool refused the task. Refusing at once, rather than queueing
+/// behind a stream of (probably wrong) passwords, keeps a login's wait bounded.
 async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
+    // Checks running or queued in this worker, all locations together.
     thread_local!(static PENDING: Cell<usize> = const { Cell::new(0) });
     struct Pending;
     impl Drop for Pending {
@@ -166,7 +166,8 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
             PENDING.with(|p| p.set(p.get().saturating_sub(1)));
         }
     }
-    if PENDING.with(|p| p.get()) >= MAX_PENDING_HASHES {
+    let limit = conf.auth_queue.unwrap_or(crate::conf::DEFAULT_AUTH_QUEUE);
+    if PENDING.with(|p| p.get()) >= limit {
         return None;
     }
     PENDING.with(|p| p.set(p.get() + 1));
@@ -249,9 +250,12 @@ async fn check(
         }
     }
     let Some(user) = user else {
-        // Django hashes once anyway, so that a missing user takes as long as a wrong password.
-        let _ = run_verify(conf, VerifyJob::dummy(password.to_owned())).await;
-        return Err(Refusal::Invalid(LoginFailure::UnknownUser));
+        // Django hashes once anyway, so that a missing user takes as long as a wrong password;
+        // and when no check can be queued, a missing user is busy like an existing one.
+        return match run_verify(conf, VerifyJob::dummy(password.to_owned())).await {
+            Some(_) => Err(Refusal::Invalid(LoginFailure::UnknownUser)),
+            None => Err(Refusal::Busy),
+        };
     };
     if !user.is_active {
         return Err(Refusal::Invalid(LoginFailure::InactiveUser));

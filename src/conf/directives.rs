@@ -35,7 +35,7 @@ const fn command(name: ngx_str_t, args: u32, set: Setter) -> ngx_command_t {
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 22] = [
+pub static mut COMMANDS: [ngx_command_t; 23] = [
     ngx_command_t {
         name: ngx_string!("music_api"),
         type_: (NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS) as ngx_uint_t,
@@ -80,6 +80,7 @@ pub static mut COMMANDS: [ngx_command_t; 22] = [
         NGX_CONF_TAKE1,
         set_value,
     ),
+    command(ngx_string!("music_auth_queue"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors"), NGX_CONF_TAKE1, set_value),
     command(
         ngx_string!("music_cors_origins"),
@@ -283,6 +284,7 @@ unsafe extern "C" fn set_value(
             auth_thread_pool,
             Some(v.to_owned()).filter(|s| !s.is_empty())
         ),
+        "music_auth_queue" => store!(auth_queue, parse_count(v, 1, 1_000_000)),
         "music_cors" => store!(cors, parse_flag(v)),
         "music_cors_methods" => store!(cors_methods, Some(v.to_owned())),
         "music_cors_headers" => store!(cors_headers, Some(v.to_owned())),
