@@ -29,6 +29,7 @@ my @USERS = map { "slow$_" } 1 .. 5;
 my $hash = `python3 -c 'import hashlib, base64, sys; print("pbkdf2_sha256\$%s\$slowsalt\$%s" % (sys.argv[1], base64.b64encode(hashlib.pbkdf2_hmac("sha256", b"$PASSWORD", b"slowsalt", int(sys.argv[1]))).decode()))' $ITERATIONS`;
 chomp $hash;
 die "no hash from python3" unless $hash =~ /^pbkdf2_sha256\$/;
+t::Music::reset_music();   # the song the logins read
 for my $u (@USERS) {
     t::Music::psql(qq{DELETE FROM auth_user WHERE username = '$u';
         INSERT INTO auth_user (password, is_superuser, username, first_name, last_name, email,
