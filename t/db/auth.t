@@ -1,6 +1,7 @@
 # Authentication (spec §5): every answer text, Django hashes with any iteration count,
 # inactive users, a changed password within music_auth_cache_valid, and trusting nginx's
-# auth_basic user. Passwords never reach the error log, at any level.
+# auth_basic user. Passwords never reach the error log, at any level; a refused login is logged
+# as auth_basic logs one (level, words, client address), a hostile user name escaped.
 use Test::Nginx::Socket;
 use t::Music;
 
