@@ -18,8 +18,8 @@ use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use crate::auth::{
-    CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache, Revalidation, UserRow,
-    VerifyJob,
+    username_is_storable, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
+    LoginFailure, Revalidation, UserRow, VerifyJob,
 };
 use crate::conf::LocationConf;
 use crate::db::pool::Pool;
@@ -54,15 +54,13 @@ impl UserLookup<'_> {
     }
 }
 
-/// PBKDF2 checks one worker runs or queues at once; beyond this a request gets 503 at once
-/// instead of queueing behind a stream of (probably wrong) passwords.
-const MAX_PENDING_HASHES: usize = 16;
-
 /// Why credentials were not accepted.
 pub enum Refusal {
-    /// Wrong user name or password, or an inactive user (one answer for all, as Django).
-    Invalid,
-    /// The thread pool refused the PBKDF2 task (its queue is full).
+    /// Wrong user name or password, or an inactive user: one answer for all, as Django, and
+    /// the reason for the error log only.
+    Invalid(LoginFailure),
+    /// `music_auth_queue` PBKDF2 checks are already running or queued in this worker, or the
+    /// thread pool refused the task (its queue is full).
     Busy,
     Db(DbError),
 }
@@ -77,16 +75,19 @@ struct AuthCaches {
     failed: FailureCache,
 }
 
+/// What a finished check decided: accepted, or refused and why.
+type Verdict = Result<(), LoginFailure>;
+
 /// One PBKDF2 run that other requests with the same credentials wait for.
 #[derive(Default)]
 struct Flight {
-    /// Set once: Some(verified?) when the run finished, None if it was abandoned.
-    outcome: Cell<Option<Option<bool>>>,
+    /// Set once: Some(verdict) when the run finished, None if it was abandoned.
+    outcome: Cell<Option<Option<Verdict>>>,
     waiters: RefCell<Vec<Waker>>,
 }
 
 impl Flight {
-    fn finish(&self, outcome: Option<bool>) {
+    fn finish(&self, outcome: Option<Verdict>) {
         if self.outcome.get().is_none() {
             self.outcome.set(Some(outcome));
         }
@@ -95,7 +96,7 @@ impl Flight {
         }
     }
 
-    async fn wait(&self) -> Option<bool> {
+    async fn wait(&self) -> Option<Verdict> {
         std::future::poll_fn(|cx| match self.outcome.get() {
             Some(outcome) => Poll::Ready(outcome),
             None => {
@@ -153,8 +154,11 @@ fn lower_thread_priority() {
     }
 }
 
-/// PBKDF2 on the configured thread pool; `None` when the pool refused the task.
+/// PBKDF2 on the configured thread pool; `None` when `music_auth_queue` checks are already
+/// pending in this worker or the pool refused the task. Refusing at once, rather than queueing
+/// behind a stream of (probably wrong) passwords, keeps a login's wait bounded.
 async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
+    // Checks running or queued in this worker, all locations together.
     thread_local!(static PENDING: Cell<usize> = const { Cell::new(0) });
     struct Pending;
     impl Drop for Pending {
@@ -162,7 +166,8 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
             PENDING.with(|p| p.set(p.get().saturating_sub(1)));
         }
     }
-    if PENDING.with(|p| p.get()) >= MAX_PENDING_HASHES {
+    let limit = conf.auth_queue.unwrap_or(crate::conf::DEFAULT_AUTH_QUEUE);
+    if PENDING.with(|p| p.get()) >= limit {
         return None;
     }
     PENDING.with(|p| p.set(p.get() + 1));
@@ -189,6 +194,10 @@ pub async fn authenticate(
         username,
         password,
     } = who;
+    if !username_is_storable(username) {
+        // PostgreSQL text cannot hold NUL: no row can have this name, so do not ask.
+        return Err(Refusal::Invalid(LoginFailure::UnknownUser));
+    }
     let caches = auth_caches(conf, conninfo);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
@@ -197,12 +206,8 @@ pub async fn authenticate(
     }
     // Someone is already checking these very credentials: share the outcome.
     if let Some(flight) = IN_FLIGHT.with(|m| m.borrow().get(&key).cloned()) {
-        if let Some(verified) = flight.wait().await {
-            return if verified {
-                Ok(())
-            } else {
-                Err(Refusal::Invalid)
-            };
+        if let Some(verdict) = flight.wait().await {
+            return verdict.map_err(Refusal::Invalid);
         }
     }
     let guard = FlightGuard {
@@ -216,8 +221,8 @@ pub async fn authenticate(
     };
     let result = check(&lookup_user, conf, &caches, key, lookup, username, password).await;
     guard.flight.finish(match &result {
-        Ok(()) => Some(true),
-        Err(Refusal::Invalid) => Some(false),
+        Ok(()) => Some(Ok(())),
+        Err(Refusal::Invalid(why)) => Some(Err(*why)),
         Err(_) => None,
     });
     result
@@ -245,20 +250,25 @@ async fn check(
         }
     }
     let Some(user) = user else {
-        // Django hashes once anyway, so that a missing user takes as long as a wrong password.
-        let _ = run_verify(conf, VerifyJob::dummy(password.to_owned())).await;
-        return Err(Refusal::Invalid);
+        // Django hashes once anyway, so that a missing user takes as long as a wrong password;
+        // and when no check can be queued, a missing user is busy like an existing one.
+        return match run_verify(conf, VerifyJob::dummy(password.to_owned())).await {
+            Some(_) => Err(Refusal::Invalid(LoginFailure::UnknownUser)),
+            None => Err(Refusal::Busy),
+        };
     };
-    if !user.is_active
-        || caches
-            .borrow()
-            .failed
-            .is_known_failure(&key, &user.password, now)
+    if !user.is_active {
+        return Err(Refusal::Invalid(LoginFailure::InactiveUser));
+    }
+    if caches
+        .borrow()
+        .failed
+        .is_known_failure(&key, &user.password, now)
     {
-        return Err(Refusal::Invalid);
+        return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     }
     let Ok(hash) = DjangoHash::parse(&user.password) else {
-        return Err(Refusal::Invalid);
+        return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     };
     match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
         Some(true) => {
@@ -273,7 +283,7 @@ async fn check(
                 .borrow_mut()
                 .failed
                 .record(key, &user.password, monotonic_ms());
-            Err(Refusal::Invalid)
+            Err(Refusal::Invalid(LoginFailure::PasswordMismatch))
         }
         None => Err(Refusal::Busy),
     }

@@ -143,10 +143,8 @@ fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
                 BasicOutcome::Invalid(e) => {
                     return answer(error_response(ApiError::forbidden(e.detail())))
                 }
+                // A name no row can have is refused (and logged) by `authenticate`.
                 BasicOutcome::Credentials { username, password } => {
-                    if !auth::username_is_storable(&username) {
-                        return answer(error_response(ApiError::invalid_credentials()));
-                    }
                     Some(Credentials::Basic { username, password })
                 }
             },
@@ -315,6 +313,12 @@ impl Failure {
         match self {
             Failure::Api(r) => r,
             Failure::Gone => Response::empty(499),
+            Failure::Login(line) => {
+                // auth_basic's level and words, on the request's log: nginx appends the
+                // client address, server and request line.
+                ngx_log_error!(NGX_LOG_ERR, log, "{}", line);
+                error_response(ApiError::invalid_credentials())
+            }
             Failure::Db(e) => {
                 ngx_log_error!(
                     NGX_LOG_ERR,
@@ -339,6 +343,8 @@ enum Outcome {
 
 enum Failure {
     Api(Response),
+    /// Refused credentials: the 403 of a wrong user name or password, and this error-log line.
+    Login(String),
     Db(DbError),
     /// The client went away before the answer was ready.
     Gone,
@@ -397,7 +403,9 @@ async fn execute(
         };
         if let Err(refusal) = authenticate(&pool, query_timeout_ms, conf, who).await {
             return Err(match refusal {
-                Refusal::Invalid => Failure::from(ApiError::invalid_credentials()),
+                Refusal::Invalid(why) => {
+                    Failure::Login(auth::login_failure::log_message(why, username))
+                }
                 Refusal::Busy => Failure::from(ApiError::service_unavailable(
                     "Authentication is busy, try again.",
                 )),

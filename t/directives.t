@@ -173,7 +173,27 @@ qr/\[emerg\] .*"music_api"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 17: every directive at http level is inherited and valid
+=== TEST 17: music_auth_queue must be a positive number
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_auth_queue 0; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "0"\ in\ "music_auth_queue"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 18: music_auth_queue rejects words
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_auth_queue lots; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "lots"\ in\ "music_auth_queue"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19: every directive at http level is inherited and valid
 --- http_config
     music_database "$TEST_NGINX_PG_URL";
     music_pool_size 4;
@@ -186,6 +206,7 @@ qr/\[emerg\] .*"music_api"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
     music_auth basic;
     music_auth_cache_size 64;
     music_auth_cache_valid 2s;
+    music_auth_queue 4;
     music_cors on;
     music_cors_origins https://a.example https://b.example;
     music_cors_methods "GET, POST";

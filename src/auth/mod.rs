@@ -10,12 +10,14 @@
 //! * [`cache`]: per-worker caches of verified and failed checks, so PBKDF2
 //!   does not run on every request (see its docs for the staleness bound).
 //! * [`verify_job`]: the PBKDF2 check packaged for a thread pool.
+//! * [`login_failure`]: why a login was refused, and its error-log line.
 //!
 //! Passwords never appear in any `Debug` output of these types.
 
 pub mod basic;
 pub mod cache;
 pub mod django_hash;
+pub mod login_failure;
 pub mod verify_job;
 
 pub use basic::{
@@ -27,4 +29,5 @@ pub use django_hash::{
     django_salt, make_pbkdf2_sha256, try_make_password, Algorithm, DjangoHash, HashError,
     DJANGO_DEFAULT_ITERATIONS, DJANGO_SALT_LEN, MAX_ITERATIONS, UNUSABLE_PASSWORD_PREFIX,
 };
+pub use login_failure::LoginFailure;
 pub use verify_job::VerifyJob;

@@ -25,7 +25,7 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 19] = [
+pub static mut COMMANDS: [ngx_command_t; 20] = [
     setter::command(
         ngx_string!("music_api"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -67,6 +67,7 @@ pub static mut COMMANDS: [ngx_command_t; 19] = [
         NGX_CONF_TAKE1,
         set_value,
     ),
+    command(ngx_string!("music_auth_queue"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors"), NGX_CONF_TAKE1, set_value),
     command(
         ngx_string!("music_cors_origins"),
@@ -215,6 +216,7 @@ unsafe extern "C" fn set_value(
             auth_thread_pool,
             Some(v.to_owned()).filter(|s| !s.is_empty())
         ),
+        "music_auth_queue" => store!(auth_queue, parse_count(v, 1, 1_000_000)),
         "music_cors" => store!(cors, parse_flag(v)),
         "music_cors_methods" => store!(cors_methods, Some(v.to_owned())),
         "music_cors_headers" => store!(cors_headers, Some(v.to_owned())),

@@ -26,6 +26,8 @@ pub enum AuthMode {
     RemoteUser,
 }
 
+/// `music_auth_queue`: PBKDF2 checks a worker runs or queues at once.
+pub const DEFAULT_AUTH_QUEUE: usize = 16;
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Taipei";
 pub const DEFAULT_CORS_METHODS: &str = "GET, OPTIONS, PATCH, POST, PUT";
 pub const DEFAULT_CORS_HEADERS: &str = "accept, accept-encoding, authorization, content-type, dnt, origin, user-agent, x-csrftoken, x-requested-with, Cache-Control";
@@ -49,6 +51,7 @@ pub struct LocationConf {
     pub auth_cache_size: Option<usize>,
     pub auth_cache_valid_ms: Option<u64>,
     pub auth_thread_pool: Option<String>,
+    pub auth_queue: Option<usize>,
     /// Resolved in merge (`ngx_thread_pool_add`) for locations with `music_api`.
     pub thread_pool: Option<ThreadPoolRef>,
     pub cors: Option<bool>,
@@ -96,6 +99,9 @@ impl LocationConf {
         );
         inherit(&mut self.auth_thread_pool, &prev.auth_thread_pool, || {
             "default".into()
+        });
+        inherit(&mut self.auth_queue, &prev.auth_queue, || {
+            DEFAULT_AUTH_QUEUE
         });
         inherit(&mut self.cors, &prev.cors, || true);
         inherit(&mut self.cors_origins, &prev.cors_origins, || {
@@ -152,5 +158,17 @@ mod tests {
         assert_eq!(loc.pool_timeout_ms, Some(3000));
         assert_eq!(loc.time_zone, Some(chrono_tz::Asia::Taipei));
         assert_eq!(loc.cors_methods.as_deref(), Some(DEFAULT_CORS_METHODS));
+        assert_eq!(loc.auth_queue, Some(DEFAULT_AUTH_QUEUE));
+    }
+
+    #[test]
+    fn auth_queue_inherits_from_server() {
+        let server = LocationConf {
+            auth_queue: Some(1),
+            ..Default::default()
+        };
+        let mut loc = LocationConf::default();
+        loc.merge_from(&server);
+        assert_eq!(loc.auth_queue, Some(1));
     }
 }

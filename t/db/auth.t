@@ -1,11 +1,12 @@
 # Authentication (spec §5): every answer text, Django hashes with any iteration count,
 # inactive users, a changed password within music_auth_cache_valid, and trusting nginx's
-# auth_basic user. Passwords never reach the error log, at any level.
+# auth_basic user. Passwords never reach the error log, at any level; a refused login is logged
+# as auth_basic logs one (level, words, client address), a hostile user name escaped.
 use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => repeat_each() * 44;
+plan tests => repeat_each() * 71;
 no_shuffle();
 push @Test::Nginx::Socket::ExtraSections, 'same_nginx';
 add_block_preprocessor(sub {
@@ -192,3 +193,94 @@ GET /api/musics/1/
 --- error_code: 403
 --- no_error_log
 S3cr3t-Never-Logged
+
+
+
+=== TEST 16: a wrong password is logged as auth_basic logs it: level, words, client address
+--- request
+GET /api/musics/
+--- more_headers eval: t::Music::basic('admin', 'Wr0ng-Pa55')
+--- error_code: 403
+--- response_body chomp
+{"detail":"Invalid username/password."}
+--- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
+--- grep_error_log_out
+user "admin": password mismatch, client: 127.0.0.1, server: localhost, request: "GET /api/musics/ HTTP/1.1", host: "localhost"
+--- no_error_log
+Wr0ng-Pa55
+
+
+
+=== TEST 17: an unknown user is logged (after its dummy hash), without the password
+--- request
+GET /api/musics/1/
+--- more_headers eval: t::Music::basic('nobody', 'N0b0dy-Pa55')
+--- error_code: 403
+--- response_body chomp
+{"detail":"Invalid username/password."}
+--- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
+--- grep_error_log_out
+user "nobody" was not found in "auth_user", client: 127.0.0.1, server: localhost, request: "GET /api/musics/1/ HTTP/1.1", host: "localhost"
+--- no_error_log
+N0b0dy-Pa55
+
+
+
+=== TEST 18: an inactive user is logged as inactive
+--- init
+t::Music::reset_music(); t::Music::add_user('sleeper', 'pw-sleep', active => 0)
+--- request
+GET /api/musics/
+--- more_headers eval: t::Music::basic('sleeper', 'pw-sleep')
+--- error_code: 403
+--- response_body chomp
+{"detail":"Invalid username/password."}
+--- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
+--- grep_error_log_out
+user "sleeper" is inactive in "auth_user", client: 127.0.0.1, server: localhost, request: "GET /api/musics/ HTTP/1.1", host: "localhost"
+--- no_error_log
+pw-sleep
+
+
+
+=== TEST 19: every attempt is a line, also one refused from the cache of recent failures
+--- request eval
+["GET /api/musics/", "GET /api/musics/1/"]
+--- more_headers eval
+[t::Music::basic('admin', 'Wr0ng-Tw1ce'), t::Music::basic('admin', 'Wr0ng-Tw1ce')]
+--- error_code eval
+[403, 403]
+--- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
+--- grep_error_log_out
+user "admin": password mismatch, client: 127.0.0.1, server: localhost, request: "GET /api/musics/ HTTP/1.1", host: "localhost"
+user "admin": password mismatch, client: 127.0.0.1, server: localhost, request: "GET /api/musics/1/ HTTP/1.1", host: "localhost"
+--- no_error_log
+Wr0ng-Tw1ce
+
+
+
+=== TEST 20: a hostile user name cannot forge a log line: control bytes and quotes are escaped
+--- request eval
+["GET /api/musics/", "GET /api/musics/"]
+--- more_headers eval
+["Authorization: Basic " . MIME::Base64::encode_base64("x\"\n2026/01/01 [error] 1#1 *1 user \"admin\" password mismatch\r:pw", ''),
+ "Authorization: Basic " . MIME::Base64::encode_base64("nul\0byte:pw", '')]
+--- error_code eval
+[403, 403]
+--- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
+--- grep_error_log_out
+user "x\x22\x0A2026/01/01 [error] 1#1 *1 user \x22admin\x22 password mismatch\x0D" was not found in "auth_user", client: 127.0.0.1, server: localhost, request: "GET /api/musics/ HTTP/1.1", host: "localhost"
+user "nul\x00byte" was not found in "auth_user", client: 127.0.0.1, server: localhost, request: "GET /api/musics/ HTTP/1.1", host: "localhost"
+
+
+
+=== TEST 21: a successful login writes no such line
+--- request
+GET /api/musics/1/detail/
+--- more_headers eval: $t::Music::admin
+--- response_body chomp
+{"singer":"singer_test","song":"song_test"}
+--- no_error_log
+password mismatch
+was not found
+is inactive
