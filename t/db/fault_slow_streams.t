@@ -8,8 +8,8 @@
 #   2. the 2 first readers hold the 2 list streams (200, stalled mid-body); the 6 others get,
 #      after music_pool_timeout, a 503 of their own that says the list streams are all busy;
 #   3. the worker never opens more than music_pool_size + music_pool_stream_size connections;
-#   4. once the slow readers close, the stream connections come back: two lists at once each
-#      answer the complete list.
+#   4. once the slow readers close, their stream connections are closed (rows were still on
+#      them) and new ones come: two lists at once each answer the complete list.
 use strict;
 use warnings;
 use Test::More;
@@ -131,6 +131,10 @@ is(join(' ', map { $_->{status} } @r), '200 201', 'with both streams still held,
 
 # ---- 4. the readers go away: the stream connections come back
 close $_->{sock} for @slow;
+# a stream whose client left mid-list still has rows on its connection: it is closed, not reused
+my %held = map { $_->{pid} => 1 } @active;
+my $closed = wait_until(5, sub { !grep { $held{$_->{pid}} } $pg->backends }, 0.1);
+ok($closed, 'the connections of the streams whose readers left mid-list are closed');
 my $total = $pg->psql('SELECT count(*) FROM music') + 0;
 my @both;
 my $back = wait_until(10, sub {
