@@ -18,7 +18,7 @@ use crate::api::{self, Action, ApiError, Mode, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::authenticate::{self, authenticate, Refusal};
 use crate::conf::{AuthMode, LocationConf};
-use crate::db::pool::{pool_for, PoolLimits};
+use crate::db::pool::{pool_for, PoolLimits, Purpose};
 use crate::db::queries::Db;
 use crate::db::statements::Stmt;
 use crate::db::{self, DbError};
@@ -391,7 +391,7 @@ async fn execute(
         wait_ms: conf.pool_timeout_ms.unwrap_or(3000),
         connect_ms: conf.connect_timeout_ms.unwrap_or(3000),
     };
-    let pool = pool_for(&settings, limits);
+    let pool = pool_for(&settings, Purpose::Queries, limits);
     let query_timeout_ms = conf.query_timeout_ms.unwrap_or(10_000);
     // Authentication first: it holds a connection only for its user query, not while
     // PBKDF2 runs, so slow password checks cannot take the pool from other requests.
@@ -416,7 +416,15 @@ async fn execute(
     let streams = matches!(work.action, Ok(Action::ListAll | Action::AllSingers));
     let db = Db {
         lease: if streams {
-            pool.acquire_exclusive().await?
+            // Streams have connections of their own: however many clients read lists (and
+            // however slowly), the short queries keep `music_pool_size` connections.
+            let stream_limits = PoolLimits {
+                size: conf.pool_stream_size.unwrap_or(2),
+                ..limits
+            };
+            pool_for(&settings, Purpose::Streams, stream_limits)
+                .acquire()
+                .await?
         } else {
             pool.acquire().await?
         },
@@ -529,6 +537,8 @@ async fn stream_list(
     };
     let head = with_headers(Response::json(200, Vec::new()), &work.extra_headers);
     if pending.begin_stream(&head).is_err() {
+        db.cancel_running();
+        db.lease.discard();
         pending.end_stream(false);
         return Ok(());
     }
@@ -566,8 +576,11 @@ async fn stream_list(
         }
         if buf.len() >= FLUSH_AT {
             if pending.send_chunk(&buf, false).await.is_err() {
+                // The client went away mid-stream: the rest of the rows is still on the
+                // connection, so it is closed rather than given to the next stream.
                 ok = false;
                 db.cancel_running();
+                db.lease.discard();
                 break;
             }
             buf.clear();

@@ -197,6 +197,7 @@ qr/\[emerg\] .*invalid\ value\ "lots"\ in\ "music_auth_queue"\ directive.* in \S
 --- http_config
     music_database "$TEST_NGINX_PG_URL";
     music_pool_size 4;
+    music_pool_stream_size 3;
     music_pool_pipeline 16;
     music_pool_queue 100;
     music_pool_timeout 1s;
@@ -220,3 +221,23 @@ GET /api/
 {"musics":"http://localhost/api/musics/"}
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 18: music_pool_stream_size must be a positive number
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_pool_stream_size 0; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "0"\ in\ "music_pool_stream_size"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19: music_pool_stream_size given twice
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_pool_stream_size 2; music_pool_stream_size 4; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_pool_stream_size"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/

@@ -368,6 +368,13 @@ mod tests {
                     .to_owned()
             )
         );
+        assert_eq!(
+            answer(DbError::StreamsBusy),
+            (
+                503,
+                r#"{"detail":"All list streams are busy, try again later."}"#.to_owned()
+            )
+        );
         let (status, unknown) = answer(DbError::ConnectionLost { write: true });
         assert_eq!(status, 503);
         assert!(unknown.contains("outcome is unknown"));

@@ -25,7 +25,7 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 20] = [
+pub static mut COMMANDS: [ngx_command_t; 21] = [
     setter::command(
         ngx_string!("music_api"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -33,6 +33,11 @@ pub static mut COMMANDS: [ngx_command_t; 20] = [
     ),
     command(ngx_string!("music_database"), NGX_CONF_TAKE1, set_database),
     command(ngx_string!("music_pool_size"), NGX_CONF_TAKE1, set_value),
+    command(
+        ngx_string!("music_pool_stream_size"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
     command(
         ngx_string!("music_pool_pipeline"),
         NGX_CONF_TAKE1,
@@ -183,6 +188,7 @@ unsafe extern "C" fn set_value(
     }
     match words[0].as_str() {
         "music_pool_size" => store!(pool_size, parse_count(v, 1, 1024)),
+        "music_pool_stream_size" => store!(pool_stream_size, parse_count(v, 1, 1024)),
         "music_pool_pipeline" => store!(pool_pipeline, parse_count(v, 1, 4096)),
         "music_pool_queue" => store!(pool_queue, parse_count(v, 0, 1_000_000)),
         "music_pool_timeout" => store!(pool_timeout_ms, parse_duration_ms(v)),

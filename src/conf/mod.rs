@@ -41,6 +41,8 @@ pub struct LocationConf {
     pub prefix: String,
     pub database: Option<Rc<DbSettings>>,
     pub pool_size: Option<usize>,
+    /// Connections per worker for streamed lists, apart from `pool_size`.
+    pub pool_stream_size: Option<usize>,
     pub pool_pipeline: Option<usize>,
     pub pool_queue: Option<usize>,
     pub pool_timeout_ms: Option<u64>,
@@ -76,6 +78,7 @@ impl LocationConf {
             self.database = prev.database.clone();
         }
         inherit(&mut self.pool_size, &prev.pool_size, || 2);
+        inherit(&mut self.pool_stream_size, &prev.pool_stream_size, || 2);
         inherit(&mut self.pool_pipeline, &prev.pool_pipeline, || 32);
         inherit(&mut self.pool_queue, &prev.pool_queue, || 1024);
         inherit(&mut self.pool_timeout_ms, &prev.pool_timeout_ms, || 3000);
@@ -154,6 +157,7 @@ mod tests {
         };
         loc.merge_from(&server);
         assert_eq!(loc.pool_size, Some(8));
+        assert_eq!(loc.pool_stream_size, Some(2));
         assert_eq!(loc.query_timeout_ms, Some(50));
         assert_eq!(loc.pool_timeout_ms, Some(3000));
         assert_eq!(loc.time_zone, Some(chrono_tz::Asia::Taipei));

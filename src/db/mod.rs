@@ -21,6 +21,9 @@ pub enum DbError {
     QueueFull,
     /// No connection became free within `music_pool_timeout`.
     PoolTimeout,
+    /// Every list stream connection (`music_pool_stream_size`) stayed in use by other streams
+    /// for `music_pool_timeout`, or too many lists already wait for one.
+    StreamsBusy,
     /// The query did not finish within `music_query_timeout` (it was cancelled).
     QueryTimeout,
     /// The connection broke while the query was under way; for a write, whether it was
@@ -41,6 +44,7 @@ impl fmt::Display for DbError {
             DbError::PoolTimeout => {
                 f.write_str("Database busy: no connection became free in time.")
             }
+            DbError::StreamsBusy => f.write_str("All list streams are busy, try again later."),
             DbError::QueryTimeout => f.write_str("Database query timed out."),
             DbError::ConnectionLost { write: true } => {
                 f.write_str("Database connection lost during the write; its outcome is unknown.")

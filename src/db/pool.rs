@@ -1,6 +1,11 @@
-//! The per-worker connection pool: `size` connections, each carrying up to `pipeline`
+//! The per-worker connection pools: `size` connections, each carrying up to `pipeline`
 //! queries at once (tokio-postgres pipelines concurrent queries on one connection), and a
 //! bounded queue of requests waiting for capacity.
+//!
+//! Streamed list answers have a pool of their own ([`Purpose::Streams`]): a stream holds its
+//! connection for as long as its client takes to read, which a slow client makes as long as it
+//! likes, so streams never take a connection that short queries need. There each lease is a
+//! whole connection.
 //!
 //! Connections are opened lazily, replaced when broken, and after a failed connect the pool
 //! backs off (100 ms doubling to 5 s) so a dead database is not hammered: while it backs
@@ -18,6 +23,16 @@ use super::conn::PgConn;
 use super::DbError;
 use crate::conf::DbSettings;
 use crate::ffi::timer::with_deadline;
+
+/// What a pool's connections carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// Short queries, pipelined many to a connection.
+    Queries,
+    /// Streamed lists, one to a connection for the stream's whole duration (a slow reader
+    /// must not hold up queries pipelined behind it).
+    Streams,
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolLimits {
@@ -41,6 +56,7 @@ struct Waiter {
 
 pub struct Pool {
     settings: Rc<DbSettings>,
+    purpose: Purpose,
     limits: PoolLimits,
     slots: RefCell<Vec<(Slot, usize)>>,
     waiters: RefCell<VecDeque<Weak<Waiter>>>,
@@ -56,17 +72,18 @@ const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 thread_local! {
-    static POOLS: RefCell<HashMap<(String, PoolLimits), Rc<Pool>>> = RefCell::new(HashMap::new());
+    static POOLS: RefCell<HashMap<(String, Purpose, PoolLimits), Rc<Pool>>> = RefCell::new(HashMap::new());
 }
 
-/// The worker's pool for this connection string and limits, created on first use.
-pub fn pool_for(settings: &Rc<DbSettings>, limits: PoolLimits) -> Rc<Pool> {
+/// The worker's pool for this connection string, purpose and limits, created on first use.
+pub fn pool_for(settings: &Rc<DbSettings>, purpose: Purpose, limits: PoolLimits) -> Rc<Pool> {
     POOLS.with(|p| {
         p.borrow_mut()
-            .entry((settings.conninfo.clone(), limits))
+            .entry((settings.conninfo.clone(), purpose, limits))
             .or_insert_with(|| {
                 Rc::new(Pool {
                     settings: settings.clone(),
+                    purpose,
                     limits,
                     slots: RefCell::new((0..limits.size).map(|_| (Slot::Empty, 0)).collect()),
                     waiters: RefCell::new(VecDeque::new()),
@@ -88,12 +105,11 @@ pub fn shutdown_all() {
     }
 }
 
-/// A share of one connection's pipeline; given back on drop.
+/// A place in one connection's pipeline (in a stream pool: the whole connection); given back
+/// on drop.
 pub struct Lease {
     pool: Rc<Pool>,
     slot: usize,
-    /// Pipeline places taken: 1, or the whole pipeline for an exclusive lease.
-    weight: usize,
     pub conn: Rc<PgConn>,
 }
 
@@ -102,14 +118,10 @@ impl Drop for Lease {
         if let Some(s) = self.pool.slots.borrow_mut().get_mut(self.slot) {
             // only if the slot still holds this connection (a replaced one starts at zero)
             if matches!(&s.0, Slot::Ready(c) if Rc::ptr_eq(c, &self.conn)) {
-                s.1 = s.1.saturating_sub(self.weight);
+                s.1 = s.1.saturating_sub(1);
             }
         }
-        if self.weight > 1 {
-            self.pool.wake_all();
-        } else {
-            self.pool.wake_one();
-        }
+        self.pool.wake_one();
     }
 }
 
@@ -164,13 +176,20 @@ impl Pool {
         }
     }
 
-    /// The least busy connection with room; `exclusive` wants an idle one and takes its whole
-    /// pipeline (a streamed list reads rows only as fast as its client takes them, and would
-    /// otherwise hold up every query pipelined behind it on the same connection).
-    fn try_lease(self: &Rc<Self>, exclusive: bool) -> Option<Lease> {
+    /// Leases a connection holds at most: a stream reads rows only as fast as its client takes
+    /// them, and would hold up every query pipelined behind it on the same connection.
+    fn per_connection(&self) -> usize {
+        match self.purpose {
+            Purpose::Queries => self.limits.pipeline.max(1),
+            Purpose::Streams => 1,
+        }
+    }
+
+    /// The least busy connection with room.
+    fn try_lease(self: &Rc<Self>) -> Option<Lease> {
         let mut slots = self.slots.borrow_mut();
         let mut best: Option<(usize, usize)> = None;
-        let limit = if exclusive { 1 } else { self.limits.pipeline };
+        let limit = self.per_connection();
         for (i, (slot, in_flight)) in slots.iter_mut().enumerate() {
             if let Slot::Ready(c) = slot {
                 if c.is_closed() {
@@ -185,24 +204,12 @@ impl Pool {
         let (i, _) = best?;
         let (slot, in_flight) = &mut slots[i];
         let Slot::Ready(conn) = slot else { return None };
-        let weight = if exclusive {
-            self.limits.pipeline.max(1)
-        } else {
-            1
-        };
-        *in_flight += weight;
+        *in_flight += 1;
         Some(Lease {
             pool: self.clone(),
             slot: i,
-            weight,
             conn: conn.clone(),
         })
-    }
-
-    /// Starts opening a connection in an empty slot, unless backing off. Returns whether any
-    /// connection is live or on its way.
-    fn ensure_connecting(self: &Rc<Self>) -> bool {
-        self.open_when_busier_than(self.limits.pipeline)
     }
 
     /// Opens another connection (in an empty slot, unless backing off) once every live one
@@ -268,21 +275,26 @@ impl Pool {
             .any(|(s, _)| matches!(s, Slot::Connecting))
     }
 
-    /// A lease on a connection with spare pipeline capacity, waiting in the bounded queue
-    /// for at most the pool timeout.
+    /// A lease on a connection with room (in a stream pool: an idle connection, which the
+    /// lease then has to itself), waiting in the bounded queue for at most the pool timeout.
     pub async fn acquire(self: &Rc<Self>) -> Result<Lease, DbError> {
-        self.acquire_lease(false).await
+        let result = self.acquire_lease().await;
+        match (self.purpose, result) {
+            // Every stream connection is taken by other streams (not still being opened): say
+            // so, since short requests still work.
+            (Purpose::Streams, Err(DbError::PoolTimeout | DbError::QueueFull))
+                if !self.is_connecting() =>
+            {
+                Err(DbError::StreamsBusy)
+            }
+            (_, result) => result,
+        }
     }
 
-    /// A connection of its own for a streamed answer (no other query pipelined on it).
-    pub async fn acquire_exclusive(self: &Rc<Self>) -> Result<Lease, DbError> {
-        self.acquire_lease(true).await
-    }
-
-    async fn acquire_lease(self: &Rc<Self>, exclusive: bool) -> Result<Lease, DbError> {
+    async fn acquire_lease(self: &Rc<Self>) -> Result<Lease, DbError> {
         let wait = async {
             loop {
-                if let Some(lease) = self.try_lease(exclusive) {
+                if let Some(lease) = self.try_lease() {
                     // Spread load over the pool before pipelines get deep: each connection
                     // commits one transaction at a time, so writes need several to group
                     // their commits (measured: 1 connection ~4.2k INSERT/s, 32 ~8.4k).
@@ -291,12 +303,8 @@ impl Pool {
                     }
                     return Ok(lease);
                 }
-                let live = if exclusive {
-                    // no idle connection: open another one if the pool has room
-                    self.open_when_busier_than(1)
-                } else {
-                    self.ensure_connecting()
-                };
+                // every connection is full: open another one if the pool has room
+                let live = self.open_when_busier_than(self.per_connection());
                 if !live {
                     let why = self.last_error.borrow().clone();
                     return Err(DbError::Unavailable(why));

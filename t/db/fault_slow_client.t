@@ -2,8 +2,8 @@
 # (t::Fault::Pg) holding a few megabytes of rows; one worker, so its RSS is the one measured.
 #   1. a fast client reads the whole list: valid JSON, every row;
 #   2. several slow clients (a 16 KB receive buffer, reading a little at a time) read it at
-#      once (music_pool_size leaves a connection for each: a stream holds its connection while
-#      its client reads): each gets the complete list, and the worker's RSS stays bounded (it
+#      once (music_pool_stream_size leaves a list connection for each: a stream holds its
+#      connection while its client reads): each gets the complete list, and the worker's RSS stays bounded (it
 #      grows by far less than the lists' total size: the stream waits for the client instead
 #      of buffering);
 #   3. one client that stops reading after the headers (a stalled stream) while other requests
@@ -32,8 +32,8 @@ $pg->psql(qq{INSERT INTO music (song, singer, last_modify_date, created)
     SELECT 'song number ' || g || ' with a longer title', 'singer ' || (g % 100), now(), now() FROM generate_series(1, $P{rows}) g});
 my $n = start_nginx(
     name => 'fault-slow-client', url => $pg->url, workers => 1,
-    # a streamed list holds a pool connection while its client reads: room for every reader
-    http => 'music_query_timeout 2s; music_pool_timeout 2s; music_auth_cache_valid 10m; music_pool_size ' . ($P{slow} + 2) . ';',
+    # a streamed list holds a list connection while its client reads: room for every reader
+    http => 'music_query_timeout 2s; music_pool_timeout 2s; music_auth_cache_valid 10m; music_pool_stream_size ' . ($P{slow} + 2) . ';',
 );
 my ($worker) = live_workers($n);
 my $auth = basic_admin();

@@ -5,7 +5,7 @@
 #   and started, a worker SIGKILLed.
 # Expected: no request times out in wrk (nothing hangs), the only statuses are 200, 201 and
 # 503 (each 503 a JSON detail), the load succeeds again at the end, every 201 is in the table,
-# the module holds at most workers x pool size backends afterwards, the only [alert] is the
+# the module holds at most workers x (pool + stream pool) backends afterwards, the only [alert] is the
 # master's "exited on signal 9" for the killed worker.
 # env: NGX_MUSIC_WRK_SECONDS (40), NGX_MUSIC_WRK_CONNECTIONS (64).
 use strict;
@@ -22,13 +22,13 @@ my $wrk = -x '/usr/bin/wrk' ? '/usr/bin/wrk' : plan skip_all => 'wrk is not inst
 
 my $seconds = $ENV{NGX_MUSIC_WRK_SECONDS} // 40;
 my $conns = $ENV{NGX_MUSIC_WRK_CONNECTIONS} // 64;
-my ($workers, $pool_size) = (2, 2);
+my ($workers, $pool_size, $stream_size) = (2, 2, 2);
 my $pg = t::Fault::Pg->new;
 $pg->psql(q{INSERT INTO music (song, singer, last_modify_date, created)
     SELECT 'song ' || g, 'singer ' || (g % 10), now(), now() FROM generate_series(1, 200) g});
 my $n = start_nginx(
     name => 'stress-wrk', url => $pg->url, workers => $workers, connections => 4096,
-    http => "music_pool_size $pool_size; music_connect_timeout 1s; music_pool_timeout 2s; music_query_timeout 3s;",
+    http => "music_pool_size $pool_size; music_pool_stream_size $stream_size; music_connect_timeout 1s; music_pool_timeout 2s; music_query_timeout 3s;",
 );
 my $dir = File::Temp::tempdir('ngx-music-wrk.XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $auth = basic_admin();
@@ -136,8 +136,9 @@ is($pg->psql(q{SELECT count(*) FROM (SELECT song FROM music GROUP BY song HAVING
 my ($r) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => basic_admin(), close => 1));
 is($r->{status}, 200, 'the API answers after the run');
 ok(responsive($n), 'every worker answers /alive');
-my $count = wait_until(5, sub { my $c = $pg->count_backends; $c <= $workers * $pool_size ? "$c" : undef });
-ok(defined $count, "at most workers x pool size backends afterwards (" . ($count // $pg->count_backends) . ")");
+my $most = $workers * ($pool_size + $stream_size);
+my $count = wait_until(5, sub { my $c = $pg->count_backends; $c <= $most ? "$c" : undef });
+ok(defined $count, "at most workers x (pool + stream pool) = $most backends afterwards (" . ($count // $pg->count_backends) . ")");
 my @stuck = stop_nginx($n);
 is(scalar @stuck, 0, 'nginx exits on QUIT (no worker stuck)');
 my @alerts = grep { !/exited on signal 9/ } alert_lines($n->error_log);
