@@ -4,7 +4,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => 2 * blocks() + 3;
+plan tests => 2 * blocks() + 6;
 no_shuffle();
 run_tests();
 
@@ -272,3 +272,76 @@ s3cret
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*invalid connection string in "music_database" directive: the host name "127\.0\.0\.1:5432" has a ":": write the port as port=\.\.\. \(or use a postgres:\/\/user\@host:port\/dbname URL\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 24: music_api: a prefix without the trailing slash is refused, saying what to write
+--- http_config eval: $t::Music::http_config
+--- config
+    location /music { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" needs a location prefix ending in "\/": write "location \/music\/ \{" instead of "location \/music \{" \(a request for "\/music" is then redirected to "\/music\/"\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 25: music_api: the same for a ^~ prefix
+--- http_config eval: $t::Music::http_config
+--- config
+    location ^~ /music { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" needs a location prefix ending in "\/": write "location \^~ \/music\/ \{" instead of "location \^~ \/music \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 26: music_api: a regex location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location ~ ^/api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve a regex location \("\^\/api\/"\): write a prefix location ending in "\/", such as "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 27: music_api: a case-insensitive regex location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location ~* /API/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve a regex location \("\/API\/"\): write a prefix location ending in "\/", such as "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 28: music_api: an exact match location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location = /api { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve an exact match location \("location = \/api"\): write the prefix location "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 29: music_api: a named location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location @api { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve a named location \("location \@api"\): write a prefix location ending in "\/", such as "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 30: music_api: a "^~" prefix that ends in "/" is served
+--- http_config eval: $t::Music::http_config
+--- config
+    location ^~ /v1/ { music_api; }
+--- request
+GET /v1/
+--- response_body chomp
+{"musics":"http://localhost/v1/musics/"}
+--- no_error_log
+[emerg]
