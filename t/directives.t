@@ -4,7 +4,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => 2 * blocks() + 1;
+plan tests => 2 * blocks() + 6;
 no_shuffle();
 run_tests();
 
@@ -19,14 +19,14 @@ qr/\[emerg\] .*"music_api"\ in\ location\ "\/api\/"\ needs\ "music_database".* i
 
 
 
-=== TEST 2: a malformed connection string
+=== TEST 2: a malformed connection string: the word that is not a parameter
 --- http_config
     music_database "not a conninfo";
 --- config
     location /api/ { music_api; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid\ connection\ string\ in\ "music_database"\ directive.* in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid connection string in "music_database" directive: parameter "not" has no "=" and value in \S+nginx\.conf:\d+/
 
 
 
@@ -48,7 +48,7 @@ qr/\[emerg\] .*invalid\ connection\ string\ in\ "music_database"\ directive:\ no
     location /api/ { music_api; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*sslmode=require\ is\ not\ supported.* in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid connection string in "music_database" directive: unsupported "sslmode=require": TLS to PostgreSQL is not supported yet \(write sslmode=disable\) in \S+nginx\.conf:\d+/
 
 
 
@@ -224,7 +224,7 @@ GET /api/
 
 
 
-=== TEST 18: music_pool_stream_size must be a positive number
+=== TEST 20: music_pool_stream_size must be a positive number
 --- http_config eval: $t::Music::http_config
 --- config
     location /api/ { music_api; music_pool_stream_size 0; }
@@ -234,10 +234,157 @@ qr/\[emerg\] .*invalid\ value\ "0"\ in\ "music_pool_stream_size"\ directive.* in
 
 
 
-=== TEST 19: music_pool_stream_size given twice
+=== TEST 21: music_pool_stream_size given twice
 --- http_config eval: $t::Music::http_config
 --- config
     location /api/ { music_api; music_pool_stream_size 2; music_pool_stream_size 4; }
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"music_pool_stream_size"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 22: music_database: an unknown parameter is named
+--- http_config
+    music_database "host=127.0.0.1 user=u foo=bar";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string in "music_database" directive: unknown parameter "foo" \(known: user, password, host, port, dbname, .*\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 23: music_database: sslmode=verify-full needs TLS, which is not supported yet
+--- http_config
+    music_database "postgres://u:s3cret@127.0.0.1/db?sslmode=verify-full";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string in "music_database" directive: unsupported "sslmode=verify-full": TLS to PostgreSQL is not supported yet \(write sslmode=disable\) in \S+nginx\.conf:\d+/
+--- no_error_log
+s3cret
+
+
+
+=== TEST 24: music_database: a bad port in a URL names the port and its host, not the password
+--- http_config
+    music_database "postgres://u:s3cret@db.example:notaport/music";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string in "music_database" directive: bad port "notaport" in host "db\.example:notaport": a port is a number from 1 to 65535 in \S+nginx\.conf:\d+/
+--- no_error_log
+s3cret
+
+
+
+=== TEST 25: music_database: a URL of another database
+--- http_config
+    music_database "mysql://u:s3cret@127.0.0.1/music";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string in "music_database" directive: unsupported URL scheme "mysql:\/\/": write a "postgres:\/\/" or "postgresql:\/\/" URL, or key=value words in \S+nginx\.conf:\d+/
+--- no_error_log
+s3cret
+
+
+
+=== TEST 26: music_database: an unterminated quote, without the password it holds
+--- http_config
+    music_database "host=127.0.0.1 user=u password='s3cret";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string in "music_database" directive: unterminated quote in the value of "password" in \S+nginx\.conf:\d+/
+--- no_error_log
+s3cret
+
+
+
+=== TEST 27: music_database: a port in host= of key=value words
+--- http_config
+    music_database "host=127.0.0.1:5432 user=u";
+--- config
+    location /api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid connection string in "music_database" directive: the host name "127\.0\.0\.1:5432" has a ":": write the port as port=\.\.\. \(or use a postgres:\/\/user\@host:port\/dbname URL\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 28: music_api: a prefix without the trailing slash is refused, saying what to write
+--- http_config eval: $t::Music::http_config
+--- config
+    location /music { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" needs a location prefix ending in "\/": write "location \/music\/ \{" instead of "location \/music \{" \(a request for "\/music" is then redirected to "\/music\/"\) in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 29: music_api: the same for a ^~ prefix
+--- http_config eval: $t::Music::http_config
+--- config
+    location ^~ /music { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" needs a location prefix ending in "\/": write "location \^~ \/music\/ \{" instead of "location \^~ \/music \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 30: music_api: a regex location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location ~ ^/api/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve a regex location \("\^\/api\/"\): write a prefix location ending in "\/", such as "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 31: music_api: a case-insensitive regex location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location ~* /API/ { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve a regex location \("\/API\/"\): write a prefix location ending in "\/", such as "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 32: music_api: an exact match location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location = /api { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve an exact match location \("location = \/api"\): write the prefix location "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 33: music_api: a named location is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location @api { music_api; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_api" cannot serve a named location \("location \@api"\): write a prefix location ending in "\/", such as "location \/api\/ \{" in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 34: music_api: a "^~" prefix that ends in "/" is served
+--- http_config eval: $t::Music::http_config
+--- config
+    location ^~ /v1/ { music_api; }
+--- request
+GET /v1/
+--- response_body chomp
+{"musics":"http://localhost/v1/musics/"}
+--- no_error_log
+[emerg]

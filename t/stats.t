@@ -27,7 +27,7 @@ sub page {
 }
 
 repeat_each(1);
-plan tests => 119;
+plan tests => 155;
 no_shuffle();
 run_tests();
 
@@ -200,21 +200,53 @@ main::page('"total":{"pv":2,"uv":1},"days":[{"date":"TODAY","pv":2,"uv":1,"route
 
 
 
-=== TEST 10: GET and HEAD only; ?days=N limits the page (1 to 366)
+=== TEST 10: GET and HEAD only; ?days=N limits the page
 --- http_config
     music_stats_zone stats:1m;
 --- config
     location /stats { music_stats stats; }
 --- request eval
-["POST /stats\nx", "HEAD /stats", "GET /stats?days=1", "GET /stats?days=0", "GET /stats?days=x", "GET /stats?days=367"]
+["POST /stats\nx", "HEAD /stats", "GET /stats?days=1", "GET /stats?x=1&days=7"]
 --- error_code eval
-[405, 200, 200, 400, 400, 400]
+[405, 200, 200, 200]
 --- response_body_like eval
-[qr/405 Not Allowed/, qr/^$/, qr/"days":\[\{"date":"[-\d]+","pv":0,"uv":0,"routes":\{\}\}\]\}$/, qr/400 Bad Request/, qr/400 Bad Request/, qr/400 Bad Request/]
+[qr/405 Not Allowed/, qr/^$/, qr/"days":\[\{"date":"[-\d]+","pv":0,"uv":0,"routes":\{\}\}\]\}$/, qr/"days_kept":7,/]
 
 
 
-=== TEST 11: the zone's size sets the days kept
+=== TEST 11: ?days= out of 1 to the days kept, not a number, or given twice: a JSON 400 with the reason
+--- http_config
+    music_stats_zone stats:1m;
+--- config
+    location /stats { music_stats stats; }
+--- request eval
+["GET /stats?days=0", "GET /stats?days=400", "GET /stats?days=8", "GET /stats?days=abc", "GET /stats?days=", "GET /stats?days=-1", "GET /stats?days", "GET /stats?days=1&days=2", "HEAD /stats?days=0"]
+--- error_code eval
+[400, 400, 400, 400, 400, 400, 400, 400, 400]
+--- response_headers
+Content-Type: application/json
+Cache-Control: no-store
+--- response_body eval
+[('{"detail":"days must be an integer from 1 to 7, the days this zone keeps"}') x 7,
+'{"detail":"days is given more than once"}', ""]
+
+
+
+=== TEST 12: the bound of ?days= is the zone's own days kept
+--- http_config
+    music_stats_zone small:144k;
+--- config
+    location /small { music_stats small; }
+--- request eval
+["GET /small?days=1", "GET /small?days=2"]
+--- error_code eval
+[200, 400]
+--- response_body_like eval
+[qr/"days_kept":1,/, qr/^\{"detail":"days must be an integer from 1 to 1, the days this zone keeps"\}$/]
+
+
+
+=== TEST 13: the zone's size sets the days kept
 --- http_config
     music_stats_zone big:2m;
     music_stats_zone small:144k;
@@ -230,7 +262,7 @@ main::page('"total":{"pv":2,"uv":1},"days":[{"date":"TODAY","pv":2,"uv":1,"route
 
 
 
-=== TEST 12: music_stats_zone needs name:size
+=== TEST 14: music_stats_zone needs name:size
 --- http_config
     music_stats_zone stats;
 --- config
@@ -240,7 +272,7 @@ qr/\[emerg\] .*invalid value "stats" in "music_stats_zone" directive: expected <
 
 
 
-=== TEST 13: an empty zone name
+=== TEST 15: an empty zone name
 --- http_config
     music_stats_zone :1m;
 --- config
@@ -250,7 +282,7 @@ qr/\[emerg\] .*invalid value ":1m" in "music_stats_zone" directive.* in \S+nginx
 
 
 
-=== TEST 14: a size nginx cannot read
+=== TEST 16: a size nginx cannot read
 --- http_config
     music_stats_zone stats:lots;
 --- config
@@ -260,7 +292,7 @@ qr/\[emerg\] .*invalid zone size "lots" in "music_stats_zone" directive in \S+ng
 
 
 
-=== TEST 15: a zone too small for one day
+=== TEST 17: a zone too small for one day
 --- http_config
     music_stats_zone stats:64k;
 --- config
@@ -270,7 +302,7 @@ qr/\[emerg\] .*zone "stats" is too small in "music_stats_zone" directive: 64k ho
 
 
 
-=== TEST 16: one zone declared twice
+=== TEST 18: one zone declared twice
 --- http_config
     music_stats_zone stats:1m;
     music_stats_zone stats:1m;
@@ -281,7 +313,7 @@ qr/\[emerg\] .*duplicate zone "stats" in "music_stats_zone" directive in \S+ngin
 
 
 
-=== TEST 17: one zone name with two sizes (nginx's own check)
+=== TEST 19: one zone name with two sizes (nginx's own check)
 --- http_config
     music_stats_zone stats:1m;
     music_stats_zone stats:2m;
@@ -292,7 +324,7 @@ qr/\[emerg\] .*the size 2097152 of shared memory zone "stats" conflicts with alr
 
 
 
-=== TEST 18: a zone name another module uses (nginx's own check)
+=== TEST 20: a zone name another module uses (nginx's own check)
 --- http_config
     limit_req_zone $binary_remote_addr zone=stats:1m rate=1r/s;
     music_stats_zone stats:1m;
@@ -303,7 +335,7 @@ qr/\[emerg\] .*the shared memory zone "stats" is already declared for a differen
 
 
 
-=== TEST 19: counting into a zone that is never declared
+=== TEST 21: counting into a zone that is never declared
 --- http_config
     music_stats_zone stats:1m;
 --- config
@@ -314,7 +346,7 @@ qr/\[emerg\] .*unknown stats zone "nope": declare it with "music_stats_zone nope
 
 
 
-=== TEST 20: a page for a zone that is never declared
+=== TEST 22: a page for a zone that is never declared
 --- config
     location /stats { music_stats nope; }
 --- must_die
@@ -323,7 +355,7 @@ qr/\[emerg\] .*unknown stats zone "nope"/
 
 
 
-=== TEST 21: music_stats_zone belongs in http {}
+=== TEST 23: music_stats_zone belongs in http {}
 --- config
     music_stats_zone stats:1m;
 --- must_die
@@ -332,7 +364,7 @@ qr/\[emerg\] .*"music_stats_zone" directive is not allowed here in \S+nginx\.con
 
 
 
-=== TEST 22: music_stats belongs in a location
+=== TEST 24: music_stats belongs in a location
 --- http_config
     music_stats_zone stats:1m;
     music_stats stats;
@@ -343,7 +375,7 @@ qr/\[emerg\] .*"music_stats" directive is not allowed here in \S+nginx\.conf:\d+
 
 
 
-=== TEST 23: music_stats_count twice at one level
+=== TEST 25: music_stats_count twice at one level
 --- http_config
     music_stats_zone stats:1m;
 --- config
@@ -355,7 +387,7 @@ qr/\[emerg\] .*"music_stats_count" directive is duplicate in \S+nginx\.conf:\d+/
 
 
 
-=== TEST 24: the page and the API cannot share a location
+=== TEST 26: the page and the API cannot share a location
 --- http_config
     music_stats_zone stats:1m;
     music_database "postgres://u@127.0.0.1:1/x";
@@ -367,7 +399,7 @@ qr/\[emerg\] .*"music_stats" and "music_api" cannot share a location in \S+nginx
 
 
 
-=== TEST 25: music_stats_zone takes one argument
+=== TEST 27: music_stats_zone takes one argument
 --- http_config
     music_stats_zone stats 1m;
 --- config

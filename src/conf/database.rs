@@ -4,11 +4,14 @@
 //! Host names are resolved when the configuration is read (as nginx does for `proxy_pass`
 //! with a literal host), so no lookup ever blocks a worker. Supported: TCP hosts and
 //! addresses, unix socket directories (`host=/run/postgresql`), several hosts (tried in
-//! order), user, password, dbname, application_name, connect_timeout. Not supported: TLS
-//! (`sslmode=require` is refused at configuration time), GSSAPI, `target_session_attrs`
-//! other than `any`.
+//! order), user, password, dbname, options, application_name. Not supported: TLS
+//! (`sslmode=require`... are refused at configuration time), GSSAPI, `hostaddr`,
+//! `target_session_attrs` other than `any`, `load_balance_hosts=random`.
+//!
+//! tokio-postgres says only "invalid connection string" for any mistake, so the string is
+//! first read here with the same grammar ([`check`]) to name the part that is wrong and why.
 
-use std::net::ToSocketAddrs;
+use std::net::{IpAddr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use tokio_postgres::config::{Host, SslMode};
@@ -35,10 +38,14 @@ impl std::fmt::Debug for DbSettings {
 
 impl DbSettings {
     pub fn parse(conninfo: &str) -> Result<DbSettings, String> {
-        let mut config: tokio_postgres::Config = conninfo.parse().map_err(|e| format!("{e}"))?;
-        if config.get_ssl_mode() == SslMode::Require {
-            return Err("sslmode=require is not supported (no TLS to PostgreSQL yet)".into());
-        }
+        check(conninfo)?;
+        let mut config: tokio_postgres::Config =
+            conninfo.parse().map_err(|e: tokio_postgres::Error| {
+                // not expected after `check`; tokio-postgres's reason is in the error's source
+                let why = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
+                format!("{why} (tokio-postgres)")
+            })?;
+        // `check` refused every mode that would need TLS
         config.ssl_mode(SslMode::Disable);
         if config.get_user().is_none() {
             return Err("no user given (add user=... or postgres://user@...)".into());
@@ -48,17 +55,22 @@ impl DbSettings {
         }
         let hosts = config.get_hosts().to_vec();
         if hosts.is_empty() {
-            return Err("no host given".into());
+            return Err("no host given (add host=... or postgres://user@host/...)".into());
         }
         let ports = config.get_ports().to_vec();
+        if ports.len() > 1 && ports.len() != hosts.len() {
+            return Err(format!(
+                "{} ports for {} hosts: give one port for all hosts, or one per host",
+                ports.len(),
+                hosts.len()
+            ));
+        }
         let mut endpoints = Vec::new();
         for (i, host) in hosts.iter().enumerate() {
             let port = match ports.len() {
                 0 => 5432,
                 1 => ports[0],
-                _ => *ports
-                    .get(i)
-                    .ok_or("the number of ports does not match the hosts")?,
+                _ => ports[i],
             };
             match host {
                 Host::Tcp(name) => {
@@ -79,6 +91,341 @@ impl DbSettings {
             config,
             endpoints,
         })
+    }
+}
+
+/// The parameters tokio-postgres takes, for the "unknown parameter" message.
+const KNOWN: &str = "user, password, host, port, dbname, options, application_name, \
+                     connect_timeout, sslmode, sslnegotiation, channel_binding, \
+                     target_session_attrs, load_balance_hosts, hostaddr, keepalives, \
+                     keepalives_idle, keepalives_interval, keepalives_retries, tcp_user_timeout";
+
+/// Reads `conninfo` with tokio-postgres's grammar (a `postgres://` / `postgresql://` URL, or
+/// `key=value` words) and checks every part, so that what tokio-postgres would refuse, or what
+/// this module cannot do, is refused with the part that is wrong and why. The password is
+/// never in a message.
+pub fn check(conninfo: &str) -> Result<(), String> {
+    match ["postgres://", "postgresql://"]
+        .iter()
+        .find_map(|scheme| conninfo.strip_prefix(scheme))
+    {
+        Some(rest) => check_url(rest),
+        None => match url_scheme(conninfo) {
+            Some(scheme) => Err(format!(
+                "unsupported URL scheme \"{scheme}\": write a \"postgres://\" or \
+                 \"postgresql://\" URL, or key=value words"
+            )),
+            None => check_words(conninfo),
+        },
+    }
+}
+
+/// `mysql://` of `mysql://u@h/db` (RFC 3986 scheme letters).
+fn url_scheme(s: &str) -> Option<&str> {
+    let end = s.find("://")?;
+    let name = &s[..end];
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    let letters = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (first.is_ascii_alphabetic() && letters).then(|| &s[..end + 3])
+}
+
+/// `key=value` words: the value may be quoted with `'`; `\` escapes the next character.
+fn check_words(s: &str) -> Result<(), String> {
+    let mut it = s.char_indices().peekable();
+    let mut previous: Option<&str> = None;
+    // after an unquoted password, a word that does not fit is probably the password's rest
+    let after_password = "a word after the password is not a parameter (a password with \
+                          spaces must be quoted: password='...')";
+    loop {
+        while it.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
+        let Some(&(start, _)) = it.peek() else {
+            return Ok(());
+        };
+        while it
+            .next_if(|&(_, c)| !c.is_whitespace() && c != '=')
+            .is_some()
+        {}
+        let end = it.peek().map_or(s.len(), |&(i, _)| i);
+        let key = &s[start..end];
+        if key.is_empty() {
+            return Err("\"=\" without a parameter name before it".into());
+        }
+        while it.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
+        if it.next_if(|&(_, c)| c == '=').is_none() {
+            if previous == Some("password") {
+                return Err(after_password.into());
+            }
+            return Err(format!("parameter \"{key}\" has no \"=\" and value"));
+        }
+        if previous == Some("password") && !is_known(key) {
+            return Err(after_password.into());
+        }
+        while it.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if it.next_if(|&(_, c)| c == '\'').is_some() {
+            loop {
+                match it.next() {
+                    Some((_, '\'')) => break,
+                    Some((_, '\\')) => value.extend(it.next().map(|(_, c)| c)),
+                    Some((_, c)) => value.push(c),
+                    None => return Err(format!("unterminated quote in the value of \"{key}\"")),
+                }
+            }
+        } else {
+            while let Some((_, c)) = it.next_if(|&(_, c)| !c.is_whitespace()) {
+                match c {
+                    '\\' => value.extend(it.next().map(|(_, c)| c)),
+                    c => value.push(c),
+                }
+            }
+            if value.is_empty() {
+                return Err(format!("parameter \"{key}\" has no value"));
+            }
+        }
+        check_parameter(key, &value)?;
+        previous = Some(key);
+    }
+}
+
+/// `[user[:password]@][host[:port][,...]][/dbname][?key=value&...]`, after the scheme.
+fn check_url(s: &str) -> Result<(), String> {
+    let mut rest = s;
+    if let Some(at) = rest.find('@') {
+        let credentials = &rest[..at];
+        if credentials.contains(['/', '?']) {
+            // the user name would be read up to this "@", through the host and the path
+            return Err(
+                "an \"@\" after the host part of the URL: write an \"@\" in a \
+                        parameter as %40"
+                    .into(),
+            );
+        }
+        let user = credentials.split(':').next().unwrap_or_default();
+        decode(user).map_err(|_| "the user name of the URL is not percent-encoded UTF-8")?;
+        rest = &rest[at + 1..];
+    }
+    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (hosts, after) = rest.split_at(host_end);
+    if hosts.contains('@') {
+        // only a second "@" gets here: the password (which is not shown) had one
+        return Err(
+            "the host part of the URL has an \"@\": write an \"@\" in the user name \
+                    or password as %40"
+                .into(),
+        );
+    }
+    if !hosts.is_empty() {
+        for chunk in hosts.split(',') {
+            check_url_host(chunk)?;
+        }
+    }
+    let (path, query) = match after.find('?') {
+        Some(q) => (&after[..q], Some(&after[q + 1..])),
+        None => (after, None),
+    };
+    if let Some(dbname) = path.strip_prefix('/') {
+        decode(dbname).map_err(|_| "the database name of the URL is not percent-encoded UTF-8")?;
+    }
+    let mut query = query.unwrap_or_default();
+    while !query.is_empty() {
+        let Some(eq) = query.find('=') else {
+            return Err(format!("URL parameter \"{query}\" has no \"=\" and value"));
+        };
+        let key = decode(&query[..eq])
+            .map_err(|_| "a URL parameter name is not percent-encoded UTF-8".to_owned())?;
+        query = &query[eq + 1..];
+        let (value, next) = match query.find('&') {
+            Some(amp) => (&query[..amp], &query[amp + 1..]),
+            None => (query, ""),
+        };
+        query = next;
+        if key == "host" {
+            // one host, not a list: tokio-postgres reads `?host=` as a single name
+            check_url_host_name(value)?;
+            continue;
+        }
+        let value = decode(value).map_err(|_| {
+            format!("the value of URL parameter \"{key}\" is not percent-encoded UTF-8")
+        })?;
+        check_parameter(&key, &value)?;
+    }
+    Ok(())
+}
+
+/// One `host[:port]` or `[v6address][:port]` of a URL.
+fn check_url_host(chunk: &str) -> Result<(), String> {
+    let (host, port) = match chunk.strip_prefix('[') {
+        Some(bracketed) => {
+            let Some(close) = bracketed.find(']') else {
+                return Err(format!("unterminated \"[\" in host \"{chunk}\""));
+            };
+            let port = match &bracketed[close + 1..] {
+                "" => None,
+                after => match after.strip_prefix(':') {
+                    Some(port) => Some(port),
+                    None => {
+                        return Err(format!(
+                            "only \":port\" may follow \"]\" in host \"{chunk}\""
+                        ))
+                    }
+                },
+            };
+            (&bracketed[..close], port)
+        }
+        None => match chunk.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (chunk, None),
+        },
+    };
+    check_url_host_name(host)?;
+    if let Some(port) = port {
+        let port = decode(port).unwrap_or_else(|_| port.to_owned());
+        if !port.is_empty() && parse_port(&port).is_none() {
+            return Err(format!(
+                "bad port \"{port}\" in host \"{chunk}\": a port is a number from 1 to 65535"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A host of a URL, percent-encoded: a unix socket directory (`%2Frun%2Fpostgresql`, any
+/// bytes) or a TCP host name or address (UTF-8).
+fn check_url_host_name(raw: &str) -> Result<(), String> {
+    let bytes = decode_bytes(raw);
+    if bytes.first() == Some(&b'/') {
+        return Ok(());
+    }
+    let host = String::from_utf8(bytes)
+        .map_err(|_| format!("the host \"{raw}\" of the URL is not percent-encoded UTF-8"))?;
+    check_host(&host)
+}
+
+/// Percent-decoding as tokio-postgres does it: a `%` not followed by two hex digits stays.
+fn decode_bytes(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    String::from_utf8(decode_bytes(s))
+}
+
+fn parse_port(s: &str) -> Option<u16> {
+    s.parse::<u16>().ok().filter(|&p| p > 0)
+}
+
+fn is_known(key: &str) -> bool {
+    KNOWN.split(", ").any(|k| k.trim() == key)
+}
+
+/// A TCP host name or address, or a unix socket directory.
+fn check_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("an empty host name".into());
+    }
+    if host.contains(':') && !host.starts_with('/') && host.parse::<Ipv6Addr>().is_err() {
+        return Err(format!(
+            "the host name \"{host}\" has a \":\": write the port as port=... (or use a \
+             postgres://user@host:port/dbname URL)"
+        ));
+    }
+    Ok(())
+}
+
+/// TLS to PostgreSQL is not implemented: every parameter value that needs it is refused here.
+fn needs_tls(key: &str, value: &str) -> String {
+    format!("unsupported \"{key}={value}\": TLS to PostgreSQL is not supported yet")
+}
+
+/// One parameter, by name: known, with a value this module can use. `password` is never shown.
+fn check_parameter(key: &str, value: &str) -> Result<(), String> {
+    let invalid = |expected: &str| format!("invalid {key} \"{value}\": expected {expected}");
+    let whole = |expected: &str| match value.parse::<i64>() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(invalid(expected)),
+    };
+    match key {
+        "user" | "password" | "dbname" | "options" | "application_name" => Ok(()),
+        "host" => value.split(',').try_for_each(check_host),
+        "port" => value.split(',').try_for_each(|port| {
+            match port.is_empty() || parse_port(port).is_some() {
+                true => Ok(()),
+                false => Err(invalid("a number from 1 to 65535")),
+            }
+        }),
+        "sslmode" => match value {
+            // "prefer" falls back to a connection without TLS, the only kind there is
+            "disable" | "prefer" => Ok(()),
+            "require" | "verify-ca" | "verify-full" => {
+                Err(needs_tls(key, value) + " (write sslmode=disable)")
+            }
+            _ => Err(invalid("disable or prefer")),
+        },
+        "sslnegotiation" => match value {
+            "postgres" => Ok(()),
+            "direct" => Err(needs_tls(key, value)),
+            _ => Err(invalid("postgres")),
+        },
+        "channel_binding" => match value {
+            "disable" | "prefer" => Ok(()),
+            "require" => Err(needs_tls(key, value)),
+            _ => Err(invalid("disable or prefer")),
+        },
+        "target_session_attrs" => match value {
+            "any" => Ok(()),
+            "read-write" | "read-only" => Err(format!(
+                "unsupported \"{key}={value}\": the hosts are tried in order, whatever \
+                 their role (write target_session_attrs=any)"
+            )),
+            _ => Err(invalid("any")),
+        },
+        "load_balance_hosts" => match value {
+            "disable" => Ok(()),
+            "random" => Err(format!(
+                "unsupported \"{key}={value}\": the hosts are tried in order (write \
+                 load_balance_hosts=disable)"
+            )),
+            _ => Err(invalid("disable")),
+        },
+        "hostaddr" => match value.split(',').all(|a| a.parse::<IpAddr>().is_ok()) {
+            true => Err(format!(
+                "unsupported \"{key}\": write the address as host={value}"
+            )),
+            false => Err(invalid("an IP address")),
+        },
+        "connect_timeout" | "keepalives_idle" | "keepalives_interval" | "tcp_user_timeout" => {
+            whole("a whole number of seconds")
+        }
+        "keepalives" => match value.parse::<u64>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(invalid("0 or 1")),
+        },
+        "keepalives_retries" => match value.parse::<u32>() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(invalid("a number")),
+        },
+        _ => Err(format!("unknown parameter \"{key}\" (known: {KNOWN})")),
     }
 }
 
@@ -104,12 +451,225 @@ mod tests {
         assert!(format!("{d:?}").contains("endpoints"));
     }
 
+    /// The message for `conninfo`, checked for the password "s3cret" on the way.
+    fn refusal(conninfo: &str) -> String {
+        let why = DbSettings::parse(conninfo).unwrap_err();
+        assert!(!why.contains("s3cret"), "password in {why:?}");
+        why
+    }
+
     #[test]
-    fn refused() {
-        assert!(DbSettings::parse("host=127.0.0.1").is_err(), "no user");
-        assert!(DbSettings::parse("not a conninfo").is_err());
-        assert!(DbSettings::parse("host=127.0.0.1 user=u sslmode=require").is_err());
-        assert!(DbSettings::parse("host=no-such-host.invalid user=u").is_err());
+    fn refused_with_the_part_and_why() {
+        let known = format!("(known: {KNOWN})");
+        let cases: &[(&str, String)] = &[
+            (
+                "host=127.0.0.1",
+                "no user given (add user=... or postgres://user@...)".into(),
+            ),
+            (
+                "user=u dbname=x",
+                "no host given (add host=... or postgres://user@host/...)".into(),
+            ),
+            (
+                "foo=bar user=u",
+                format!("unknown parameter \"foo\" {known}"),
+            ),
+            (
+                "postgres://u@h/db?foo=bar",
+                format!("unknown parameter \"foo\" {known}"),
+            ),
+            (
+                "host=::1 user=u sslmode=verify-full",
+                "unsupported \"sslmode=verify-full\": TLS to PostgreSQL is not supported yet \
+                 (write sslmode=disable)"
+                    .into(),
+            ),
+            (
+                "postgres://u@h/db?sslmode=require",
+                "unsupported \"sslmode=require\": TLS to PostgreSQL is not supported yet \
+                 (write sslmode=disable)"
+                    .into(),
+            ),
+            (
+                "host=::1 user=u sslmode=maybe",
+                "invalid sslmode \"maybe\": expected disable or prefer".into(),
+            ),
+            (
+                "host=::1 user=u channel_binding=require",
+                "unsupported \"channel_binding=require\": TLS to PostgreSQL is not supported yet"
+                    .into(),
+            ),
+            (
+                "host=::1 user=u sslnegotiation=direct",
+                "unsupported \"sslnegotiation=direct\": TLS to PostgreSQL is not supported yet"
+                    .into(),
+            ),
+            (
+                "postgres://u:s3cret@host:notaport/db",
+                "bad port \"notaport\" in host \"host:notaport\": a port is a number from 1 to \
+                 65535"
+                    .into(),
+            ),
+            (
+                "postgres://u:s3cret@[::1]:99999/db",
+                "bad port \"99999\" in host \"[::1]:99999\": a port is a number from 1 to 65535"
+                    .into(),
+            ),
+            (
+                "host=::1 port=0 user=u",
+                "invalid port \"0\": expected a number from 1 to 65535".into(),
+            ),
+            (
+                "host=db:notaport user=u",
+                "the host name \"db:notaport\" has a \":\": write the port as port=... (or use \
+                 a postgres://user@host:port/dbname URL)"
+                    .into(),
+            ),
+            (
+                "postgres://u@[::1/db",
+                "unterminated \"[\" in host \"[::1\"".into(),
+            ),
+            (
+                "postgres://u@[::1]x/db",
+                "only \":port\" may follow \"]\" in host \"[::1]x\"".into(),
+            ),
+            (
+                "mysql://u:s3cret@h/db",
+                "unsupported URL scheme \"mysql://\": write a \"postgres://\" or \
+                 \"postgresql://\" URL, or key=value words"
+                    .into(),
+            ),
+            (
+                "host=::1 user=u password='s3cret",
+                "unterminated quote in the value of \"password\"".into(),
+            ),
+            (
+                "host=::1 user",
+                "parameter \"user\" has no \"=\" and value".into(),
+            ),
+            (
+                "host=::1 user x",
+                "parameter \"user\" has no \"=\" and value".into(),
+            ),
+            ("host=::1 user=", "parameter \"user\" has no value".into()),
+            (
+                "=u host=::1",
+                "\"=\" without a parameter name before it".into(),
+            ),
+            (
+                "host=::1 user=u password=s3 cret=x",
+                "a word after the password is not a parameter (a password with spaces must be \
+                 quoted: password='...')"
+                    .into(),
+            ),
+            (
+                "host=::1 user=u password=s3 cret",
+                "a word after the password is not a parameter (a password with spaces must be \
+                 quoted: password='...')"
+                    .into(),
+            ),
+            (
+                "postgres://u:s3@cret@h/db",
+                "the host part of the URL has an \"@\": write an \"@\" in the user name or \
+                 password as %40"
+                    .into(),
+            ),
+            (
+                "postgres://h/db?password=s3cret@x",
+                "an \"@\" after the host part of the URL: write an \"@\" in a parameter as %40"
+                    .into(),
+            ),
+            (
+                "postgres://u@h/db?user",
+                "URL parameter \"user\" has no \"=\" and value".into(),
+            ),
+            (
+                "postgres://%ff@h/db",
+                "the user name of the URL is not percent-encoded UTF-8".into(),
+            ),
+            (
+                "postgres://u@h/%ff",
+                "the database name of the URL is not percent-encoded UTF-8".into(),
+            ),
+            (
+                "postgres://u@h/db?application_name=%ff",
+                "the value of URL parameter \"application_name\" is not percent-encoded UTF-8"
+                    .into(),
+            ),
+            (
+                "postgres://u@%ff/db",
+                "the host \"%ff\" of the URL is not percent-encoded UTF-8".into(),
+            ),
+            ("host=a,,b user=u", "an empty host name".into()),
+            (
+                "host=::1 user=u connect_timeout=soon",
+                "invalid connect_timeout \"soon\": expected a whole number of seconds".into(),
+            ),
+            (
+                "host=::1 user=u keepalives=yes",
+                "invalid keepalives \"yes\": expected 0 or 1".into(),
+            ),
+            (
+                "host=::1 user=u target_session_attrs=read-write",
+                "unsupported \"target_session_attrs=read-write\": the hosts are tried in \
+                 order, whatever their role (write target_session_attrs=any)"
+                    .into(),
+            ),
+            (
+                "host=::1 user=u load_balance_hosts=random",
+                "unsupported \"load_balance_hosts=random\": the hosts are tried in order \
+                 (write load_balance_hosts=disable)"
+                    .into(),
+            ),
+            (
+                "user=u hostaddr=127.0.0.1",
+                "unsupported \"hostaddr\": write the address as host=127.0.0.1".into(),
+            ),
+            (
+                "user=u hostaddr=localhost",
+                "invalid hostaddr \"localhost\": expected an IP address".into(),
+            ),
+            (
+                "host=::1,127.0.0.1,::1 port=1,2 user=u",
+                "2 ports for 3 hosts: give one port for all hosts, or one per host".into(),
+            ),
+        ];
+        for (conninfo, why) in cases {
+            assert_eq!(&refusal(conninfo), why, "{conninfo}");
+        }
+        assert!(refusal("host=no-such-host.invalid user=u")
+            .starts_with("host \"no-such-host.invalid\" not found: "));
+    }
+
+    #[test]
+    fn accepted_forms() {
+        for conninfo in [
+            "host=::1 user=u sslmode=disable",
+            "host=::1 user=u sslmode=prefer channel_binding=prefer target_session_attrs=any",
+            "host='/tmp/pg' user='u v' password='s3 \\' cret' dbname=x",
+            "postgresql://u:p%40ss@127.0.0.1:5432,[::1]:6000/db?application_name=a%20b",
+            "postgres://u@%2Ftmp%2Fpg/db",
+            "postgres://u@/db?host=/tmp/pg&port=6000",
+            "host=::1,127.0.0.1 port=,6000 user=u connect_timeout=5",
+        ] {
+            let d = DbSettings::parse(conninfo).unwrap_or_else(|e| panic!("{conninfo}: {e}"));
+            assert_eq!(d.config.get_ssl_mode(), SslMode::Disable);
+        }
+        let d = DbSettings::parse("host='/tmp/pg' user='u v' password='a \\' b'").unwrap();
+        assert_eq!(d.config.get_password(), Some(&b"a ' b"[..]));
+        let d = DbSettings::parse("postgres://u:p%40ss@127.0.0.1:5433,[::1]/db").unwrap();
+        assert_eq!(d.config.get_password(), Some(&b"p@ss"[..]));
+        assert_eq!(
+            d.endpoints,
+            vec![
+                Endpoint::Tcp("127.0.0.1:5433".parse().unwrap()),
+                Endpoint::Tcp("[::1]:5432".parse().unwrap())
+            ]
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
         assert!(!format!(
             "{:?}",
             DbSettings::parse("host=::1 user=u password=secret").unwrap()

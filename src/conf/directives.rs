@@ -104,11 +104,83 @@ unsafe extern "C" fn set_api(
     let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
         return NGX_CONF_ERROR;
     };
+    let kind = if !clcf.regex.is_null() {
+        LocationKind::Regex
+    } else if clcf.named() != 0 {
+        LocationKind::Named
+    } else if clcf.exact_match() != 0 {
+        LocationKind::Exact
+    } else if clcf.noregex() != 0 {
+        LocationKind::PrefixNoRegex
+    } else {
+        LocationKind::Prefix
+    };
+    let name = text(&clcf.name);
+    if let Err(why) = api_location(kind, &name) {
+        ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"{}\" {}", words[0], why);
+        return NGX_CONF_ERROR;
+    }
     conf.api = true;
-    conf.prefix = text(&clcf.name);
+    conf.prefix = name;
     // the content handler is installed when the location is merged (lib.rs), so that this
     // layer names nothing above it
+    // `GET /api` answers 301 to `/api/` (Django's APPEND_SLASH), as nginx does for the
+    // prefix of a `proxy_pass` location: the request would otherwise fall to another location.
+    clcf.set_auto_redirect(1);
     NGX_CONF_OK
+}
+
+/// The forms of `location` (`ngx_http_core_location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocationKind {
+    /// `location /api/`
+    Prefix,
+    /// `location ^~ /api/`
+    PrefixNoRegex,
+    /// `location = /api/`
+    Exact,
+    /// `location ~ ^/api/`, `location ~* ...`
+    Regex,
+    /// `location @api`
+    Named,
+}
+
+/// Whether `music_api` can serve the location `name` of this kind: the location's prefix is
+/// the API root that every route and every link in the answers is built on, so it must be a
+/// prefix that ends in "/" (a request outside it, or a root without the slash, would get
+/// wrong links or 404s). The error says what to write instead.
+fn api_location(kind: LocationKind, name: &str) -> Result<(), String> {
+    let slashed = |name: &str| match name.ends_with('/') {
+        true => name.to_owned(),
+        false => format!("{name}/"),
+    };
+    match kind {
+        LocationKind::Prefix | LocationKind::PrefixNoRegex if name.ends_with('/') => Ok(()),
+        LocationKind::Prefix => Err(format!(
+            "needs a location prefix ending in \"/\": write \"location {} {{\" instead of \
+             \"location {name} {{\" (a request for \"{name}\" is then redirected to \"{}\")",
+            slashed(name),
+            slashed(name)
+        )),
+        LocationKind::PrefixNoRegex => Err(format!(
+            "needs a location prefix ending in \"/\": write \"location ^~ {} {{\" instead of \
+             \"location ^~ {name} {{\"",
+            slashed(name)
+        )),
+        LocationKind::Exact => Err(format!(
+            "cannot serve an exact match location (\"location = {name}\"): write the prefix \
+             location \"location {} {{\"",
+            slashed(name)
+        )),
+        LocationKind::Regex => Err(format!(
+            "cannot serve a regex location (\"{name}\"): write a prefix location ending in \
+             \"/\", such as \"location /api/ {{\""
+        )),
+        LocationKind::Named => Err(format!(
+            "cannot serve a named location (\"location {name}\"): write a prefix location \
+             ending in \"/\", such as \"location /api/ {{\""
+        )),
+    }
 }
 
 unsafe extern "C" fn set_database(
@@ -230,4 +302,68 @@ unsafe extern "C" fn set_value(
         _ => return NGX_CONF_ERROR,
     }
     NGX_CONF_OK
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_locations() {
+        assert_eq!(api_location(LocationKind::Prefix, "/api/"), Ok(()));
+        assert_eq!(api_location(LocationKind::Prefix, "/"), Ok(()));
+        assert_eq!(
+            api_location(LocationKind::PrefixNoRegex, "/v1/music/"),
+            Ok(())
+        );
+        assert_eq!(
+            api_location(LocationKind::Prefix, "/music"),
+            Err(
+                "needs a location prefix ending in \"/\": write \"location /music/ {\" instead \
+                 of \"location /music {\" (a request for \"/music\" is then redirected to \
+                 \"/music/\")"
+                    .into()
+            )
+        );
+        assert_eq!(
+            api_location(LocationKind::PrefixNoRegex, "/music"),
+            Err(
+                "needs a location prefix ending in \"/\": write \"location ^~ /music/ {\" \
+                 instead of \"location ^~ /music {\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            api_location(LocationKind::Exact, "/api/"),
+            Err(
+                "cannot serve an exact match location (\"location = /api/\"): write the \
+                 prefix location \"location /api/ {\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            api_location(LocationKind::Exact, "/api"),
+            Err(
+                "cannot serve an exact match location (\"location = /api\"): write the \
+                 prefix location \"location /api/ {\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            api_location(LocationKind::Regex, "^/api/"),
+            Err(
+                "cannot serve a regex location (\"^/api/\"): write a prefix location ending \
+                 in \"/\", such as \"location /api/ {\""
+                    .into()
+            )
+        );
+        assert_eq!(
+            api_location(LocationKind::Named, "@api"),
+            Err(
+                "cannot serve a named location (\"location @api\"): write a prefix location \
+                 ending in \"/\", such as \"location /api/ {\""
+                    .into()
+            )
+        );
+    }
 }

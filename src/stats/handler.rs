@@ -5,14 +5,14 @@
 use std::borrow::Cow;
 
 use nginx_sys::{
-    ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_BAD_REQUEST, NGX_HTTP_GET, NGX_HTTP_HEAD,
+    ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_GET, NGX_HTTP_HEAD,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
 };
 use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::hll::hash_key;
 use super::json;
-use super::zone::{self, ZoneRef, MAX_DAYS, NAME_MAX};
+use super::zone::{self, ZoneRef, NAME_MAX};
 use crate::api::{self, Resource, RouteOutcome};
 use crate::ffi::request::respond_now;
 use crate::http::Response;
@@ -114,15 +114,28 @@ pub(super) unsafe fn count(
     NGX_OK as ngx_int_t
 }
 
-/// `days=N` in the query string: at most N days on the page.
-fn days_param(args: &str) -> Result<usize, ()> {
-    let mut days = MAX_DAYS;
+/// `days=N` in the query string: at most N days on the page, N from 1 to the days the zone
+/// keeps (`days_kept`); without it, every day kept. The error is the reason, for the client.
+fn days_param(args: &str, days_kept: usize) -> Result<usize, String> {
+    let mut days = None;
     for pair in args.split('&') {
-        if let Some(v) = pair.strip_prefix("days=") {
-            days = crate::conf::values::parse_count(v, 1, MAX_DAYS).ok_or(())?;
+        let value = match pair.strip_prefix("days") {
+            Some("") => "",
+            Some(rest) => match rest.strip_prefix('=') {
+                Some(value) => value,
+                None => continue,
+            },
+            None => continue,
+        };
+        if days.is_some() {
+            return Err("days is given more than once".to_owned());
         }
+        let n = crate::conf::values::parse_count(value, 1, days_kept).ok_or_else(|| {
+            format!("days must be an integer from 1 to {days_kept}, the days this zone keeps")
+        })?;
+        days = Some(n);
     }
-    Ok(days)
+    Ok(days.unwrap_or(days_kept))
 }
 
 /// The content of `music_stats`: the zone's counters as JSON (GET and HEAD).
@@ -135,29 +148,35 @@ pub(super) unsafe fn serve(r: *mut ngx_http_request_t, zone: ZoneRef) -> ngx_int
     if req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
         return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
     }
-    let Ok(max_days) = days_param(&lossy(&req.args)) else {
-        return NGX_HTTP_BAD_REQUEST as ngx_int_t;
-    };
-    let body = match snapshot(zone, max_days) {
-        Some(s) => json::render(&s),
+    let response = match snapshot(zone, &lossy(&req.args)) {
+        Some(Ok(s)) => Response::json(200, json::render(&s)),
+        // the message is ours (no client bytes in it), so it needs no JSON escaping
+        Some(Err(why)) => Response::json(400, format!("{{\"detail\":\"{why}\"}}").into_bytes()),
         None => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
     };
-    let response = Response::json(200, body).header("Cache-Control", "no-store");
+    let response = response.header("Cache-Control", "no-store");
     // SAFETY: `r` is valid and in its content phase (above).
     unsafe { respond_now(r, &response) }
 }
 
-fn snapshot(zone: ZoneRef, max_days: usize) -> Option<json::Snapshot> {
+/// The page for the query string `args`, or why `days=` is refused. None if the zone is not
+/// ready.
+fn snapshot(zone: ZoneRef, args: &str) -> Option<Result<json::Snapshot, String>> {
     let (today, offset) = zone::local_day();
-    let mut s = zone.with_counters(|c| c.snapshot(today, max_days))?;
-    s.zone = zone.name();
-    s.utc_offset_minutes = offset;
-    Some(s)
+    let s = zone.with_counters(|c| {
+        days_param(args, c.days_kept()).map(|max_days| c.snapshot(today, max_days))
+    })?;
+    Some(s.map(|mut s| {
+        s.zone = zone.name();
+        s.utc_offset_minutes = offset;
+        s
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stats::zone::MAX_DAYS;
 
     #[test]
     fn plain_locations_count_under_their_name() {
@@ -205,11 +224,26 @@ mod tests {
 
     #[test]
     fn days_parameter() {
-        assert_eq!(days_param(""), Ok(MAX_DAYS));
-        assert_eq!(days_param("days=3"), Ok(3));
-        assert_eq!(days_param("x=1&days=2"), Ok(2));
-        assert_eq!(days_param("days=0"), Err(()));
-        assert_eq!(days_param("days=abc"), Err(()));
-        assert_eq!(days_param("days=367"), Err(()));
+        assert_eq!(days_param("", 7), Ok(7));
+        assert_eq!(days_param("days=3", 7), Ok(3));
+        assert_eq!(days_param("x=1&days=2", 7), Ok(2));
+        assert_eq!(days_param("days=7", 7), Ok(7));
+        assert_eq!(days_param("daysx=1&xdays=2", 7), Ok(7), "other parameters");
+        let range = Err("days must be an integer from 1 to 7, the days this zone keeps".into());
+        for bad in [
+            "days=0", "days=8", "days=400", "days=abc", "days=", "days", "days=-1", "days=+2",
+            "days=1.5",
+        ] {
+            assert_eq!(days_param(bad, 7), range, "{bad}");
+        }
+        assert_eq!(
+            days_param("days=1&days=2", 7),
+            Err("days is given more than once".into())
+        );
+        assert_eq!(days_param("days=366", MAX_DAYS), Ok(366));
+        assert_eq!(
+            days_param("days=367", MAX_DAYS),
+            Err("days must be an integer from 1 to 366, the days this zone keeps".into())
+        );
     }
 }

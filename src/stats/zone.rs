@@ -258,6 +258,11 @@ impl<'a> Counters<'a> {
         i
     }
 
+    /// How many days the zone keeps (its ring of days).
+    pub fn days_kept(&self) -> usize {
+        self.days.len()
+    }
+
     /// Counts one request of route `route` from the client whose address hashes to `hash`.
     pub fn count(&mut self, today: i64, route: &str, hash: u64) {
         let ring = self.days.len() as i64;

@@ -5,7 +5,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => repeat_each() * 27;
+plan tests => repeat_each() * 37;
 no_shuffle();
 add_block_preprocessor(sub {
     my $block = shift;
@@ -92,3 +92,27 @@ Content-Type: application/json
 GET /api/musics/%31/detail/
 --- response_body chomp
 {"singer":"singer_test","song":"song_test"}
+
+
+
+=== TEST 9: the API root without its slash: 301 to it, the query kept (nginx's redirect)
+--- request eval
+["GET /api", "GET /api?format=json"]
+--- error_code eval
+[301, 301]
+--- response_headers eval
+['Location: http://localhost:$ServerPort/api/', 'Location: http://localhost:$ServerPort/api/?format=json']
+
+
+
+=== TEST 10: another prefix is the API root of the links, with the same redirect
+--- config
+    location /music/ { music_api; }
+--- request eval
+["GET /music/", "GET /music"]
+--- error_code eval
+[200, 301]
+--- response_headers eval
+['Content-Type: application/json', 'Location: http://localhost:$ServerPort/music/']
+--- response_body_like eval
+[qr/^\{"musics":"http:\/\/localhost\/music\/musics\/"\}$/, qr/301 Moved Permanently/]
