@@ -5,7 +5,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => repeat_each() * 49;
+plan tests => repeat_each() * 53;
 no_shuffle();
 
 # The htpasswd nginx checks (nginx's {PLAIN} scheme: no '$' for the harness to expand):
@@ -197,7 +197,23 @@ GET /page.html
 
 
 
-=== TEST 12: an internal redirect into the API runs auth_basic again
+=== TEST 12: a mirror subrequest (the client's method, DELETE) from an unprotected location deletes nothing
+--- config eval
+$main::protected . <<'_EOC_'
+    location /n/ { set $who $remote_user; mirror /api/musics/1/; root html; }
+_EOC_
+--- request eval
+["DELETE /n/x", "GET /check/musics/1/detail/"]
+--- more_headers eval
+[t::Music::basic('user1', 'garbage'), $t::Music::admin]
+--- error_code eval
+[405, 200]
+--- response_body_like eval
+[qr/405 Not Allowed/, qr/^\{"singer":"singer_test","song":"song_test"\}$/]
+
+
+
+=== TEST 13: an internal redirect into the API runs auth_basic again
 --- config eval
 $main::protected . <<'_EOC_'
     location /open/ { set $who $remote_user; error_page 404 = /api/musics/1/detail/; return 404; }
