@@ -30,7 +30,8 @@ pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static s
         crate::ffi::access::Unverified::NoVerifier => {
             "trusts a user name nobody verifies: neither \"auth_basic\" (with \"auth_basic_user_file\") \
              nor \"auth_request\" is in effect there, so the name would be whatever the client's \
-             Authorization header says; add them to the location, or use \"music_auth basic\""
+             Authorization header says; add \"auth_basic\" and \"auth_basic_user_file\" (or \
+             \"auth_request\") to the location, or use \"music_auth basic\""
         }
         crate::ffi::access::Unverified::SatisfyAny => {
             "cannot be used with \"satisfy any\": a request that another access rule (such as \
