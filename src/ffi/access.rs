@@ -93,6 +93,19 @@ unsafe fn conf_at<'a, T>(loc_conf: *mut *mut c_void, index: usize) -> Option<&'a
     unsafe { (*loc_conf.add(index) as *const T).as_ref() }
 }
 
+/// A merged pointer setting: None when not set (null), and also for nginx's "unset" marker,
+/// which only an unmerged configuration holds.
+///
+/// # Safety
+/// `p` must be null, `NGX_CONF_UNSET_PTR` or a valid pointer.
+unsafe fn merged<'a, T>(p: *mut T) -> Option<&'a T> {
+    if p as usize == usize::MAX {
+        return None;
+    }
+    // SAFETY: neither the marker nor (checked by `as_ref`) null: valid (caller).
+    unsafe { p.as_ref() }
+}
+
 /// A complex value that is the constant `off`.
 fn is_constant_off(cv: &ngx_http_complex_value_t) -> bool {
     // SAFETY: a complex value's `value` is its text (for a constant, the whole value).
@@ -130,8 +143,8 @@ pub unsafe fn check_location(cf: *mut ngx_conf_t) -> Result<Verifiers, Unverifie
         let basic = verifiers
             .auth_basic
             .and_then(|i| conf_at::<AuthBasicLocConf>(loc_conf, i))
-            .is_some_and(|c| match (c.realm.as_ref(), c.user_file.is_null()) {
-                (Some(realm), false) => !is_constant_off(realm),
+            .is_some_and(|c| match (merged(c.realm), merged(c.user_file)) {
+                (Some(realm), Some(_)) => !is_constant_off(realm),
                 _ => false,
             });
         let request = verifiers
