@@ -183,4 +183,24 @@ mod tests {
         assert_eq!(loc.time_zone, Some(chrono_tz::Asia::Taipei));
         assert_eq!(loc.cors_methods.as_deref(), Some(DEFAULT_CORS_METHODS));
     }
+
+    #[test]
+    fn music_auth_keeps_where_it_was_written() {
+        let server = LocationConf {
+            auth: Some(AuthMode::RemoteUser),
+            auth_declared_at: Some("nginx.conf:7".into()),
+            ..Default::default()
+        };
+        let mut inherits = LocationConf::default();
+        inherits.merge_from(&server);
+        assert_eq!(inherits.auth, Some(AuthMode::RemoteUser));
+        assert_eq!(inherits.auth_declared_at.as_deref(), Some("nginx.conf:7"));
+        let mut own = LocationConf {
+            auth: Some(AuthMode::Basic),
+            auth_declared_at: Some("nginx.conf:12".into()),
+            ..Default::default()
+        };
+        own.merge_from(&server);
+        assert_eq!(own.auth_declared_at.as_deref(), Some("nginx.conf:12"));
+    }
 }

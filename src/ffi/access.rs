@@ -222,3 +222,41 @@ unsafe fn realm_is_on(r: *mut ngx_http_request_t, realm: *mut ngx_http_complex_v
         ngx_str_bytes(&value) != b"off"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complex(text: &'static [u8], lengths: *mut c_void) -> ngx_http_complex_value_t {
+        // SAFETY: an all-zero complex value is valid (null pointers, empty text).
+        let mut cv: ngx_http_complex_value_t = unsafe { std::mem::zeroed() };
+        cv.value = ngx_str_t {
+            len: text.len(),
+            data: text.as_ptr() as *mut u8,
+        };
+        cv.lengths = lengths;
+        cv
+    }
+
+    #[test]
+    fn only_the_constant_off_switches_auth_basic_off_at_configuration_time() {
+        assert!(is_constant_off(&complex(b"off", std::ptr::null_mut())));
+        assert!(!is_constant_off(&complex(b"music", std::ptr::null_mut())));
+        assert!(!is_constant_off(&complex(b"offline", std::ptr::null_mut())));
+        // `auth_basic $realm`: decided per request
+        let mut code = 0usize;
+        let lengths = &mut code as *mut usize as *mut c_void;
+        assert!(!is_constant_off(&complex(b"$realm", lengths)));
+    }
+
+    #[test]
+    fn an_unmerged_pointer_counts_as_not_set() {
+        let mut x = 1u8;
+        // SAFETY: null, the marker, and a valid pointer.
+        unsafe {
+            assert!(merged::<u8>(std::ptr::null_mut()).is_none());
+            assert!(merged::<u8>(usize::MAX as *mut u8).is_none());
+            assert_eq!(merged(&mut x as *mut u8), Some(&1));
+        }
+    }
+}
