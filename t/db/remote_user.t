@@ -236,7 +236,7 @@ GET /open/x
 
 
 
-=== TEST 15: auth_request verifies the user: the name it let in is trusted, a refused one never arrives
+=== TEST 14: auth_request verifies the user: the name it let in is trusted, a refused one never arrives
 --- skip_eval: 4: !main::has_auth_request()
 --- config eval
 $main::check . <<'_EOC_'
@@ -262,7 +262,7 @@ _EOC_
 
 
 
-=== TEST 16: "auth_request off" at the location (auth_request inherited from the server and switched off)
+=== TEST 15: "auth_request off" at the location (auth_request inherited from the server and switched off)
 --- skip_eval: 2: !main::has_auth_request()
 --- config
     auth_request /auth;
