@@ -10,6 +10,10 @@
 //!    credentials share one run (single flight), so a cold cache under load costs one hash,
 //!    not one per waiting request;
 //! 4. a recently failed pair against the same stored hash is refused without hashing again.
+//!
+//! A user name an access-phase module verified (`music_auth remote_user`,
+//! [`authenticate_trusted`]) takes the same lookup and cache, without a password: it must be an
+//! active user in `auth_user`.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -73,6 +77,8 @@ fn monotonic_ms() -> u64 {
 struct AuthCaches {
     verified: CredentialCache,
     failed: FailureCache,
+    /// User names an access-phase module verified (`music_auth remote_user`), found active.
+    trusted: CredentialCache,
 }
 
 /// What a finished check decided: accepted, or refused and why.
@@ -138,6 +144,10 @@ fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
                         conf.auth_cache_valid_ms.unwrap_or(5000),
                     ),
                     failed: FailureCache::new(1024, 2000),
+                    trusted: CredentialCache::new(
+                        conf.auth_cache_size.unwrap_or(1024),
+                        conf.auth_cache_valid_ms.unwrap_or(5000),
+                    ),
                 }))
             })
             .clone()
@@ -226,6 +236,48 @@ pub async fn authenticate(
         Err(_) => None,
     });
     result
+}
+
+/// Checks that a user name an access-phase module verified (`music_auth remote_user`) is an
+/// active user in `auth_user`, the way Django's `RemoteUserBackend` does, except that an
+/// unknown name is refused, never created. The same user lookup and cache as Basic: a fresh
+/// entry accepts at once; otherwise one query, so a deactivated or deleted user stops working
+/// within `music_auth_cache_valid`.
+pub async fn authenticate_trusted(
+    pool: &Rc<Pool>,
+    query_timeout_ms: u64,
+    conf: &LocationConf,
+    conninfo: &str,
+    username: &str,
+) -> Result<(), Refusal> {
+    let caches = auth_caches(conf, conninfo);
+    // No password: the key only stands for the name, in a cache of its own.
+    let key = CacheKey::new(username, "");
+    if let CacheLookup::Fresh(_) = caches.borrow().trusted.lookup(&key, monotonic_ms()) {
+        return Ok(());
+    }
+    let users = UserLookup {
+        pool,
+        query_timeout_ms,
+    };
+    let user = users.by_name(username).await.map_err(Refusal::Db)?;
+    let mut caches = caches.borrow_mut();
+    match user {
+        Some(user) if user.is_active => {
+            caches
+                .trusted
+                .insert(key, user.id, &user.password, monotonic_ms());
+            Ok(())
+        }
+        Some(_) => {
+            caches.trusted.remove(&key);
+            Err(Refusal::Invalid(LoginFailure::InactiveUser))
+        }
+        None => {
+            caches.trusted.remove(&key);
+            Err(Refusal::Invalid(LoginFailure::UnknownUser))
+        }
+    }
 }
 
 async fn check(

@@ -9,14 +9,14 @@ use std::collections::HashMap;
 use crate::ffi::executor::spawn;
 use nginx_sys::{
     ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
-    NGX_LOG_ERR,
+    NGX_LOG_ERR, NGX_LOG_INFO,
 };
 use ngx::http::HttpModuleLocationConf;
 use ngx::ngx_log_error;
 
 use crate::api::{self, Action, ApiError, Mode, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
-use crate::authenticate::{self, authenticate, Refusal};
+use crate::authenticate::{self, authenticate, authenticate_trusted, Refusal};
 use crate::conf::{AuthMode, LocationConf};
 use crate::db::pool::{pool_for, PoolLimits, Purpose};
 use crate::db::queries::Db;
@@ -29,8 +29,11 @@ use crate::Module;
 
 /// Who is asking, as far as the header tells before the database is asked.
 enum Credentials {
-    /// nginx authenticated the user (`music_auth remote_user`).
-    Trusted,
+    /// An access-phase module verified this user name (`music_auth remote_user`); it must
+    /// still be an active user in `auth_user`.
+    Trusted {
+        username: String,
+    },
     Basic {
         username: String,
         password: String,
@@ -133,8 +136,12 @@ fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
     let credentials = if api::needs_auth(&resource) {
         match conf.auth.unwrap_or(AuthMode::Basic) {
             AuthMode::RemoteUser => match &info.remote_user {
-                Some(_) => Some(Credentials::Trusted),
-                None => return answer(error_response(ApiError::not_provided())),
+                Some(username) if auth::username_is_storable(username) => {
+                    Some(Credentials::Trusted {
+                        username: username.clone(),
+                    })
+                }
+                _ => return answer(error_response(ApiError::not_provided())),
             },
             AuthMode::Basic => match auth::parse_authorization(info.authorization.as_deref()) {
                 BasicOutcome::NoCredentials => {
@@ -153,7 +160,7 @@ fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
         None
     };
     match (&action, &credentials) {
-        (Err(e), None | Some(Credentials::Trusted)) => return answer(error_response(e.clone())),
+        (Err(e), None) => return answer(error_response(e.clone())),
         (Ok(Action::Root), _) => {
             let scheme = if info.https { "https" } else { "http" };
             let body = api::root_body(scheme, &info.host, &conf.prefix, rest, &info.args);
@@ -199,7 +206,11 @@ pub unsafe extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     // SAFETY: as above.
-    let info = unsafe { RequestInfo::from_raw(r) };
+    let mut info = unsafe { RequestInfo::from_raw(r) };
+    if let (Some(AuthMode::RemoteUser), Some(verifiers)) = (conf.auth, &conf.verifiers) {
+        // SAFETY: as above.
+        info.remote_user = unsafe { crate::ffi::access::verified_user(r, verifiers) };
+    }
     let work = match plan(conf, &info) {
         // SAFETY: as above; the response is sent from the content phase.
         Plan::Answer(response) => return unsafe { request::respond_now(r, &response) },
@@ -281,7 +292,7 @@ async fn serve(
     // thread pool, where no database deadline is armed. It does nothing when it fires.
     let _in_flight = Deadline::after(IN_FLIGHT_GUARD_MS);
     let result = {
-        let work_done = std::pin::pin!(execute(conf, &work, &info, &body));
+        let work_done = std::pin::pin!(execute(conf, &work, &info, &body, log));
         let gone = std::pin::pin!(pending.client_gone());
         match futures_util::future::select(work_done, gone).await {
             futures_util::future::Either::Left((result, _)) => result,
@@ -341,6 +352,17 @@ enum Outcome {
     Stream(Db, Stmt),
 }
 
+/// A refusal that is not about the credentials themselves.
+fn refusal_failure(refusal: Refusal) -> Failure {
+    match refusal {
+        Refusal::Busy => Failure::from(ApiError::service_unavailable(
+            "Authentication is busy, try again.",
+        )),
+        Refusal::Db(e) => Failure::Db(e),
+        Refusal::Invalid(_) => Failure::from(ApiError::invalid_credentials()),
+    }
+}
+
 enum Failure {
     Api(Response),
     /// Refused credentials: the 403 of a wrong user name or password, and this error-log line.
@@ -378,6 +400,7 @@ async fn execute(
     work: &Work,
     info: &RequestInfo,
     body: &[u8],
+    log: *mut nginx_sys::ngx_log_t,
 ) -> Result<Outcome, Failure> {
     let Some(settings) = conf.database.clone() else {
         return Err(Failure::Db(DbError::Unavailable(
@@ -395,23 +418,46 @@ async fn execute(
     let query_timeout_ms = conf.query_timeout_ms.unwrap_or(10_000);
     // Authentication first: it holds a connection only for its user query, not while
     // PBKDF2 runs, so slow password checks cannot take the pool from other requests.
-    if let Some(Credentials::Basic { username, password }) = &work.credentials {
-        let who = authenticate::Who {
-            conninfo: &settings.conninfo,
-            username,
-            password,
-        };
-        if let Err(refusal) = authenticate(&pool, query_timeout_ms, conf, who).await {
-            return Err(match refusal {
-                Refusal::Invalid(why) => {
-                    Failure::Login(auth::login_failure::log_message(why, username))
-                }
-                Refusal::Busy => Failure::from(ApiError::service_unavailable(
-                    "Authentication is busy, try again.",
-                )),
-                Refusal::Db(e) => Failure::Db(e),
-            });
+    let refused = match &work.credentials {
+        Some(Credentials::Basic { username, password }) => {
+            let who = authenticate::Who {
+                conninfo: &settings.conninfo,
+                username,
+                password,
+            };
+            authenticate(&pool, query_timeout_ms, conf, who)
+                .await
+                .err()
+                .map(|refusal| match refusal {
+                    Refusal::Invalid(why) => {
+                        Failure::Login(auth::login_failure::log_message(why, username))
+                    }
+                    other => refusal_failure(other),
+                })
         }
+        Some(Credentials::Trusted { username }) => {
+            authenticate_trusted(&pool, query_timeout_ms, conf, &settings.conninfo, username)
+                .await
+                .err()
+                .map(|refusal| match refusal {
+                    Refusal::Invalid(_) => {
+                        // nginx let the name in: its user file and auth_user disagree.
+                        ngx_log_error!(
+                            NGX_LOG_INFO,
+                            log,
+                            "music: remote user \"{}\" is not an active user in auth_user",
+                            username
+                        );
+                        // DRF's RemoteUserAuthentication authenticates nobody then.
+                        Failure::from(ApiError::not_provided())
+                    }
+                    other => refusal_failure(other),
+                })
+        }
+        None => None,
+    };
+    if let Some(failure) = refused {
+        return Err(failure);
     }
     let streams = matches!(work.action, Ok(Action::ListAll | Action::AllSingers));
     let db = Db {

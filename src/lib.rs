@@ -14,7 +14,7 @@ use nginx_sys::{
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::http::{HttpModule, HttpModuleLocationConf};
-use ngx::ngx_conf_log_error;
+use ngx::{ngx_conf_log_error, ngx_log_error};
 
 pub mod api;
 pub mod auth;
@@ -73,6 +73,29 @@ unsafe extern "C" fn merge_loc_conf(
             conf.prefix
         );
         return NGX_CONF_ERROR;
+    }
+    if conf.auth == Some(conf::AuthMode::RemoteUser) {
+        // SAFETY: nginx is merging this location: `cf->ctx` is its context.
+        match unsafe { ffi::access::check_location(cf) } {
+            Ok(verifiers) => conf.verifiers = Some(verifiers),
+            Err(why) => {
+                // SAFETY: `cf->log` is the configuration's log.
+                let log = unsafe { (*cf).log };
+                let at = conf
+                    .auth_declared_at
+                    .as_deref()
+                    .unwrap_or("the configuration");
+                ngx_log_error!(
+                    NGX_LOG_EMERG,
+                    log,
+                    "\"music_auth remote_user\" in location \"{}\" {} in {}",
+                    conf.prefix,
+                    conf::unverified_remote_user(why),
+                    at
+                );
+                return NGX_CONF_ERROR;
+            }
+        }
     }
     // The auth cache's PBKDF2 runs on this thread pool ("default" is created on demand).
     let name = conf.auth_thread_pool.clone().unwrap_or_default();

@@ -85,6 +85,15 @@ pub static mut COMMANDS: [ngx_command_t; 21] = [
     ngx_command_t::empty(),
 ];
 
+/// `file:line` of the directive being read, as nginx prints it after `in`.
+unsafe fn position(cf: *mut ngx_conf_t) -> String {
+    // SAFETY: while a directive is read `cf->conf_file` is the file being parsed.
+    unsafe {
+        let file = &*(*cf).conf_file;
+        format!("{}:{}", text(&file.file.name), file.line)
+    }
+}
+
 unsafe fn conf_of<'a>(conf: *mut c_void) -> &'a mut LocationConf {
     // SAFETY: nginx passes the location configuration this module created for this level.
     unsafe { setter::conf_of::<LocationConf>(conf) }
@@ -280,14 +289,18 @@ unsafe extern "C" fn set_value(
                 Err(_) => return invalid(cf, &words, Some("unknown time zone")),
             }
         }
-        "music_auth" => store!(
-            auth,
-            match v {
-                "basic" => Some(AuthMode::Basic),
-                "remote_user" => Some(AuthMode::RemoteUser),
-                _ => None,
-            }
-        ),
+        "music_auth" => {
+            store!(
+                auth,
+                match v {
+                    "basic" => Some(AuthMode::Basic),
+                    "remote_user" => Some(AuthMode::RemoteUser),
+                    _ => None,
+                }
+            );
+            // SAFETY: as in `set_api`.
+            conf.auth_declared_at = Some(unsafe { position(cf) });
+        }
         "music_auth_cache_size" => store!(auth_cache_size, parse_count(v, 0, 10_000_000)),
         "music_auth_cache_valid" => store!(auth_cache_valid_ms, parse_duration_ms(v)),
         "music_auth_thread_pool" => store!(

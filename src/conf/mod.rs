@@ -22,12 +22,31 @@ use crate::ffi::thread_task::ThreadPoolRef;
 pub enum AuthMode {
     /// HTTP Basic against Django's `auth_user` (the original's behaviour).
     Basic,
-    /// Trust the user nginx authenticated (`auth_basic` with a htpasswd file).
+    /// Trust the user name an access-phase module (`auth_basic`, `auth_request`) verified in
+    /// the same request, if it is an active user in `auth_user`.
     RemoteUser,
 }
 
 /// `music_auth_queue`: PBKDF2 checks a worker runs or queues at once.
 pub const DEFAULT_AUTH_QUEUE: usize = 16;
+
+/// Why `nginx -t` refuses a location with `music_auth remote_user`, and what to write instead.
+pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static str {
+    match why {
+        crate::ffi::access::Unverified::NoVerifier => {
+            "trusts a user name nobody verifies: neither \"auth_basic\" (with \"auth_basic_user_file\") \
+             nor \"auth_request\" is in effect there, so the name would be whatever the client's \
+             Authorization header says; add \"auth_basic\" and \"auth_basic_user_file\" (or \
+             \"auth_request\") to the location, or use \"music_auth basic\""
+        }
+        crate::ffi::access::Unverified::SatisfyAny => {
+            "cannot be used with \"satisfy any\": a request that another access rule (such as \
+             \"allow\") lets in reaches the API with a user name nobody verified; use \
+             \"satisfy all\", or \"music_auth basic\""
+        }
+    }
+}
+
 pub const DEFAULT_TIME_ZONE: &str = "Asia/Taipei";
 pub const DEFAULT_CORS_METHODS: &str = "GET, OPTIONS, PATCH, POST, PUT";
 pub const DEFAULT_CORS_HEADERS: &str = "accept, accept-encoding, authorization, content-type, dnt, origin, user-agent, x-csrftoken, x-requested-with, Cache-Control";
@@ -50,6 +69,11 @@ pub struct LocationConf {
     pub query_timeout_ms: Option<u64>,
     pub time_zone: Option<Tz>,
     pub auth: Option<AuthMode>,
+    /// Where the `music_auth` in effect was written (`file:line`), for errors about it.
+    pub auth_declared_at: Option<String>,
+    /// Set in merge for `music_api` locations with `music_auth remote_user`: the modules that
+    /// verify the user there (see `crate::ffi::access`).
+    pub verifiers: Option<crate::ffi::access::Verifiers>,
     pub auth_cache_size: Option<usize>,
     pub auth_cache_valid_ms: Option<u64>,
     pub auth_thread_pool: Option<String>,
@@ -93,6 +117,9 @@ impl LocationConf {
         inherit(&mut self.time_zone, &prev.time_zone, || {
             chrono_tz::Asia::Taipei
         });
+        if self.auth.is_none() {
+            self.auth_declared_at = prev.auth_declared_at.clone();
+        }
         inherit(&mut self.auth, &prev.auth, || AuthMode::Basic);
         inherit(&mut self.auth_cache_size, &prev.auth_cache_size, || 1024);
         inherit(
@@ -174,5 +201,25 @@ mod tests {
         let mut loc = LocationConf::default();
         loc.merge_from(&server);
         assert_eq!(loc.auth_queue, Some(1));
+    }
+
+    #[test]
+    fn music_auth_keeps_where_it_was_written() {
+        let server = LocationConf {
+            auth: Some(AuthMode::RemoteUser),
+            auth_declared_at: Some("nginx.conf:7".into()),
+            ..Default::default()
+        };
+        let mut inherits = LocationConf::default();
+        inherits.merge_from(&server);
+        assert_eq!(inherits.auth, Some(AuthMode::RemoteUser));
+        assert_eq!(inherits.auth_declared_at.as_deref(), Some("nginx.conf:7"));
+        let mut own = LocationConf {
+            auth: Some(AuthMode::Basic),
+            auth_declared_at: Some("nginx.conf:12".into()),
+            ..Default::default()
+        };
+        own.merge_from(&server);
+        assert_eq!(own.auth_declared_at.as_deref(), Some("nginx.conf:12"));
     }
 }

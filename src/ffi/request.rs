@@ -39,7 +39,8 @@ pub struct RequestInfo {
     pub content_type: Option<Vec<u8>>,
     pub origin: Option<String>,
     pub cors_request_method: Option<String>,
-    /// The user nginx authenticated (`$remote_user` after `auth_basic`), if any.
+    /// The user name an access-phase module verified in this request
+    /// ([`crate::ffi::access::verified_user`]); set by the handler for `music_auth remote_user`.
     pub remote_user: Option<String>,
     pub has_body: bool,
 }
@@ -87,9 +88,6 @@ impl RequestInfo {
         };
         // SAFETY: every request has a live connection.
         info.https = unsafe { !(*req.connection).ssl.is_null() };
-        if hin.user.len > 0 {
-            info.remote_user = Some(lossy(&hin.user));
-        }
         // SAFETY: `headers_in.headers` is the request's list of header elements.
         for h in unsafe { ngx::http::list_iterator(&hin.headers) } {
             let (name, value) = (h.0.as_bytes(), h.1.as_bytes());

@@ -159,7 +159,9 @@ Authorization: Basic abc
 
 
 
-=== TEST 13: music_auth remote_user trusts the user auth_basic accepted
+=== TEST 13: music_auth remote_user trusts the user auth_basic accepted (an active Django user)
+--- init
+t::Music::reset_music(); t::Music::add_user('user1', 'django-pw')
 --- config
     location /api/ {
         auth_basic "music";
