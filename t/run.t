@@ -274,13 +274,14 @@ subtest 'a checkout only root can enter: a build area under /var/tmp, static fil
     chmod 0700, $home;
     my $co = "$home/ngx";
     mkdir $co or die $!;
-    # the checkout's files, the module's cargo target shared (no rebuild: same nginx tree)
+    # the checkout's files, the module's cargo target shared: no rebuild, as cargo builds
+    # against the same nginx tree (NGINX_BUILD_DIR as in this checkout, .cargo/config.toml's)
     system('cp', '-a', (map { "$ROOT/$_" } qw(Cargo.toml Cargo.lock src build nginx-conf .cargo)), $co) == 0
         or die 'cp failed';
     symlink "$ROOT/target", "$co/target" or die $!;
     my %env = (NGX_MUSIC_BUILD_AREA => undef, NGX_MUSIC_PORT => t::Nginx::free_port(),
         NGX_MUSIC_PG_PORT => t::Nginx::free_port(), NGX_MUSIC_WORKERS => 1, DATABASE_URL => undef,
-        NGINX_BUILD_DIR => $ENV{NGINX_BUILD_DIR} // "$AREA0/nginx-src/objs");
+        NGINX_BUILD_DIR => $ENV{NGINX_BUILD_DIR} // "$ROOT/.build/nginx-src/objs");
     my $p = { root => $co, env => \%env, port => $env{NGX_MUSIC_PORT}, pg_port => $env{NGX_MUSIC_PG_PORT} };
 
     ($rc, $out) = run_in($p, {}, 'status');
