@@ -3,6 +3,24 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_AREA="${NGX_MUSIC_BUILD_AREA:-$ROOT/.build}"
+# As root, the embedded PostgreSQL runs as "postgres" and nginx's workers as "nobody": both must
+# reach the build area (data directory, temp files). A checkout they cannot enter (a clone in
+# root's 0700 home) gets a build area of its own under /var/tmp instead, named after the
+# checkout's path, and exported so that every script it runs uses the same one.
+if [ -z "${NGX_MUSIC_BUILD_AREA:-}" ] && [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 &&
+    ! runuser -u nobody -- test -x "$ROOT" 2>/dev/null; then
+    BUILD_AREA="/var/tmp/ngx-music-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
+    # /var/tmp is writable by everyone: the directory must be root's own, not a planted one
+    mkdir -m 755 "$BUILD_AREA" 2>/dev/null ||
+        { [ -d "$BUILD_AREA" ] && ! [ -L "$BUILD_AREA" ] && [ "$(stat -c %u "$BUILD_AREA")" = 0 ]; } ||
+        { printf '[%s] error: %s exists and is not a directory of root'"'"'s\n' "$(basename "$0")" "$BUILD_AREA" >&2; exit 1; }
+    chmod 755 "$BUILD_AREA"
+    printf '[%s] %s cannot be entered by unprivileged users (postgres, nginx workers): build area %s (NGX_MUSIC_BUILD_AREA chooses another)\n' \
+        "$(basename "$0")" "$ROOT" "$BUILD_AREA" >&2
+    export NGX_MUSIC_BUILD_AREA="$BUILD_AREA"
+    # cargo builds the module against the nginx tree there (.cargo/config.toml names .build's)
+    export NGINX_BUILD_DIR="${NGINX_BUILD_DIR:-$BUILD_AREA/nginx-src/objs}"
+fi
 NGINX_VERSION=1.28.3
 NGINX_SRC_CRATE_VERSION="1.28.5+1.28.3"
 NGINX_PREFIX="$BUILD_AREA/nginx"
@@ -41,6 +59,15 @@ PG_PACKAGES=(postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
     libhttp-message-perl liburi-perl curl apache2-utils python3-venv
     python3-django python3-djangorestframework python3-django-cors-headers python3-psycopg2)
+
+# stage_static DIR: a fresh copy of nginx-conf/static in DIR/static, which nginx serves: as root
+# its workers run as "nobody", who may not be able to enter the checkout. Prints the path.
+stage_static() {
+    rm -rf "$1/static"
+    cp -R "$ROOT/nginx-conf/static" "$1/static"
+    chmod -R u=rwX,go=rX "$1/static"
+    printf '%s\n' "$1/static"
+}
 
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 

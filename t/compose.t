@@ -341,7 +341,7 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     is_deeply([grep { /\@[A-Z][A-Z0-9_]*\@/ && !/^music_database / } conf_lines($conf)], [], 'no @VAR@ left');
     # the shipped template, filled with the same values, container differences applied
     my %val = (MODULE => $MODULE, WORKERS => 'auto', ERROR_LOG_LEVEL => 'warn', RUN => $dir,
-        CONF => "$dir/conf", STATIC => "$ROOT/nginx-conf/static", LISTEN => '8080',
+        CONF => "$dir/conf", STATIC => "$dir/static", LISTEN => '8080',
         DATABASE_URL => nginx_value($ci));
     my @want;
     for my $l (conf_lines($shipped)) {
