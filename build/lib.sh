@@ -27,8 +27,10 @@ NGINX_PREFIX="$BUILD_AREA/nginx"
 NGINX_TREE="$BUILD_AREA/nginx-src"
 NGINX_BIN="$NGINX_PREFIX/sbin/nginx"
 PGBIN="${PGBIN:-/usr/lib/postgresql/15/bin}"
-# configure flags: the notes' set plus what the shipped config needs (gzip, auth_basic and
-# stub_status are default or listed); --with-debug keeps Test::Nginx's debug error_log usable.
+# configure flags: --with-compat (a dynamic module loads only into an nginx built with it, or
+# with the very same flags), threads (PBKDF2 off the event loop), plus what the shipped config
+# needs (gzip, auth_basic and stub_status are default or listed); --with-debug keeps
+# Test::Nginx's debug error_log usable.
 NGINX_CONFIGURE_FLAGS=(
     --with-compat --with-debug --with-threads
     --with-http_stub_status_module --with-http_ssl_module --with-http_realip_module

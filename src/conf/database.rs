@@ -20,8 +20,8 @@ use crate::ffi::peer::Endpoint;
 
 /// A parsed `music_database` value.
 pub struct DbSettings {
-    /// The connection string as written: the key of the worker's pool (trap 4 of the notes:
-    /// pools are per whole connection string, not per address).
+    /// The connection string as written: the key of the worker's pool (pools are per whole
+    /// connection string, with its user, database and password, not per address).
     pub conninfo: String,
     pub config: tokio_postgres::Config,
     pub endpoints: Vec<Endpoint>,

@@ -1,7 +1,8 @@
 //! A deadline on nginx's timer tree that, unlike `ngx::async_::sleep`, is NOT cancelable: an
 //! exiting worker (reload, `nginx -s quit`) waits for it. Every request that waits on the
-//! database holds one, so a graceful reload lets in-flight requests finish (see the notes'
-//! trap 1) while idle pool connections, which hold no timer, do not keep the worker alive.
+//! database holds one, so a graceful reload lets in-flight requests finish (an exiting worker
+//! leaves as soon as only cancelable timers remain, which dropped them) while idle pool
+//! connections, which hold no timer, do not keep the worker alive.
 
 use std::cell::Cell;
 use std::future::Future;
