@@ -45,10 +45,7 @@ struct UserLookup<'a> {
 }
 
 impl UserLookup<'_> {
-    async fn by_name(
-        &self,
-        username: &str,
-    ) -> Result<Option<crate::db::queries::UserRow>, DbError> {
+    async fn by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
         let db = Db {
             lease: self.pool.acquire().await?,
             query_timeout_ms: self.query_timeout_ms,
@@ -292,12 +289,11 @@ async fn check(
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let now = monotonic_ms();
     if let CacheLookup::Stale { .. } = lookup {
-        let row = user.as_ref().map(|u| UserRow {
-            id: u.id,
-            password: &u.password,
-            is_active: u.is_active,
-        });
-        if let Revalidation::Valid(_) = caches.borrow_mut().verified.revalidate(&key, now, row) {
+        let revalidation = caches
+            .borrow_mut()
+            .verified
+            .revalidate(&key, now, user.as_ref());
+        if let Revalidation::Valid(_) = revalidation {
             return Ok(());
         }
     }

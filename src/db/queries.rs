@@ -15,6 +15,7 @@ use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
 use super::MusicRow;
 use super::{describe, DbError};
+use crate::auth::UserRow;
 use crate::ffi::peer::PeerStream;
 use crate::ffi::timer::with_deadline;
 
@@ -23,13 +24,6 @@ pub struct Db {
     pub lease: Lease,
     pub query_timeout_ms: u64,
     pub connect_timeout_ms: u64,
-}
-
-/// What a user row says, for authentication.
-pub struct UserRow {
-    pub id: i64,
-    pub password: String,
-    pub is_active: bool,
 }
 
 fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
