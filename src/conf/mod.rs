@@ -2,7 +2,9 @@
 //!
 //! Every directive but `music_api` is allowed at http, server and location level and is
 //! inherited downwards as nginx's own directives are: a value set in a location wins, else the
-//! enclosing server's, else http's, else the default (applied in [`LocationConf::merge_from`]).
+//! enclosing server's, else http's, else the default ([`settings`], applied in
+//! [`LocationConf::merge_from`]). A location with `music_api` keeps the result as
+//! [`ApiSettings`], which is all its request path reads.
 
 pub mod database;
 pub mod directives;
@@ -15,7 +17,7 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 pub use database::DbSettings;
-pub use settings::{ApiSettings, AuthSettings, MergedSettings, PoolSettings};
+pub use settings::{ApiSettings, PoolSettings};
 
 use crate::api::cors::{DEFAULT_ALLOW_HEADERS, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE};
 use crate::api::{AllowedOrigins, CorsPolicy};
