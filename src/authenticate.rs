@@ -25,15 +25,14 @@ use crate::auth::{
     username_is_storable, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
     LoginFailure, Revalidation, UserRow, VerifyJob,
 };
-use crate::conf::LocationConf;
+use crate::conf::{ApiSettings, PoolSettings};
 use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
 use crate::ffi::thread_task;
 
-/// The credentials a request presents, and the database they are checked against.
+/// The credentials a request presents.
 pub struct Who<'a> {
-    pub conninfo: &'a str,
     pub username: &'a str,
     pub password: &'a str,
 }
@@ -41,19 +40,12 @@ pub struct Who<'a> {
 /// Reads user rows on a connection leased for that one query.
 struct UserLookup<'a> {
     pool: &'a Rc<Pool>,
-    query_timeout_ms: u64,
+    settings: &'a PoolSettings,
 }
 
 impl UserLookup<'_> {
-    async fn by_name(
-        &self,
-        username: &str,
-    ) -> Result<Option<crate::db::queries::UserRow>, DbError> {
-        let db = Db {
-            lease: self.pool.acquire().await?,
-            query_timeout_ms: self.query_timeout_ms,
-            connect_timeout_ms: self.query_timeout_ms,
-        };
+    async fn by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
+        let db = Db::new(self.pool.acquire().await?, self.settings);
         db.user_by_name(username).await
     }
 }
@@ -133,21 +125,23 @@ thread_local! {
     static IN_FLIGHT: RefCell<HashMap<CacheKey, Rc<Flight>>> = RefCell::new(HashMap::new());
 }
 
-fn auth_caches(conf: &LocationConf, conninfo: &str) -> Rc<RefCell<AuthCaches>> {
+/// Wrong (user name, password) pairs a worker remembers, and for how long: enough to refuse
+/// a client that repeats a wrong password without hashing it again, short enough that the
+/// cache never matters to anyone else.
+const FAILED_CHECKS_KEPT: usize = 1024;
+const FAILED_CHECK_TTL_MS: u64 = 2000;
+
+/// The caches of one database, sized by the first location that uses it in this worker.
+fn auth_caches(api: &ApiSettings) -> Rc<RefCell<AuthCaches>> {
+    let auth = &api.auth;
     AUTH_CACHES.with(|m| {
         m.borrow_mut()
-            .entry(conninfo.to_owned())
+            .entry(api.database.conninfo.clone())
             .or_insert_with(|| {
                 Rc::new(RefCell::new(AuthCaches {
-                    verified: CredentialCache::new(
-                        conf.auth_cache_size.unwrap_or(1024),
-                        conf.auth_cache_valid_ms.unwrap_or(5000),
-                    ),
-                    failed: FailureCache::new(1024, 2000),
-                    trusted: CredentialCache::new(
-                        conf.auth_cache_size.unwrap_or(1024),
-                        conf.auth_cache_valid_ms.unwrap_or(5000),
-                    ),
+                    verified: CredentialCache::new(auth.cache_size, auth.cache_valid_ms),
+                    failed: FailureCache::new(FAILED_CHECKS_KEPT, FAILED_CHECK_TTL_MS),
+                    trusted: CredentialCache::new(auth.cache_size, auth.cache_valid_ms),
                 }))
             })
             .clone()
@@ -167,7 +161,7 @@ fn lower_thread_priority() {
 /// PBKDF2 on the configured thread pool; `None` when `music_auth_queue` checks are already
 /// pending in this worker or the pool refused the task. Refusing at once, rather than queueing
 /// behind a stream of (probably wrong) passwords, keeps a login's wait bounded.
-async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
+async fn run_verify(api: &ApiSettings, mut job: VerifyJob) -> Option<bool> {
     // Checks running or queued in this worker, all locations together.
     thread_local!(static PENDING: Cell<usize> = const { Cell::new(0) });
     struct Pending;
@@ -176,14 +170,12 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
             PENDING.with(|p| p.set(p.get().saturating_sub(1)));
         }
     }
-    let limit = conf.auth_queue.unwrap_or(crate::conf::DEFAULT_AUTH_QUEUE);
-    if PENDING.with(|p| p.get()) >= limit {
+    if PENDING.with(|p| p.get()) >= api.auth.queue {
         return None;
     }
     PENDING.with(|p| p.set(p.get() + 1));
     let _pending = Pending;
-    let pool = conf.thread_pool?;
-    let job = thread_task::run(pool, move || {
+    let job = thread_task::run(api.thread_pool, move || {
         lower_thread_priority();
         job.run();
         job
@@ -192,23 +184,15 @@ async fn run_verify(conf: &LocationConf, mut job: VerifyJob) -> Option<bool> {
     job.result()
 }
 
-/// Checks `username`/`password` against `auth_user` on the leased connection.
-pub async fn authenticate(
-    pool: &Rc<Pool>,
-    query_timeout_ms: u64,
-    conf: &LocationConf,
-    who: Who<'_>,
-) -> Result<(), Refusal> {
-    let Who {
-        conninfo,
-        username,
-        password,
-    } = who;
+/// Checks `username`/`password` against `auth_user`, reading the user's row on a connection
+/// leased from `pool` for that query.
+pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> Result<(), Refusal> {
+    let Who { username, password } = who;
     if !username_is_storable(username) {
         // PostgreSQL text cannot hold NUL: no row can have this name, so do not ask.
         return Err(Refusal::Invalid(LoginFailure::UnknownUser));
     }
-    let caches = auth_caches(conf, conninfo);
+    let caches = auth_caches(api);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
     if let CacheLookup::Fresh(_) = lookup {
@@ -227,9 +211,9 @@ pub async fn authenticate(
     IN_FLIGHT.with(|m| m.borrow_mut().insert(key, guard.flight.clone()));
     let lookup_user = UserLookup {
         pool,
-        query_timeout_ms,
+        settings: &api.pool,
     };
-    let result = check(&lookup_user, conf, &caches, key, lookup, username, password).await;
+    let result = check(&lookup_user, api, &caches, key, lookup, username, password).await;
     guard.flight.finish(match &result {
         Ok(()) => Some(Ok(())),
         Err(Refusal::Invalid(why)) => Some(Err(*why)),
@@ -245,12 +229,10 @@ pub async fn authenticate(
 /// within `music_auth_cache_valid`.
 pub async fn authenticate_trusted(
     pool: &Rc<Pool>,
-    query_timeout_ms: u64,
-    conf: &LocationConf,
-    conninfo: &str,
+    api: &ApiSettings,
     username: &str,
 ) -> Result<(), Refusal> {
-    let caches = auth_caches(conf, conninfo);
+    let caches = auth_caches(api);
     // No password: the key only stands for the name, in a cache of its own.
     let key = CacheKey::new(username, "");
     if let CacheLookup::Fresh(_) = caches.borrow().trusted.lookup(&key, monotonic_ms()) {
@@ -258,7 +240,7 @@ pub async fn authenticate_trusted(
     }
     let users = UserLookup {
         pool,
-        query_timeout_ms,
+        settings: &api.pool,
     };
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let mut caches = caches.borrow_mut();
@@ -282,7 +264,7 @@ pub async fn authenticate_trusted(
 
 async fn check(
     users: &UserLookup<'_>,
-    conf: &LocationConf,
+    api: &ApiSettings,
     caches: &RefCell<AuthCaches>,
     key: CacheKey,
     lookup: CacheLookup,
@@ -292,19 +274,18 @@ async fn check(
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let now = monotonic_ms();
     if let CacheLookup::Stale { .. } = lookup {
-        let row = user.as_ref().map(|u| UserRow {
-            id: u.id,
-            password: &u.password,
-            is_active: u.is_active,
-        });
-        if let Revalidation::Valid(_) = caches.borrow_mut().verified.revalidate(&key, now, row) {
+        let revalidation = caches
+            .borrow_mut()
+            .verified
+            .revalidate(&key, now, user.as_ref());
+        if let Revalidation::Valid(_) = revalidation {
             return Ok(());
         }
     }
     let Some(user) = user else {
         // Django hashes once anyway, so that a missing user takes as long as a wrong password;
         // and when no check can be queued, a missing user is busy like an existing one.
-        return match run_verify(conf, VerifyJob::dummy(password.to_owned())).await {
+        return match run_verify(api, VerifyJob::dummy(password.to_owned())).await {
             Some(_) => Err(Refusal::Invalid(LoginFailure::UnknownUser)),
             None => Err(Refusal::Busy),
         };
@@ -322,7 +303,7 @@ async fn check(
     let Ok(hash) = DjangoHash::parse(&user.password) else {
         return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     };
-    match run_verify(conf, VerifyJob::new(password.to_owned(), hash)).await {
+    match run_verify(api, VerifyJob::new(password.to_owned(), hash)).await {
         Some(true) => {
             caches
                 .borrow_mut()

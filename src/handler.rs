@@ -17,8 +17,8 @@ use ngx::ngx_log_error;
 use crate::api::{self, Action, ApiError, Mode, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::authenticate::{self, authenticate, authenticate_trusted, Refusal};
-use crate::conf::{AuthMode, LocationConf};
-use crate::db::pool::{pool_for, PoolLimits, Purpose};
+use crate::conf::{ApiSettings, AuthMode};
+use crate::db::pool::{pool_for, Purpose};
 use crate::db::queries::Db;
 use crate::db::statements::Stmt;
 use crate::db::{self, DbError};
@@ -66,15 +66,8 @@ fn with_headers(mut r: Response, headers: &[(&'static str, String)]) -> Response
 }
 
 /// Routing, CORS, method and header checks: everything decidable without the database.
-fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
-    let default_cors;
-    let cors = match &conf.cors_policy {
-        Some(policy) => policy,
-        None => {
-            default_cors = conf.build_cors_policy();
-            &default_cors
-        }
-    };
+fn plan(conf: &ApiSettings, info: &RequestInfo) -> Plan {
+    let cors = &conf.cors;
     let origin = info.origin.as_deref().map(str::as_bytes);
     if cors.is_preflight(&info.method, info.cors_request_method.is_some()) {
         // django-cors-headers answers preflights before any view (and any authentication).
@@ -134,7 +127,7 @@ fn plan(conf: &LocationConf, info: &RequestInfo) -> Plan {
     let action = api::action(&resource, &info.method);
     // DRF authenticates before it looks at the method (405) or the object (404).
     let credentials = if api::needs_auth(&resource) {
-        match conf.auth.unwrap_or(AuthMode::Basic) {
+        match conf.auth.mode {
             AuthMode::RemoteUser => match &info.remote_user {
                 Some(username) if auth::username_is_storable(username) => {
                     Some(Credentials::Trusted {
@@ -202,12 +195,12 @@ thread_local! {
 pub unsafe extern "C" fn content_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx calls the content handler with a valid request of this location.
     let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
-    let Some(conf) = Module::location_conf(req) else {
+    let Some(conf) = Module::location_conf(req).and_then(|c| c.settings.as_ref()) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
     // SAFETY: as above.
     let mut info = unsafe { RequestInfo::from_raw(r) };
-    if let (Some(AuthMode::RemoteUser), Some(verifiers)) = (conf.auth, &conf.verifiers) {
+    if let (AuthMode::RemoteUser, Some(verifiers)) = (conf.auth.mode, &conf.verifiers) {
         // SAFETY: as above.
         info.remote_user = unsafe { crate::ffi::access::verified_user(r, verifiers) };
     }
@@ -255,7 +248,7 @@ unsafe extern "C" fn body_ready(r: *mut ngx_http_request_t) {
     };
     // SAFETY: nginx calls this with the live request whose body is now complete.
     let req = unsafe { ngx::http::Request::from_ngx_http_request(r) };
-    let Some(conf) = Module::location_conf(req) else {
+    let Some(conf) = Module::location_conf(req).and_then(|c| c.settings.as_ref()) else {
         return;
     };
     // SAFETY: as above.
@@ -280,7 +273,7 @@ const IN_FLIGHT_GUARD_MS: nginx_sys::ngx_msec_t = 10 * 60 * 1000;
 /// The task that answers one request.
 async fn serve(
     mut pending: PendingRequest,
-    conf: &'static LocationConf,
+    conf: &'static ApiSettings,
     work: Work,
     info: RequestInfo,
     body: Vec<u8>,
@@ -384,48 +377,26 @@ impl From<ApiError> for Failure {
     }
 }
 
-fn item_response(status: u16, row: &db::MusicRow, conf: &LocationConf) -> Response {
+fn item_response(status: u16, row: &db::MusicRow, conf: &ApiSettings) -> Response {
     let mut out = Vec::with_capacity(256);
-    api::write_item(
-        &mut out,
-        row,
-        chrono::Utc::now(),
-        &conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei),
-    );
+    api::write_item(&mut out, row, chrono::Utc::now(), &conf.time_zone);
     Response::json(status, out)
 }
 
 async fn execute(
-    conf: &'static LocationConf,
+    conf: &'static ApiSettings,
     work: &Work,
     info: &RequestInfo,
     body: &[u8],
     log: *mut nginx_sys::ngx_log_t,
 ) -> Result<Outcome, Failure> {
-    let Some(settings) = conf.database.clone() else {
-        return Err(Failure::Db(DbError::Unavailable(
-            "no music_database".into(),
-        )));
-    };
-    let limits = PoolLimits {
-        size: conf.pool_size.unwrap_or(2),
-        pipeline: conf.pool_pipeline.unwrap_or(32),
-        queue: conf.pool_queue.unwrap_or(1024),
-        wait_ms: conf.pool_timeout_ms.unwrap_or(3000),
-        connect_ms: conf.connect_timeout_ms.unwrap_or(3000),
-    };
-    let pool = pool_for(&settings, Purpose::Queries, limits);
-    let query_timeout_ms = conf.query_timeout_ms.unwrap_or(10_000);
+    let pool = pool_for(&conf.database, &conf.pool, Purpose::Queries);
     // Authentication first: it holds a connection only for its user query, not while
     // PBKDF2 runs, so slow password checks cannot take the pool from other requests.
     let refused = match &work.credentials {
         Some(Credentials::Basic { username, password }) => {
-            let who = authenticate::Who {
-                conninfo: &settings.conninfo,
-                username,
-                password,
-            };
-            authenticate(&pool, query_timeout_ms, conf, who)
+            let who = authenticate::Who { username, password };
+            authenticate(&pool, conf, who)
                 .await
                 .err()
                 .map(|refusal| match refusal {
@@ -436,7 +407,7 @@ async fn execute(
                 })
         }
         Some(Credentials::Trusted { username }) => {
-            authenticate_trusted(&pool, query_timeout_ms, conf, &settings.conninfo, username)
+            authenticate_trusted(&pool, conf, username)
                 .await
                 .err()
                 .map(|refusal| match refusal {
@@ -460,23 +431,15 @@ async fn execute(
         return Err(failure);
     }
     let streams = matches!(work.action, Ok(Action::ListAll | Action::AllSingers));
-    let db = Db {
-        lease: if streams {
-            // Streams have connections of their own: however many clients read lists (and
-            // however slowly), the short queries keep `music_pool_size` connections.
-            let stream_limits = PoolLimits {
-                size: conf.pool_stream_size.unwrap_or(2),
-                ..limits
-            };
-            pool_for(&settings, Purpose::Streams, stream_limits)
-                .acquire()
-                .await?
-        } else {
-            pool.acquire().await?
-        },
-        query_timeout_ms,
-        connect_timeout_ms: limits.connect_ms,
+    let lease = if streams {
+        // Streams have connections of their own (see `Purpose::Streams`).
+        pool_for(&conf.database, &conf.pool, Purpose::Streams)
+            .acquire()
+            .await?
+    } else {
+        pool.acquire().await?
     };
+    let db = Db::new(lease, &conf.pool);
 
     let not_found = || Failure::from(ApiError::not_found());
     let content_type = info.content_type.as_deref();
@@ -566,7 +529,7 @@ async fn execute(
 /// stays bounded whatever the table size.
 async fn stream_list(
     mut pending: PendingRequest,
-    conf: &LocationConf,
+    conf: &ApiSettings,
     db: &Db,
     work: &Work,
     stmt: Stmt,
@@ -592,7 +555,7 @@ async fn stream_list(
         pending.end_stream(true);
         return Ok(());
     }
-    let tz = conf.time_zone.unwrap_or(chrono_tz::Asia::Taipei);
+    let tz = conf.time_zone;
     let now = chrono::Utc::now();
     let mut buf = Vec::with_capacity(FLUSH_AT + 1024);
     buf.push(b'[');

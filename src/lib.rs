@@ -27,7 +27,7 @@ pub mod http;
 pub mod stats;
 pub mod time;
 
-use conf::LocationConf;
+use conf::{ApiSettings, LocationConf};
 use ffi::thread_task::ThreadPoolRef;
 
 /// The module's type for ngx-rust's configuration helpers.
@@ -40,8 +40,9 @@ impl HttpModule for Module {
     }
 }
 
-/// Merges a location's configuration with the enclosing level's, and resolves what only the
-/// configuration cycle can (the PBKDF2 thread pool).
+/// Merges a location's configuration with the enclosing level's and, for a `music_api`
+/// location, resolves its settings, with what only the configuration cycle can (the PBKDF2
+/// thread pool, the modules that verify `$remote_user`).
 unsafe extern "C" fn merge_loc_conf(
     cf: *mut ngx_conf_t,
     prev: *mut c_void,
@@ -54,7 +55,7 @@ unsafe extern "C" fn merge_loc_conf(
             &mut *(conf as *mut LocationConf),
         )
     };
-    conf.merge_from(prev);
+    let merged = conf.merge_from(prev);
     if !conf.api {
         return ptr::null_mut();
     }
@@ -64,8 +65,7 @@ unsafe extern "C" fn merge_loc_conf(
         return NGX_CONF_ERROR;
     };
     clcf.handler = Some(handler::content_handler);
-    conf.cors_policy = Some(conf.build_cors_policy());
-    if conf.database.is_none() {
+    let Some(database) = conf.database.clone() else {
         ngx_conf_log_error!(
             NGX_LOG_EMERG,
             cf,
@@ -73,11 +73,12 @@ unsafe extern "C" fn merge_loc_conf(
             conf.prefix
         );
         return NGX_CONF_ERROR;
-    }
-    if conf.auth == Some(conf::AuthMode::RemoteUser) {
+    };
+    let mut verifiers = None;
+    if merged.auth.mode == conf::AuthMode::RemoteUser {
         // SAFETY: nginx is merging this location: `cf->ctx` is its context.
         match unsafe { ffi::access::check_location(cf) } {
-            Ok(verifiers) => conf.verifiers = Some(verifiers),
+            Ok(verified_by) => verifiers = Some(verified_by),
             Err(why) => {
                 // SAFETY: `cf->log` is the configuration's log.
                 let log = unsafe { (*cf).log };
@@ -98,7 +99,7 @@ unsafe extern "C" fn merge_loc_conf(
         }
     }
     // The auth cache's PBKDF2 runs on this thread pool ("default" is created on demand).
-    let name = conf.auth_thread_pool.clone().unwrap_or_default();
+    let name = &merged.auth.thread_pool_name;
     let mut s = ngx_str_t {
         len: name.len(),
         data: name.as_ptr() as *mut u8,
@@ -118,7 +119,13 @@ unsafe extern "C" fn merge_loc_conf(
     if tp.is_null() {
         return NGX_CONF_ERROR;
     }
-    conf.thread_pool = Some(ThreadPoolRef(tp));
+    conf.settings = Some(ApiSettings::new(
+        conf.prefix.clone(),
+        database,
+        merged,
+        ThreadPoolRef(tp),
+        verifiers,
+    ));
     ptr::null_mut()
 }
 

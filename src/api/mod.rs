@@ -19,13 +19,10 @@ pub mod options;
 pub mod route;
 pub mod urlencoded;
 
-pub use cors::{vary_header, AllowedOrigins, CorsHeaders, CorsPolicy};
+pub use cors::{vary_header, AllowedOrigins, CorsPolicy};
 pub use error::ApiError;
 pub use input::{parse_music_input, Mode, MusicInput};
-pub use json::{
-    write_detail, write_item, write_string_array_item, CONTENT_TYPE, LIST_CLOSE, LIST_OPEN,
-    LIST_SEPARATOR,
-};
+pub use json::{write_detail, write_item};
 pub use json_string::write_json_string;
 pub use options::body as options_body;
-pub use route::{action, allow, needs_auth, root_body, route, Action, Pk, Resource, RouteOutcome};
+pub use route::{action, allow, needs_auth, root_body, route, Action, Resource, RouteOutcome};

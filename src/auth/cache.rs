@@ -110,11 +110,12 @@ pub enum CacheLookup {
     Miss,
 }
 
-/// The columns of `auth_user` that decide a cached entry's validity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UserRow<'a> {
+/// The columns of `auth_user` that authentication reads (by user name),
+/// and that decide a cached entry's validity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
     pub id: i64,
-    pub password: &'a str,
+    pub password: String,
     pub is_active: bool,
 }
 
@@ -129,29 +130,139 @@ pub enum Revalidation {
     Invalid,
 }
 
+/// A bounded map from [`CacheKey`] that evicts the entry written or
+/// touched longest ago: both caches below keep their entries in one.
+///
+/// `order` lists (key, generation) in write order; an entry's generation
+/// changes whenever it is written or touched, so the older pairs of that
+/// key become tombstones, skipped on eviction and compacted lazily (the
+/// queue stays within a constant factor of the live entries).
+struct GenerationFifo<V> {
+    map: HashMap<CacheKey, (V, u64)>,
+    order: VecDeque<(CacheKey, u64)>,
+    next_generation: u64,
+    capacity: usize,
+}
+
+impl<V> GenerationFifo<V> {
+    /// At most `capacity` entries; 0 keeps none.
+    fn new(capacity: usize) -> Self {
+        GenerationFifo {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            next_generation: 0,
+            capacity,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<&V> {
+        self.map.get(key).map(|(v, _)| v)
+    }
+
+    /// Writes the key's entry (the newest now), evicting the oldest
+    /// entries when a new key would exceed the capacity.
+    fn insert(&mut self, key: CacheKey, value: V) {
+        if self.capacity == 0 {
+            return;
+        }
+        if !self.map.contains_key(&key) {
+            while self.map.len() >= self.capacity {
+                if !self.evict_oldest() {
+                    break;
+                }
+            }
+        }
+        let generation = self.bump();
+        self.map.insert(key, (value, generation));
+        self.order.push_back((key, generation));
+        self.compact_if_needed();
+    }
+
+    /// Makes an existing entry the newest, changed by `update`. False if
+    /// the key is not there.
+    fn touch(&mut self, key: &CacheKey, update: impl FnOnce(&mut V)) -> bool {
+        let generation = self.next_generation;
+        match self.map.get_mut(key) {
+            None => false,
+            Some((value, g)) => {
+                update(value);
+                *g = generation;
+                self.next_generation += 1;
+                self.order.push_back((*key, generation));
+                self.compact_if_needed();
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, key: &CacheKey) -> bool {
+        // The tombstone left in `order` is skipped and compacted later.
+        self.map.remove(key).is_some()
+    }
+
+    /// Keeps the entries `keep` says yes to. Linear in the size.
+    fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        self.map.retain(|_, (v, _)| keep(v));
+        self.compact();
+    }
+
+    fn clear(&mut self) {
+        self.map.clear();
+        self.order.clear();
+    }
+
+    fn bump(&mut self) -> u64 {
+        let g = self.next_generation;
+        self.next_generation += 1;
+        g
+    }
+
+    /// Evicts the live entry written longest ago. False if none is left.
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((key, generation)) = self.order.pop_front() {
+            if self.map.get(&key).is_some_and(|(_, g)| *g == generation) {
+                self.map.remove(&key);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn compact_if_needed(&mut self) {
+        if self.order.len() > 2 * self.map.len() + 16 {
+            self.compact();
+        }
+    }
+
+    fn compact(&mut self) {
+        let map = &self.map;
+        self.order
+            .retain(|(k, g)| map.get(k).is_some_and(|(_, live)| live == g));
+    }
+}
+
 struct Entry {
     user_id: i64,
     password_hash: String,
     verified_at: u64,
-    generation: u64,
 }
 
 /// Bounded cache of verified credentials. See the module docs.
 pub struct CredentialCache {
-    map: HashMap<CacheKey, Entry>,
-    /// (key, generation) in validation order; entries whose generation no
-    /// longer matches the map are tombstones, skipped and compacted lazily.
-    order: VecDeque<(CacheKey, u64)>,
-    next_generation: u64,
-    capacity: usize,
+    /// Evicts the entry verified or revalidated longest ago.
+    entries: GenerationFifo<Entry>,
     revalidate_after_ms: u64,
 }
 
 impl fmt::Debug for CredentialCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CredentialCache")
-            .field("len", &self.map.len())
-            .field("capacity", &self.capacity)
+            .field("len", &self.entries.len())
+            .field("capacity", &self.entries.capacity)
             .field("revalidate_after_ms", &self.revalidate_after_ms)
             .finish()
     }
@@ -162,16 +273,13 @@ impl CredentialCache {
     /// without a database read for `revalidate_after_ms`.
     pub fn new(capacity: usize, revalidate_after_ms: u64) -> CredentialCache {
         CredentialCache {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next_generation: 0,
-            capacity,
+            entries: GenerationFifo::new(capacity),
             revalidate_after_ms,
         }
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.entries.capacity
     }
 
     pub fn revalidate_after_ms(&self) -> u64 {
@@ -179,17 +287,17 @@ impl CredentialCache {
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.len() == 0
     }
 
     /// Looks a key up at time `now_ms`. An entry from the "future" (a
     /// clock that went backwards) counts as stale.
     pub fn lookup(&self, key: &CacheKey, now_ms: u64) -> CacheLookup {
-        match self.map.get(key) {
+        match self.entries.get(key) {
             None => CacheLookup::Miss,
             Some(e) => match now_ms.checked_sub(e.verified_at) {
                 Some(age) if age < self.revalidate_after_ms => CacheLookup::Fresh(e.user_id),
@@ -205,52 +313,26 @@ impl CredentialCache {
     /// `password_hash`, the hash string of active user `user_id`. Replaces
     /// any entry for the key; evicts the oldest entry when full.
     pub fn insert(&mut self, key: CacheKey, user_id: i64, password_hash: &str, now_ms: u64) {
-        if self.capacity == 0 {
-            return;
-        }
-        if !self.map.contains_key(&key) {
-            while self.map.len() >= self.capacity {
-                if !self.evict_oldest() {
-                    break;
-                }
-            }
-        }
-        let generation = self.bump();
-        self.map.insert(
+        self.entries.insert(
             key,
             Entry {
                 user_id,
                 password_hash: password_hash.to_owned(),
                 verified_at: now_ms,
-                generation,
             },
         );
-        self.order.push_back((key, generation));
-        self.compact_if_needed();
     }
 
     /// Marks an entry as validated at `now_ms` (after the caller checked
     /// the row itself). Returns false if the key is not cached (it may have
     /// been evicted while the row was being read).
     pub fn refresh(&mut self, key: &CacheKey, now_ms: u64) -> bool {
-        let generation = self.next_generation;
-        match self.map.get_mut(key) {
-            None => false,
-            Some(e) => {
-                e.verified_at = now_ms;
-                e.generation = generation;
-                self.next_generation += 1;
-                self.order.push_back((*key, generation));
-                self.compact_if_needed();
-                true
-            }
-        }
+        self.entries.touch(key, |e| e.verified_at = now_ms)
     }
 
     /// Drops an entry. Returns whether there was one.
     pub fn remove(&mut self, key: &CacheKey) -> bool {
-        // The tombstone left in `order` is skipped and compacted later.
-        self.map.remove(key).is_some()
+        self.entries.remove(key)
     }
 
     /// Applies a freshly read row (`None`: no such user) to a stale entry:
@@ -260,9 +342,9 @@ impl CredentialCache {
         &mut self,
         key: &CacheKey,
         now_ms: u64,
-        row: Option<UserRow<'_>>,
+        row: Option<&UserRow>,
     ) -> Revalidation {
-        let valid = match (self.map.get(key), row) {
+        let valid = match (self.entries.get(key), row) {
             (Some(e), Some(row)) => {
                 row.is_active
                     && row.id == e.user_id
@@ -271,7 +353,7 @@ impl CredentialCache {
             _ => false,
         };
         if valid {
-            let user_id = self.map.get(key).map(|e| e.user_id);
+            let user_id = self.entries.get(key).map(|e| e.user_id);
             self.refresh(key, now_ms);
             match user_id {
                 Some(id) => Revalidation::Valid(id),
@@ -286,44 +368,13 @@ impl CredentialCache {
     /// Drops every entry of a user (e.g. after the module itself changed
     /// or deleted it). Linear in the cache size.
     pub fn remove_user(&mut self, user_id: i64) -> usize {
-        let before = self.map.len();
-        self.map.retain(|_, e| e.user_id != user_id);
-        before - self.map.len()
+        let before = self.entries.len();
+        self.entries.retain(|e| e.user_id != user_id);
+        before - self.entries.len()
     }
 
     pub fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
-    }
-
-    fn bump(&mut self) -> u64 {
-        let g = self.next_generation;
-        self.next_generation += 1;
-        g
-    }
-
-    /// Evicts the live entry validated longest ago. False if none is left.
-    fn evict_oldest(&mut self) -> bool {
-        while let Some((key, generation)) = self.order.pop_front() {
-            if self
-                .map
-                .get(&key)
-                .is_some_and(|e| e.generation == generation)
-            {
-                self.map.remove(&key);
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Keeps `order` within a constant factor of the live entries.
-    fn compact_if_needed(&mut self) {
-        if self.order.len() > 2 * self.map.len() + 16 {
-            let map = &self.map;
-            self.order
-                .retain(|(k, g)| map.get(k).is_some_and(|e| e.generation == *g));
-        }
+        self.entries.clear();
     }
 }
 
@@ -331,24 +382,21 @@ struct Failure {
     /// SHA-256 of the hash string the password failed against.
     hash_digest: [u8; 32],
     failed_at: u64,
-    generation: u64,
 }
 
 /// Bounded, short-lived cache of failed password checks. See the module
 /// docs.
 pub struct FailureCache {
-    map: HashMap<CacheKey, Failure>,
-    order: VecDeque<(CacheKey, u64)>,
-    next_generation: u64,
-    capacity: usize,
+    /// Evicts the failure recorded longest ago.
+    entries: GenerationFifo<Failure>,
     ttl_ms: u64,
 }
 
 impl fmt::Debug for FailureCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FailureCache")
-            .field("len", &self.map.len())
-            .field("capacity", &self.capacity)
+            .field("len", &self.entries.len())
+            .field("capacity", &self.entries.capacity)
             .field("ttl_ms", &self.ttl_ms)
             .finish()
     }
@@ -362,62 +410,35 @@ impl FailureCache {
     /// At most `capacity` failures (0 disables it), each kept `ttl_ms`.
     pub fn new(capacity: usize, ttl_ms: u64) -> FailureCache {
         FailureCache {
-            map: HashMap::new(),
-            order: VecDeque::new(),
-            next_generation: 0,
-            capacity,
+            entries: GenerationFifo::new(capacity),
             ttl_ms,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.entries.len() == 0
     }
 
     /// Records that the key's password did not match `password_hash` (the
     /// user's stored hash string; `""` for a user that does not exist).
     pub fn record(&mut self, key: CacheKey, password_hash: &str, now_ms: u64) {
-        if self.capacity == 0 {
-            return;
-        }
-        if !self.map.contains_key(&key) {
-            while self.map.len() >= self.capacity {
-                match self.order.pop_front() {
-                    None => break,
-                    Some((k, g)) => {
-                        if self.map.get(&k).is_some_and(|f| f.generation == g) {
-                            self.map.remove(&k);
-                        }
-                    }
-                }
-            }
-        }
-        let generation = self.next_generation;
-        self.next_generation += 1;
-        self.map.insert(
+        self.entries.insert(
             key,
             Failure {
                 hash_digest: digest_of(password_hash),
                 failed_at: now_ms,
-                generation,
             },
         );
-        self.order.push_back((key, generation));
-        if self.order.len() > 2 * self.map.len() + 16 {
-            let map = &self.map;
-            self.order
-                .retain(|(k, g)| map.get(k).is_some_and(|f| f.generation == *g));
-        }
     }
 
     /// True when this pair failed against this very hash string less than
     /// `ttl_ms` ago: refuse without PBKDF2.
     pub fn is_known_failure(&self, key: &CacheKey, password_hash: &str, now_ms: u64) -> bool {
-        match self.map.get(key) {
+        match self.entries.get(key) {
             None => false,
             Some(f) => {
                 let young = now_ms
@@ -430,23 +451,19 @@ impl FailureCache {
 
     /// Forgets a pair (e.g. once it verified after all).
     pub fn remove(&mut self, key: &CacheKey) -> bool {
-        self.map.remove(key).is_some()
+        self.entries.remove(key)
     }
 
     /// Drops expired failures (optional housekeeping; lookups already
     /// ignore them).
     pub fn purge_expired(&mut self, now_ms: u64) {
         let ttl = self.ttl_ms;
-        self.map
-            .retain(|_, f| now_ms.checked_sub(f.failed_at).is_some_and(|age| age < ttl));
-        let map = &self.map;
-        self.order
-            .retain(|(k, g)| map.get(k).is_some_and(|f| f.generation == *g));
+        self.entries
+            .retain(|f| now_ms.checked_sub(f.failed_at).is_some_and(|age| age < ttl));
     }
 
     pub fn clear(&mut self) {
-        self.map.clear();
-        self.order.clear();
+        self.entries.clear();
     }
 }
 
@@ -509,12 +526,10 @@ mod tests {
     #[test]
     fn revalidate_rules() {
         let key = k("admin", "pw");
-        let row = |id, password, is_active| {
-            Some(UserRow {
-                id,
-                password,
-                is_active,
-            })
+        let row = |id, password: &str, is_active| UserRow {
+            id,
+            password: password.to_owned(),
+            is_active,
         };
         let fresh = || {
             let mut c = CredentialCache::new(8, 1000);
@@ -524,7 +539,7 @@ mod tests {
 
         let mut c = fresh();
         assert_eq!(
-            c.revalidate(&key, 5000, row(7, H1, true)),
+            c.revalidate(&key, 5000, Some(&row(7, H1, true))),
             Revalidation::Valid(7)
         );
         assert_eq!(c.lookup(&key, 5500), CacheLookup::Fresh(7));
@@ -532,7 +547,7 @@ mod tests {
         // Password changed.
         let mut c = fresh();
         assert_eq!(
-            c.revalidate(&key, 5000, row(7, H2, true)),
+            c.revalidate(&key, 5000, Some(&row(7, H2, true))),
             Revalidation::Invalid
         );
         assert_eq!(c.lookup(&key, 5000), CacheLookup::Miss);
@@ -540,7 +555,7 @@ mod tests {
         // Deactivated.
         let mut c = fresh();
         assert_eq!(
-            c.revalidate(&key, 5000, row(7, H1, false)),
+            c.revalidate(&key, 5000, Some(&row(7, H1, false))),
             Revalidation::Invalid
         );
         assert_eq!(c.lookup(&key, 5000), CacheLookup::Miss);
@@ -553,14 +568,14 @@ mod tests {
         // User name now belongs to another user (even with the same hash).
         let mut c = fresh();
         assert_eq!(
-            c.revalidate(&key, 5000, row(8, H1, true)),
+            c.revalidate(&key, 5000, Some(&row(8, H1, true))),
             Revalidation::Invalid
         );
 
         // Entry evicted meanwhile.
         let mut c = CredentialCache::new(8, 1000);
         assert_eq!(
-            c.revalidate(&key, 5000, row(7, H1, true)),
+            c.revalidate(&key, 5000, Some(&row(7, H1, true))),
             Revalidation::Invalid
         );
     }
@@ -581,9 +596,9 @@ mod tests {
                     let r = c.revalidate(
                         &key,
                         now,
-                        Some(UserRow {
+                        Some(&UserRow {
                             id: 1,
-                            password: H2,
+                            password: H2.to_owned(),
                             is_active: true,
                         }),
                     );
@@ -633,13 +648,17 @@ mod tests {
             }
         }
         assert_eq!(c.len(), 4);
-        assert!(c.order.len() <= 2 * 4 + 16 + 1, "{}", c.order.len());
+        assert!(
+            c.entries.order.len() <= 2 * 4 + 16 + 1,
+            "{}",
+            c.entries.order.len()
+        );
         for _ in 0..1000 {
-            let i = c.next_generation;
+            let i = c.entries.next_generation;
             c.insert(k(&format!("n{i}"), "pw"), 9, H1, 0);
         }
         assert_eq!(c.len(), 4);
-        assert!(c.order.len() <= 2 * 4 + 16 + 1);
+        assert!(c.entries.order.len() <= 2 * 4 + 16 + 1);
     }
 
     #[test]
@@ -695,7 +714,7 @@ mod tests {
             f.record(k("u", &i.to_string()), H1, i);
         }
         assert_eq!(f.len(), 3);
-        assert!(f.order.len() <= 2 * 3 + 16 + 1);
+        assert!(f.entries.order.len() <= 2 * 3 + 16 + 1);
         assert!(f.is_known_failure(&k("u", "99"), H1, 100));
         assert!(!f.is_known_failure(&k("u", "0"), H1, 100));
         f.purge_expired(50_000);
@@ -716,5 +735,56 @@ mod tests {
         }
         CACHE.with(|c| c.borrow_mut().insert(k("a", "b"), 1, H1, 0));
         CACHE.with(|c| assert_eq!(c.borrow().lookup(&k("a", "b"), 1), CacheLookup::Fresh(1)));
+    }
+
+    #[test]
+    fn fifo_evicts_the_entry_written_or_touched_longest_ago() {
+        let mut f = GenerationFifo::new(2);
+        let (a, b, c) = (k("a", ""), k("b", ""), k("c", ""));
+        f.insert(a, 1);
+        f.insert(b, 2);
+        // Touching `a` makes `b` the oldest, and changes `a`'s value.
+        assert!(f.touch(&a, |v| *v = 10));
+        f.insert(c, 3);
+        assert_eq!(
+            (f.get(&a), f.get(&b), f.get(&c)),
+            (Some(&10), None, Some(&3))
+        );
+        // Rewriting a present key evicts nothing.
+        f.insert(c, 30);
+        assert_eq!((f.len(), f.get(&a), f.get(&c)), (2, Some(&10), Some(&30)));
+        // A removed key's tombstone is skipped: the next eviction takes a live entry.
+        assert!(f.remove(&a));
+        f.insert(b, 2);
+        f.insert(a, 1);
+        assert_eq!(
+            (f.get(&c), f.get(&b), f.get(&a)),
+            (None, Some(&2), Some(&1))
+        );
+        assert!(!f.touch(&c, |_| {}));
+    }
+
+    #[test]
+    fn fifo_retain_compacts_and_zero_capacity_keeps_nothing() {
+        let mut f = GenerationFifo::new(8);
+        for i in 0..8u64 {
+            f.insert(k(&i.to_string(), ""), i);
+            f.touch(&k(&i.to_string(), ""), |_| {});
+        }
+        f.retain(|v| v % 2 == 0);
+        assert_eq!(f.len(), 4);
+        assert_eq!(f.order.len(), 4);
+        // The oldest live entry ("0") goes first once the capacity is reached again.
+        for i in 8..12u64 {
+            f.insert(k(&i.to_string(), ""), i);
+        }
+        f.insert(k("new", ""), 99);
+        assert_eq!(f.get(&k("0", "")), None);
+        assert_eq!(f.get(&k("2", "")), Some(&2));
+        let mut none = GenerationFifo::new(0);
+        none.insert(k("a", ""), 1);
+        assert_eq!((none.len(), none.get(&k("a", ""))), (0, None));
+        f.clear();
+        assert_eq!((f.len(), f.order.len()), (0, 0));
     }
 }

@@ -20,14 +20,8 @@ pub mod django_hash;
 pub mod login_failure;
 pub mod verify_job;
 
-pub use basic::{
-    parse_authorization, parse_authorization_with, username_is_storable, BasicError, BasicOutcome,
-    NonUtf8,
-};
+pub use basic::{parse_authorization, username_is_storable, BasicOutcome, NonUtf8};
 pub use cache::{CacheKey, CacheLookup, CredentialCache, FailureCache, Revalidation, UserRow};
-pub use django_hash::{
-    django_salt, make_pbkdf2_sha256, try_make_password, Algorithm, DjangoHash, HashError,
-    DJANGO_DEFAULT_ITERATIONS, DJANGO_SALT_LEN, MAX_ITERATIONS, UNUSABLE_PASSWORD_PREFIX,
-};
+pub use django_hash::{try_make_password, Algorithm, DjangoHash, HashError, MAX_ITERATIONS};
 pub use login_failure::LoginFailure;
 pub use verify_job::VerifyJob;

@@ -2,11 +2,14 @@
 //!
 //! Every directive but `music_api` is allowed at http, server and location level and is
 //! inherited downwards as nginx's own directives are: a value set in a location wins, else the
-//! enclosing server's, else http's, else the default (applied in [`LocationConf::merge_from`]).
+//! enclosing server's, else http's, else the default ([`settings`], applied in
+//! [`LocationConf::merge_from`]). A location with `music_api` keeps the result as
+//! [`ApiSettings`], which is all its request path reads.
 
 pub mod database;
 pub mod directives;
 pub mod setter;
+pub mod settings;
 pub mod values;
 
 use std::rc::Rc;
@@ -14,8 +17,11 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 pub use database::DbSettings;
+pub use settings::{ApiSettings, PoolSettings};
 
-use crate::ffi::thread_task::ThreadPoolRef;
+use crate::api::cors::{DEFAULT_ALLOW_HEADERS, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE};
+use crate::api::{AllowedOrigins, CorsPolicy};
+use settings::*;
 
 /// How `/api/musics…` requests are authenticated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,9 +32,6 @@ pub enum AuthMode {
     /// the same request, if it is an active user in `auth_user`.
     RemoteUser,
 }
-
-/// `music_auth_queue`: PBKDF2 checks a worker runs or queues at once.
-pub const DEFAULT_AUTH_QUEUE: usize = 16;
 
 /// Why `nginx -t` refuses a location with `music_auth remote_user`, and what to write instead.
 pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static str {
@@ -47,11 +50,8 @@ pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static s
     }
 }
 
-pub const DEFAULT_TIME_ZONE: &str = "Asia/Taipei";
-pub const DEFAULT_CORS_METHODS: &str = "GET, OPTIONS, PATCH, POST, PUT";
-pub const DEFAULT_CORS_HEADERS: &str = "accept, accept-encoding, authorization, content-type, dnt, origin, user-agent, x-csrftoken, x-requested-with, Cache-Control";
-
-/// Per-location configuration. `None` means "not set at this level".
+/// Per-location configuration: what the directives set at each level (`None`: not set at this
+/// level, so inherited), and for a `music_api` location the settings resolved from them.
 #[derive(Debug, Default)]
 pub struct LocationConf {
     /// `music_api` was given in this very location (not inherited).
@@ -71,97 +71,99 @@ pub struct LocationConf {
     pub auth: Option<AuthMode>,
     /// Where the `music_auth` in effect was written (`file:line`), for errors about it.
     pub auth_declared_at: Option<String>,
-    /// Set in merge for `music_api` locations with `music_auth remote_user`: the modules that
-    /// verify the user there (see `crate::ffi::access`).
-    pub verifiers: Option<crate::ffi::access::Verifiers>,
     pub auth_cache_size: Option<usize>,
     pub auth_cache_valid_ms: Option<u64>,
     pub auth_thread_pool: Option<String>,
     pub auth_queue: Option<usize>,
-    /// Resolved in merge (`ngx_thread_pool_add`) for locations with `music_api`.
-    pub thread_pool: Option<ThreadPoolRef>,
     pub cors: Option<bool>,
     pub cors_origins: Option<Vec<String>>,
     pub cors_methods: Option<String>,
     pub cors_headers: Option<String>,
     pub cors_max_age: Option<u64>,
-    /// Built once from the `music_cors*` values when the location is merged.
-    pub cors_policy: Option<crate::api::CorsPolicy>,
+    /// Set in merge for a location with `music_api`: all the request path reads.
+    pub settings: Option<ApiSettings>,
 }
 
-fn inherit<T: Clone>(own: &mut Option<T>, prev: &Option<T>, default: impl FnOnce() -> T) {
-    if own.is_none() {
-        *own = Some(prev.clone().unwrap_or_else(default));
-    }
+/// nginx's `ngx_conf_merge_*_value`: the own value, else the enclosing level's, else the
+/// default; the level keeps the result (its sublevels inherit it) and it is returned.
+fn merged<T: Clone>(own: &mut Option<T>, prev: &Option<T>, default: impl FnOnce() -> T) -> T {
+    own.get_or_insert_with(|| prev.clone().unwrap_or_else(default))
+        .clone()
 }
 
 impl LocationConf {
-    /// nginx's `ngx_conf_merge_*_value`: own value, else the enclosing level's, else default.
-    pub fn merge_from(&mut self, prev: &LocationConf) {
+    /// Merges this level with the enclosing one (nginx's `merge_loc_conf`) and returns this
+    /// level's settings, every default applied.
+    pub fn merge_from(&mut self, prev: &LocationConf) -> MergedSettings {
         if self.database.is_none() {
             self.database = prev.database.clone();
         }
-        inherit(&mut self.pool_size, &prev.pool_size, || 2);
-        inherit(&mut self.pool_stream_size, &prev.pool_stream_size, || 2);
-        inherit(&mut self.pool_pipeline, &prev.pool_pipeline, || 32);
-        inherit(&mut self.pool_queue, &prev.pool_queue, || 1024);
-        inherit(&mut self.pool_timeout_ms, &prev.pool_timeout_ms, || 3000);
-        inherit(
-            &mut self.connect_timeout_ms,
-            &prev.connect_timeout_ms,
-            || 3000,
-        );
-        inherit(&mut self.query_timeout_ms, &prev.query_timeout_ms, || {
-            10_000
-        });
-        inherit(&mut self.time_zone, &prev.time_zone, || {
-            chrono_tz::Asia::Taipei
-        });
         if self.auth.is_none() {
             self.auth_declared_at = prev.auth_declared_at.clone();
         }
-        inherit(&mut self.auth, &prev.auth, || AuthMode::Basic);
-        inherit(&mut self.auth_cache_size, &prev.auth_cache_size, || 1024);
-        inherit(
-            &mut self.auth_cache_valid_ms,
-            &prev.auth_cache_valid_ms,
-            || 5000,
-        );
-        inherit(&mut self.auth_thread_pool, &prev.auth_thread_pool, || {
-            "default".into()
-        });
-        inherit(&mut self.auth_queue, &prev.auth_queue, || {
-            DEFAULT_AUTH_QUEUE
-        });
-        inherit(&mut self.cors, &prev.cors, || true);
-        inherit(&mut self.cors_origins, &prev.cors_origins, || {
-            vec!["*".into()]
-        });
-        inherit(&mut self.cors_methods, &prev.cors_methods, || {
-            DEFAULT_CORS_METHODS.into()
-        });
-        inherit(&mut self.cors_headers, &prev.cors_headers, || {
-            DEFAULT_CORS_HEADERS.into()
-        });
-        inherit(&mut self.cors_max_age, &prev.cors_max_age, || 86_400);
-    }
-}
-
-impl LocationConf {
-    /// The CORS settings of this (merged) location, as the API layer takes them.
-    pub fn build_cors_policy(&self) -> crate::api::CorsPolicy {
-        let defaults = crate::api::CorsPolicy::default();
-        crate::api::CorsPolicy {
-            enabled: self.cors.unwrap_or(true),
-            allow_origins: match &self.cors_origins {
-                Some(list) => crate::api::AllowedOrigins::from_list(list.clone()),
-                None => defaults.allow_origins,
-            },
-            allow_methods: self.cors_methods.clone().unwrap_or(defaults.allow_methods),
-            allow_headers: self.cors_headers.clone().unwrap_or(defaults.allow_headers),
-            max_age: self
-                .cors_max_age
-                .map_or(defaults.max_age, |s| s.min(u32::MAX as u64) as u32),
+        let pool = PoolSettings {
+            size: merged(&mut self.pool_size, &prev.pool_size, || DEFAULT_POOL_SIZE),
+            stream_size: merged(&mut self.pool_stream_size, &prev.pool_stream_size, || {
+                DEFAULT_POOL_STREAM_SIZE
+            }),
+            pipeline: merged(&mut self.pool_pipeline, &prev.pool_pipeline, || {
+                DEFAULT_POOL_PIPELINE
+            }),
+            queue: merged(&mut self.pool_queue, &prev.pool_queue, || {
+                DEFAULT_POOL_QUEUE
+            }),
+            wait_ms: merged(&mut self.pool_timeout_ms, &prev.pool_timeout_ms, || {
+                DEFAULT_POOL_TIMEOUT_MS
+            }),
+            connect_ms: merged(
+                &mut self.connect_timeout_ms,
+                &prev.connect_timeout_ms,
+                || DEFAULT_CONNECT_TIMEOUT_MS,
+            ),
+            query_timeout_ms: merged(&mut self.query_timeout_ms, &prev.query_timeout_ms, || {
+                DEFAULT_QUERY_TIMEOUT_MS
+            }),
+        };
+        let auth = AuthSettings {
+            mode: merged(&mut self.auth, &prev.auth, || DEFAULT_AUTH),
+            cache_size: merged(&mut self.auth_cache_size, &prev.auth_cache_size, || {
+                DEFAULT_AUTH_CACHE_SIZE
+            }),
+            cache_valid_ms: merged(
+                &mut self.auth_cache_valid_ms,
+                &prev.auth_cache_valid_ms,
+                || DEFAULT_AUTH_CACHE_VALID_MS,
+            ),
+            queue: merged(&mut self.auth_queue, &prev.auth_queue, || {
+                DEFAULT_AUTH_QUEUE
+            }),
+            thread_pool_name: merged(&mut self.auth_thread_pool, &prev.auth_thread_pool, || {
+                DEFAULT_AUTH_THREAD_POOL.into()
+            }),
+        };
+        let cors = CorsPolicy {
+            enabled: merged(&mut self.cors, &prev.cors, || DEFAULT_CORS),
+            allow_origins: AllowedOrigins::from_list(merged(
+                &mut self.cors_origins,
+                &prev.cors_origins,
+                || DEFAULT_CORS_ORIGINS.iter().map(|&o| o.into()).collect(),
+            )),
+            allow_methods: merged(&mut self.cors_methods, &prev.cors_methods, || {
+                DEFAULT_ALLOW_METHODS.into()
+            }),
+            allow_headers: merged(&mut self.cors_headers, &prev.cors_headers, || {
+                DEFAULT_ALLOW_HEADERS.into()
+            }),
+            max_age: merged(&mut self.cors_max_age, &prev.cors_max_age, || {
+                DEFAULT_MAX_AGE.into()
+            })
+            .min(u32::MAX.into()) as u32,
+        };
+        MergedSettings {
+            pool,
+            auth,
+            cors,
+            time_zone: merged(&mut self.time_zone, &prev.time_zone, || DEFAULT_TIME_ZONE),
         }
     }
 }
@@ -170,37 +172,95 @@ impl LocationConf {
 mod tests {
     use super::*;
 
-    #[test]
-    fn merge_inherits_then_defaults() {
-        let http = LocationConf {
-            pool_size: Some(8),
-            ..Default::default()
-        };
-        let mut server = LocationConf::default();
+    /// What nginx does for `location` inside `server` inside `http`: each level merged with
+    /// the one around it, outermost first.
+    fn merge_chain(
+        mut http: LocationConf,
+        mut server: LocationConf,
+        mut location: LocationConf,
+    ) -> (LocationConf, MergedSettings) {
+        http.merge_from(&LocationConf::default());
         server.merge_from(&http);
-        let mut loc = LocationConf {
-            query_timeout_ms: Some(50),
-            ..Default::default()
-        };
-        loc.merge_from(&server);
-        assert_eq!(loc.pool_size, Some(8));
-        assert_eq!(loc.pool_stream_size, Some(2));
-        assert_eq!(loc.query_timeout_ms, Some(50));
-        assert_eq!(loc.pool_timeout_ms, Some(3000));
-        assert_eq!(loc.time_zone, Some(chrono_tz::Asia::Taipei));
-        assert_eq!(loc.cors_methods.as_deref(), Some(DEFAULT_CORS_METHODS));
-        assert_eq!(loc.auth_queue, Some(DEFAULT_AUTH_QUEUE));
+        let merged = location.merge_from(&server);
+        (location, merged)
     }
 
     #[test]
-    fn auth_queue_inherits_from_server() {
-        let server = LocationConf {
-            auth_queue: Some(1),
+    fn defaults_when_no_level_sets_anything() {
+        let (_, merged) = merge_chain(
+            LocationConf::default(),
+            LocationConf::default(),
+            LocationConf::default(),
+        );
+        assert_eq!(
+            merged,
+            MergedSettings {
+                pool: PoolSettings {
+                    size: 2,
+                    stream_size: 2,
+                    pipeline: 32,
+                    queue: 1024,
+                    wait_ms: 3000,
+                    connect_ms: 3000,
+                    query_timeout_ms: 10_000,
+                },
+                auth: AuthSettings {
+                    mode: AuthMode::Basic,
+                    cache_size: 1024,
+                    cache_valid_ms: 5000,
+                    queue: 16,
+                    thread_pool_name: "default".into(),
+                },
+                // The original's django-cors-headers settings.
+                cors: CorsPolicy::default(),
+                time_zone: "Asia/Taipei".parse().unwrap(),
+            }
+        );
+    }
+
+    #[test]
+    fn inherits_http_then_server_then_location() {
+        let http = LocationConf {
+            pool_size: Some(8),
+            pool_queue: Some(5),
+            query_timeout_ms: Some(700),
+            time_zone: Some(chrono_tz::UTC),
+            cors_origins: Some(vec!["https://a.example".into()]),
             ..Default::default()
         };
-        let mut loc = LocationConf::default();
-        loc.merge_from(&server);
-        assert_eq!(loc.auth_queue, Some(1));
+        let server = LocationConf {
+            pool_queue: Some(6),
+            auth_cache_size: Some(0),
+            cors: Some(false),
+            ..Default::default()
+        };
+        let location = LocationConf {
+            query_timeout_ms: Some(50),
+            connect_timeout_ms: Some(40),
+            auth_thread_pool: Some("music".into()),
+            cors_max_age: Some(u64::MAX),
+            ..Default::default()
+        };
+        let (location, merged) = merge_chain(http, server, location);
+        // http's value where nothing below sets it, the server's over http's, the location's
+        // over both.
+        assert_eq!(merged.pool.size, 8);
+        assert_eq!(merged.pool.queue, 6);
+        assert_eq!(merged.pool.query_timeout_ms, 50);
+        assert_eq!(merged.pool.connect_ms, 40);
+        assert_eq!(merged.pool.pipeline, DEFAULT_POOL_PIPELINE);
+        assert_eq!(merged.time_zone, chrono_tz::UTC);
+        assert_eq!(merged.auth.cache_size, 0);
+        assert_eq!(merged.auth.thread_pool_name, "music");
+        assert!(!merged.cors.enabled);
+        assert_eq!(
+            merged.cors.allow_origins,
+            AllowedOrigins::List(vec!["https://a.example".into()])
+        );
+        assert_eq!(merged.cors.max_age, u32::MAX);
+        // The level keeps what it resolved, for the levels below it.
+        let mut nested = LocationConf::default();
+        assert_eq!(nested.merge_from(&location), merged);
     }
 
     #[test]
@@ -211,15 +271,48 @@ mod tests {
             ..Default::default()
         };
         let mut inherits = LocationConf::default();
-        inherits.merge_from(&server);
-        assert_eq!(inherits.auth, Some(AuthMode::RemoteUser));
+        assert_eq!(inherits.merge_from(&server).auth.mode, AuthMode::RemoteUser);
         assert_eq!(inherits.auth_declared_at.as_deref(), Some("nginx.conf:7"));
         let mut own = LocationConf {
             auth: Some(AuthMode::Basic),
             auth_declared_at: Some("nginx.conf:12".into()),
             ..Default::default()
         };
-        own.merge_from(&server);
+        assert_eq!(own.merge_from(&server).auth.mode, AuthMode::Basic);
         assert_eq!(own.auth_declared_at.as_deref(), Some("nginx.conf:12"));
+    }
+
+    #[test]
+    fn api_settings_are_the_merged_ones() {
+        let server = LocationConf {
+            pool_stream_size: Some(3),
+            auth: Some(AuthMode::RemoteUser),
+            auth_queue: Some(1),
+            ..Default::default()
+        };
+        let mut location = LocationConf {
+            api: true,
+            prefix: "/api/".into(),
+            ..Default::default()
+        };
+        let merged = location.merge_from(&server);
+        let database =
+            Rc::new(DbSettings::parse("host=127.0.0.1 user=music dbname=music").unwrap());
+        let api = ApiSettings::new(
+            location.prefix.clone(),
+            database.clone(),
+            merged.clone(),
+            crate::ffi::thread_task::ThreadPoolRef(std::ptr::null_mut()),
+            None,
+        );
+        assert_eq!(api.prefix, "/api/");
+        assert!(Rc::ptr_eq(&api.database, &database));
+        assert_eq!(api.pool, merged.pool);
+        assert_eq!(api.pool.stream_size, 3);
+        assert_eq!(api.auth, merged.auth);
+        assert_eq!(api.auth.queue, 1);
+        assert_eq!(api.auth.mode, AuthMode::RemoteUser);
+        assert_eq!(api.cors, merged.cors);
+        assert_eq!(api.time_zone, merged.time_zone);
     }
 }

@@ -21,7 +21,7 @@ use crate::ffi::executor::spawn;
 
 use super::conn::PgConn;
 use super::DbError;
-use crate::conf::DbSettings;
+use crate::conf::{DbSettings, PoolSettings};
 use crate::ffi::timer::with_deadline;
 
 /// What a pool's connections carry.
@@ -34,6 +34,7 @@ pub enum Purpose {
     Streams,
 }
 
+/// One pool's limits, from the location's [`PoolSettings`] for its purpose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct PoolLimits {
     pub size: usize,
@@ -41,6 +42,24 @@ pub struct PoolLimits {
     pub queue: usize,
     pub wait_ms: u64,
     pub connect_ms: u64,
+}
+
+impl PoolLimits {
+    /// The limits of the pool for `purpose`: streams have `stream_size` connections of their
+    /// own, so however many clients read lists (and however slowly), the short queries keep
+    /// `size` connections.
+    pub fn of(settings: &PoolSettings, purpose: Purpose) -> PoolLimits {
+        PoolLimits {
+            size: match purpose {
+                Purpose::Queries => settings.size,
+                Purpose::Streams => settings.stream_size,
+            },
+            pipeline: settings.pipeline,
+            queue: settings.queue,
+            wait_ms: settings.wait_ms,
+            connect_ms: settings.connect_ms,
+        }
+    }
 }
 
 enum Slot {
@@ -76,7 +95,8 @@ thread_local! {
 }
 
 /// The worker's pool for this connection string, purpose and limits, created on first use.
-pub fn pool_for(settings: &Rc<DbSettings>, purpose: Purpose, limits: PoolLimits) -> Rc<Pool> {
+pub fn pool_for(settings: &Rc<DbSettings>, pool: &PoolSettings, purpose: Purpose) -> Rc<Pool> {
+    let limits = PoolLimits::of(pool, purpose);
     POOLS.with(|p| {
         p.borrow_mut()
             .entry((settings.conninfo.clone(), purpose, limits))
@@ -335,5 +355,36 @@ impl Pool {
             Ok(r) => r,
             Err(_) => Err(DbError::PoolTimeout),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_purpose_has_its_own_size_and_the_same_other_limits() {
+        let settings = PoolSettings {
+            size: 4,
+            stream_size: 1,
+            pipeline: 8,
+            queue: 100,
+            wait_ms: 250,
+            connect_ms: 900,
+            query_timeout_ms: 5_000,
+        };
+        let queries = PoolLimits::of(&settings, Purpose::Queries);
+        let streams = PoolLimits::of(&settings, Purpose::Streams);
+        assert_eq!(
+            queries,
+            PoolLimits {
+                size: 4,
+                pipeline: 8,
+                queue: 100,
+                wait_ms: 250,
+                connect_ms: 900,
+            }
+        );
+        assert_eq!(streams, PoolLimits { size: 1, ..queries });
     }
 }

@@ -15,21 +15,34 @@ use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
 use super::MusicRow;
 use super::{describe, DbError};
+use crate::auth::UserRow;
+use crate::conf::PoolSettings;
 use crate::ffi::peer::PeerStream;
 use crate::ffi::timer::with_deadline;
 
 /// A leased connection plus the time limits that apply to this request's queries.
 pub struct Db {
     pub lease: Lease,
-    pub query_timeout_ms: u64,
-    pub connect_timeout_ms: u64,
+    timeouts: Timeouts,
 }
 
-/// What a user row says, for authentication.
-pub struct UserRow {
-    pub id: i64,
-    pub password: String,
-    pub is_active: bool,
+/// The time limits of a leased connection's work, from the location's `music_pool_*`
+/// settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Timeouts {
+    /// `music_query_timeout`: each statement.
+    query_ms: u64,
+    /// `music_connect_timeout`: the second socket that cancels a statement on the server.
+    connect_ms: u64,
+}
+
+impl From<&PoolSettings> for Timeouts {
+    fn from(pool: &PoolSettings) -> Timeouts {
+        Timeouts {
+            query_ms: pool.query_timeout_ms,
+            connect_ms: pool.connect_ms,
+        }
+    }
 }
 
 fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
@@ -70,11 +83,19 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Db {
+    /// The connection `lease`, under the time limits of the location's `pool` settings.
+    pub fn new(lease: Lease, pool: &PoolSettings) -> Db {
+        Db {
+            lease,
+            timeouts: Timeouts::from(pool),
+        }
+    }
+
     /// Asks the server to cancel what this connection is running (fire and forget).
     pub fn cancel_running(&self) {
         let token = self.lease.conn.client.cancel_token();
         let endpoint = self.lease.conn.endpoint.clone();
-        let limit = self.connect_timeout_ms;
+        let limit = self.timeouts.connect_ms;
         spawn(async move {
             let _ = with_deadline(limit as _, async {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
@@ -123,7 +144,7 @@ impl Db {
             db: self,
             armed: true,
         };
-        match with_deadline(self.query_timeout_ms as _, query).await {
+        match with_deadline(self.timeouts.query_ms as _, query).await {
             Ok(result) => {
                 guard.disarm();
                 result.map_err(|e| self.failed(e, write))
@@ -262,5 +283,31 @@ impl Db {
     /// A streamed row, its texts borrowed from `row`.
     pub fn music_row(row: &Row) -> Result<MusicRow<&str>, DbError> {
         music_row(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_come_from_their_own_directives() {
+        // Distinct values, so a swapped or repeated field shows.
+        let pool = PoolSettings {
+            size: 2,
+            stream_size: 2,
+            pipeline: 32,
+            queue: 1024,
+            wait_ms: 3_000,
+            connect_ms: 1_500,
+            query_timeout_ms: 20_000,
+        };
+        assert_eq!(
+            Timeouts::from(&pool),
+            Timeouts {
+                query_ms: 20_000,
+                connect_ms: 1_500,
+            }
+        );
     }
 }

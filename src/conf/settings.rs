@@ -1,0 +1,138 @@
+//! What a `music_api` location does, decided once when the configuration is merged: plain
+//! typed values, every directive's default applied, so that the request path reads settings
+//! and never decides a default itself.
+//!
+//! The defaults below are the only ones; like nginx's own modules
+//! (`ngx_conf_merge_msec_value(conf->timeout, prev->timeout, 60000)`) they apply at merge time
+//! to whatever no level set.
+
+use std::rc::Rc;
+
+use chrono_tz::Tz;
+
+use super::{AuthMode, DbSettings};
+use crate::api::CorsPolicy;
+use crate::ffi::access::Verifiers;
+use crate::ffi::thread_task::ThreadPoolRef;
+
+/// `music_pool_size`.
+pub const DEFAULT_POOL_SIZE: usize = 2;
+/// `music_pool_stream_size`.
+pub const DEFAULT_POOL_STREAM_SIZE: usize = 2;
+/// `music_pool_pipeline`.
+pub const DEFAULT_POOL_PIPELINE: usize = 32;
+/// `music_pool_queue`.
+pub const DEFAULT_POOL_QUEUE: usize = 1024;
+/// `music_pool_timeout`.
+pub const DEFAULT_POOL_TIMEOUT_MS: u64 = 3000;
+/// `music_connect_timeout`.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3000;
+/// `music_query_timeout`.
+pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
+/// `music_time_zone`: the original deployment's `TIME_ZONE = 'Asia/Taipei'`.
+pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Taipei;
+/// `music_auth`: HTTP Basic, as the original.
+pub const DEFAULT_AUTH: AuthMode = AuthMode::Basic;
+/// `music_auth_cache_size`.
+pub const DEFAULT_AUTH_CACHE_SIZE: usize = 1024;
+/// `music_auth_cache_valid`.
+pub const DEFAULT_AUTH_CACHE_VALID_MS: u64 = 5000;
+/// `music_auth_queue`: PBKDF2 checks a worker runs or queues at once.
+pub const DEFAULT_AUTH_QUEUE: usize = 16;
+/// `music_auth_thread_pool`: nginx creates the pool "default" on demand.
+pub const DEFAULT_AUTH_THREAD_POOL: &str = "default";
+/// `music_cors`.
+pub const DEFAULT_CORS: bool = true;
+/// `music_cors_origins`: any origin. The methods, headers and max age default to the
+/// original's (`crate::api::cors`).
+pub const DEFAULT_CORS_ORIGINS: &[&str] = &["*"];
+
+/// The connection pools' limits (`music_pool_*`, `music_connect_timeout`,
+/// `music_query_timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolSettings {
+    /// Connections per worker for short queries.
+    pub size: usize,
+    /// Connections per worker for streamed lists, apart from `size`.
+    pub stream_size: usize,
+    /// Queries pipelined on one connection at once.
+    pub pipeline: usize,
+    /// Requests that may wait for a connection.
+    pub queue: usize,
+    /// How long a request waits for a connection.
+    pub wait_ms: u64,
+    /// How long opening a connection (or a cancel request's socket) may take.
+    pub connect_ms: u64,
+    /// How long one statement may run.
+    pub query_timeout_ms: u64,
+}
+
+/// How requests are authenticated (`music_auth*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    /// Verified credentials a worker keeps.
+    pub cache_size: usize,
+    /// How long a verified entry is trusted without reading the user's row.
+    pub cache_valid_ms: u64,
+    /// PBKDF2 checks a worker runs or queues at once.
+    pub queue: usize,
+    /// The nginx thread pool PBKDF2 runs on.
+    pub thread_pool_name: String,
+}
+
+/// The settings of one configuration level after merge: its own values, else the enclosing
+/// level's, else the defaults above.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergedSettings {
+    pub pool: PoolSettings,
+    pub auth: AuthSettings,
+    pub cors: CorsPolicy,
+    pub time_zone: Tz,
+}
+
+/// Everything the request path of a `music_api` location reads, resolved at merge.
+#[derive(Debug)]
+pub struct ApiSettings {
+    /// The location's prefix (`/api/`).
+    pub prefix: String,
+    pub database: Rc<DbSettings>,
+    pub pool: PoolSettings,
+    pub auth: AuthSettings,
+    pub cors: CorsPolicy,
+    pub time_zone: Tz,
+    /// `auth.thread_pool_name`, as nginx resolved it.
+    pub thread_pool: ThreadPoolRef,
+    /// The modules that verify the user name, set exactly when `auth.mode` is
+    /// [`AuthMode::RemoteUser`] (see `crate::ffi::access`).
+    pub verifiers: Option<Verifiers>,
+}
+
+impl ApiSettings {
+    /// A `music_api` location's settings: the merged values plus what only nginx's merge can
+    /// resolve.
+    pub fn new(
+        prefix: String,
+        database: Rc<DbSettings>,
+        merged: MergedSettings,
+        thread_pool: ThreadPoolRef,
+        verifiers: Option<Verifiers>,
+    ) -> ApiSettings {
+        let MergedSettings {
+            pool,
+            auth,
+            cors,
+            time_zone,
+        } = merged;
+        ApiSettings {
+            prefix,
+            database,
+            pool,
+            auth,
+            cors,
+            time_zone,
+            thread_pool,
+            verifiers,
+        }
+    }
+}
