@@ -20,10 +20,13 @@ our @EXPORT = qw(psql reset_music add_user basic django_hash days_since
 our $admin = basic('admin', 'admin1234');
 
 # Every file's http {} block: the database (the URL is expanded by the harness).
+# The waits are 2 s unless TEST_NGINX_DB_WAIT says otherwise (build/memcheck and build/asan
+# give more: under valgrind on a loaded machine a connect can take longer than 2 s).
+$ENV{TEST_NGINX_DB_WAIT} //= '2s';
 our $http_config = <<'_EOC_';
     music_database "$TEST_NGINX_PG_URL";
-    music_pool_timeout 2s;
-    music_connect_timeout 2s;
+    music_pool_timeout $TEST_NGINX_DB_WAIT;
+    music_connect_timeout $TEST_NGINX_DB_WAIT;
 _EOC_
 
 sub psql_bin {
