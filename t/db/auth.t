@@ -1,4 +1,4 @@
-# Authentication (spec §5): every answer text, Django hashes with any iteration count,
+# Authentication (docs/api.md): every answer text, Django hashes with any iteration count,
 # inactive users, a changed password within music_auth_cache_valid, and trusting nginx's
 # auth_basic user. Passwords never reach the error log, at any level.
 use Test::Nginx::Socket;
