@@ -7,7 +7,7 @@ use t::Music;
 repeat_each(1);
 plan tests => repeat_each() * 44;
 no_shuffle();
-push @Test::Nginx::Socket::ExtraSections, 'same_nginx';
+{ no warnings 'once'; push @Test::Nginx::Socket::ExtraSections, 'same_nginx'; }
 add_block_preprocessor(sub {
     my $block = shift;
     return if defined $block->same_nginx;   # keeps the previous block's nginx (and its caches)
