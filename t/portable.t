@@ -29,7 +29,7 @@ for my $script ("$ROOT/build/test", "$ROOT/build/lib.sh") {
         $by_build{$1} = 1 while $line =~ /\b(TEST_NGINX_[A-Z0-9_]+)=/g;
     }
 }
-ok(exists $by_build{TEST_NGINX_PG_URL}, 'build/test exports TEST_NGINX_PG_URL (the parse of build/ works)');
+ok(exists $by_build{TEST_NGINX_PG_URL}, 'build/test exports TEST_NGINX_PG_URL (build/ is parsed)');
 
 # Sections whose $TEST_NGINX_ variables both harnesses expand, and two where neither does.
 my %expanded = map { $_ => 1 } qw(config http_config main_config post_main_config user_files
@@ -52,7 +52,8 @@ for my $file (@files) {
     my $text = slurp($file);
     my ($code, $data) = split /^__DATA__\n/m, $text, 2;
     $data //= '';
-    my %by_file = map { $_ => 1 } ("$code$helpers" =~ /\$ENV\{\s*(TEST_NGINX_[A-Z0-9_]+)\s*\}\s*(?:\/\/|\|\|)?=[^=~]/g);
+    my %by_file = map { $_ => 1 }
+        ("$code$helpers" =~ /\$ENV\{\s*(TEST_NGINX_[A-Z0-9_]+)\s*\}\s*(?:\/\/|\|\|)?=[^=~]/g);
     my $accum = $code =~ /^\s*check_accum_error_log\(\)/m;
 
     my @problems;
@@ -65,7 +66,8 @@ for my $file (@files) {
                     push @problems, "$title: \$$var in --- $sec is sent as it is by both harnesses";
                 } elsif ($expanded{$sec} && !($by_both{$var} || $by_build{$var} || $by_file{$var}
                         || $var =~ /^TEST_NGINX_RAND_PORT_\d+$/)) {
-                    push @problems, "$title: \$$var in --- $sec is set by neither harness, build/test nor the file";
+                    push @problems,
+                        "$title: \$$var in --- $sec is set by neither harness, build/test nor the file";
                 }
             }
         }
@@ -73,7 +75,8 @@ for my $file (@files) {
         my $several = exists $sections{pipelined_requests}
             || ($sections{'request:eval'} // '') =~ /^\s*\[.*,/s;
         if ($several && exists $sections{error_log} && !$accum) {
-            push @problems, "$title: error_log in a block of several requests needs check_accum_error_log()";
+            push @problems,
+                "$title: error_log in a block of several requests needs check_accum_error_log()";
         }
     }
     ok(!@problems, "$name runs under the real Test::Nginx too") or diag join "\n", @problems;

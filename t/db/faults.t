@@ -1,6 +1,6 @@
-# Database faults (docs/api.md, Other errors): a database that does not answer gives a quick 503 JSON, a query
-# over music_query_timeout gives 504 and is cancelled on the server, a full pool gives 503,
-# and nginx keeps serving everything else meanwhile.
+# Database faults (docs/api.md, Other errors): a database that does not answer gives a quick
+# 503 JSON, a query over music_query_timeout gives 504 and is cancelled on the server, a full
+# pool gives 503, and nginx keeps serving everything else meanwhile.
 use Test::Nginx::Socket;
 use t::Music;
 
