@@ -28,10 +28,10 @@ sub page {
 
 repeat_each(1);
 plan tests => 119;
+no_shuffle();
 # Log patterns are matched against the whole log since nginx started: the real Test::Nginx
 # otherwise checks each request of a block against only the lines since the previous one.
 check_accum_error_log();
-no_shuffle();
 run_tests();
 
 __DATA__

@@ -119,7 +119,7 @@ fn read_json(body: &[u8], charset: Charset) -> Result<[RawField; 2], ApiError> {
         .map_err(|msg| ApiError::json_parse(&msg))?;
     let members = match pyjson::loads(&text).map_err(|msg| ApiError::json_parse(&msg))? {
         Value::Object(members) => members,
-        // DRF itself answers `null` with "No data provided"; the contract (docs/api.md) names
+        // DRF itself answers `null` with "No data provided"; the contract (spec §4) names
         // the Python type like for every other non-object, so `null` gives `NoneType`.
         other => return Err(ApiError::not_a_dict(other.python_type_name())),
     };

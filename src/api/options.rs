@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn recorded_answers() {
-        // Recorded from the original stack (docs/api.md, Answers).
+        // Recorded from the original stack (spec §9).
         assert_eq!(
             body(&Resource::Root, false),
             r#"{"name":"Api Root","description":"The default basic root view for DefaultRouter","renders":["application/json","text/html"],"parses":["application/json","application/x-www-form-urlencoded","multipart/form-data"]}"#

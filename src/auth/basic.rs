@@ -17,10 +17,10 @@
 //!    text is split at the first `:` (`str.partition`): a text without a
 //!    colon is a user name with an empty password.
 //!
-//! UTF-8 and DRF 3.12: docs/api.md (Authentication) says that decoded bytes that are not
+//! UTF-8 and DRF 3.12: the spec (§5) says that decoded bytes that are not
 //! UTF-8 are "not correctly base64 encoded". DRF 3.12.x itself (since PR
 //! #7193) retries such bytes as latin-1, so that it never fails there.
-//! [`parse_authorization`] follows docs/api.md; [`parse_authorization_with`]
+//! [`parse_authorization`] follows the spec; [`parse_authorization_with`]
 //! with [`NonUtf8::Latin1`] reproduces DRF 3.12 exactly, for deployments
 //! whose clients send latin-1 credentials.
 
@@ -85,7 +85,7 @@ pub enum BasicError {
     /// `Basic <creds> <more words…>`.
     ContainsSpaces,
     /// The base64 cannot be decoded (wrong padding, or one data character
-    /// too many), or (docs/api.md) the decoded bytes are not UTF-8.
+    /// too many), or (spec) the decoded bytes are not UTF-8.
     NotBase64,
 }
 
@@ -125,7 +125,7 @@ pub enum NonUtf8 {
 
 /// Parses an `Authorization` header value (raw bytes, `None` when the
 /// request has no such header) as DRF 3.12 does, rejecting non-UTF-8
-/// credentials as docs/api.md (Authentication) asks.
+/// credentials as spec §5 asks.
 pub fn parse_authorization(header: Option<&[u8]>) -> BasicOutcome {
     parse_authorization_with(header, NonUtf8::Reject)
 }
