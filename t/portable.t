@@ -1,12 +1,14 @@
 # The data-driven files in t/ must run unchanged under our harness (t/lib) and under the real
 # Test::Nginx (openresty/test-nginx, README "Tests"), which CI cannot fetch. This checks, without
-# running nginx, the two ways a file has broken on the real one while passing on ours:
+# running nginx, the three ways a file has broken on the real one while passing on ours:
 #  1. a $TEST_NGINX_ variable that only our harness defines: the real one stops the whole
 #     prove run ("No environment ... defined"). A variable must be set by both harnesses, by
 #     build/test, or by the test file itself;
 #  2. a block of several requests with an error_log pattern in a file without
 #     check_accum_error_log(): the real harness matches each request's patterns against only
 #     the lines logged since the previous request, ours against the whole block's.
+#  3. a block of several requests whose expected status, headers or body is one value for
+#     all: the real harness wants an array (one element per request) and bails out.
 # It also refuses $TEST_NGINX_ variables where neither harness expands them.
 use strict;
 use warnings;
@@ -35,6 +37,12 @@ ok(exists $by_build{TEST_NGINX_PG_URL}, 'build/test exports TEST_NGINX_PG_URL (b
 my %expanded = map { $_ => 1 } qw(config http_config main_config post_main_config user_files
     pipelined_requests response_body grep_error_log_out);
 my %literal = map { $_ => 1 } qw(request more_headers);
+
+# Expected per request: with several requests the real harness wants an array and bails out
+# of the whole run on anything else; ours also takes one value for all.
+my @per_request = qw(error_code error_code_like response_headers response_headers_like
+    raw_response_headers_like raw_response_headers_unlike response_body response_body_like
+    response_body_unlike);
 
 # The project's helper modules may set variables for the files that use them.
 my $helpers = join '', map { slurp($_) } glob "$ROOT/t/*.pm";
@@ -74,6 +82,10 @@ for my $file (@files) {
         # an eval array of more than one element, or pipelined requests
         my $several = exists $sections{pipelined_requests}
             || ($sections{'request:eval'} // '') =~ /^\s*\[.*,/s;
+        for my $sec (grep { exists $sections{$_} } @per_request) {
+            push @problems, "$title: --- $sec in a block of several requests must be an eval array"
+                if $several && !exists $sections{"$sec:eval"};
+        }
         if ($several && exists $sections{error_log} && !$accum) {
             push @problems,
                 "$title: error_log in a block of several requests needs check_accum_error_log()";
