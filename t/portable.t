@@ -4,9 +4,13 @@
 #  1. a $TEST_NGINX_ variable that only our harness defines: the real one stops the whole
 #     prove run ("No environment ... defined"). A variable must be set by both harnesses, by
 #     build/test, or by the test file itself;
-#  2. a block of several requests with an error_log pattern in a file without
-#     check_accum_error_log(): the real harness matches each request's patterns against only
-#     the lines logged since the previous request, ours against the whole block's.
+#  2. log checks in a block of several requests: the real harness runs them after each
+#     request, against only the lines logged since the previous one; ours once per request
+#     against the whole block's. error_log then needs check_accum_error_log() in the file
+#     (both harnesses then read the whole log since nginx started; the patterns must be logged
+#     by the first request), and grep_error_log cannot be used: one block per request instead
+#     (a block without config reuses the nginx, its window reading from the nginx's start in
+#     the real harness, so grep for the lines of its own request);
 #  3. a block of several requests whose expected status, headers or body is one value for
 #     all: the real harness wants an array (one element per request) and bails out.
 # It also refuses $TEST_NGINX_ variables where neither harness expands them.
@@ -89,6 +93,10 @@ for my $file (@files) {
         if ($several && exists $sections{error_log} && !$accum) {
             push @problems,
                 "$title: error_log in a block of several requests needs check_accum_error_log()";
+        }
+        if ($several && exists $sections{grep_error_log}) {
+            push @problems, "$title: grep_error_log in a block of several requests"
+                . " (the real harness compares each request's lines with the whole expected text)";
         }
     }
     ok(!@problems, "$name runs under the real Test::Nginx too") or diag join "\n", @problems;
