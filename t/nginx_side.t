@@ -1,4 +1,4 @@
-# What stays nginx's (spec §8): static files through an alias, and the status page behind
+# What stays nginx's (docs/api.md): static files through an alias, and the status page behind
 # auth_basic with the shipped htpasswd (user1 / 123), next to the module's location.
 use Test::Nginx::Socket;
 use t::Music;

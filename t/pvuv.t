@@ -1,4 +1,4 @@
-# build/pvuv (spec §8): PV per day/hour/minute, UV per day and overall, top URLs/clients and
+# build/pvuv (docs/api.md): PV per day/hour/minute, UV per day and overall, top URLs/clients and
 # slow requests from access logs in the shipped "main" log_format. The samples and their
 # hand-computed answers are in t/pvuv/ (two-days.log crosses midnight and has hostile user
 # agents, IPv6 clients, a "-" request line and 3 malformed lines; years-*.log cross a year

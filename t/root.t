@@ -1,4 +1,4 @@
-# The public API root (spec §2: GET/HEAD /api/, OPTIONS metadata, 405) answered by the module.
+# The public API root (docs/api.md: GET/HEAD /api/, OPTIONS metadata, 405) answered by the module.
 use Test::Nginx::Socket;
 use t::Music;
 

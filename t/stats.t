@@ -29,6 +29,9 @@ sub page {
 repeat_each(1);
 plan tests => 155;
 no_shuffle();
+# Log patterns are matched against the whole log since nginx started: the real Test::Nginx
+# otherwise checks each request of a block against only the lines since the previous one.
+check_accum_error_log();
 run_tests();
 
 __DATA__
@@ -182,7 +185,7 @@ $main::Head . '"total":{"pv":1,"uv":1},"days":[{"date":"TODAY","pv":1,"uv":1,"ro
         music_stats stats;
         music_stats_count stats;
         auth_basic "NginxStatus";
-        auth_basic_user_file $TEST_NGINX_HTML_DIR/htpasswd;
+        auth_basic_user_file $TEST_NGINX_SERVER_ROOT/html/htpasswd;
     }
 --- user_files
 >>> htpasswd

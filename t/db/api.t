@@ -1,4 +1,4 @@
-# The routes of spec §2 with the representation of §3, including the original's seven
+# The routes and answers of docs/api.md, including the original's seven
 # acceptance tests (create, retrieve, partial update, update, delete, detail action, all
 # singers). Each block starts from the same two rows (t::Music::reset_music).
 use Test::Nginx::Socket;

@@ -1,4 +1,4 @@
-# Authentication (spec §5): every answer text, Django hashes with any iteration count,
+# Authentication (docs/api.md): every answer text, Django hashes with any iteration count,
 # inactive users, a changed password within music_auth_cache_valid, and trusting nginx's
 # auth_basic user. Passwords never reach the error log, at any level; a refused login is logged
 # as auth_basic logs one (level, words, client address), a hostile user name escaped.
@@ -8,7 +8,7 @@ use t::Music;
 repeat_each(1);
 plan tests => repeat_each() * 71;
 no_shuffle();
-push @Test::Nginx::Socket::ExtraSections, 'same_nginx';
+{ no warnings 'once'; push @Test::Nginx::Socket::ExtraSections, 'same_nginx'; }
 add_block_preprocessor(sub {
     my $block = shift;
     return if defined $block->same_nginx;   # keeps the previous block's nginx (and its caches)

@@ -57,10 +57,12 @@ $n->stop;
 ($ok, $out) = run_quiet("$root/build/bootstrap-db '" . url_for('ngxm_module_made') . "'");
 ok($ok, 'bootstrap-db creates the schema on an empty database') or diag $out;
 
-my $api = "$root/../shared/baseline/api";
-my $django = -d $api && system('/usr/bin/python3 -c "import django, rest_framework, corsheaders, psycopg2" 2>/dev/null') == 0;
+# The original Django project (the directory of its manage.py), when there is one to test
+# with: build/test passes it in NGX_MUSIC_DJANGO_PROJECT.
+my $api = $ENV{NGX_MUSIC_DJANGO_PROJECT} // '';
+my $django = length $api && -d $api && system('/usr/bin/python3 -c "import django, rest_framework, corsheaders, psycopg2" 2>/dev/null') == 0;
 SKIP: {
-    skip 'Django 3.2 / DRF / psycopg2 or the baseline project are not installed here', 4 unless $django;
+    skip 'Django 3.2 / DRF / psycopg2 missing, or NGX_MUSIC_DJANGO_PROJECT not set', 4 unless $django;
     my ($user, $pass, $host, $pgport) = $base =~ m{^postgres(?:ql)?://([^:]+):([^@]+)@([^:/]+):(\d+)/};
     local $ENV{DJANGO_DB_NAME} = 'ngxm_module_made';
     local $ENV{DJANGO_DB_USER} = $user;

@@ -1,4 +1,4 @@
-# Fault: PostgreSQL stopped, while idle and under load (spec §6, the fault list of the issue).
+# Fault: PostgreSQL stopped, while idle and under load (docs/api.md, Other errors).
 #
 # With a private cluster (t::Fault::Pg: the shared test database stays up for the other files):
 #   1. idle: nginx has open pool connections, PostgreSQL stops (pg_ctl -m fast); every request

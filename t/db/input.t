@@ -1,4 +1,4 @@
-# Request bodies (spec §4): JSON and form input, each validation message, 415, malformed JSON,
+# Request bodies (docs/api.md): JSON and form input, each validation message, 415, malformed JSON,
 # non-object bodies, whitespace, numbers, unicode and SQL metacharacters round-tripping.
 use Test::Nginx::Socket;
 use t::Music;

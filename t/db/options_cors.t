@@ -1,4 +1,4 @@
-# OPTIONS metadata (spec §9) and CORS (spec §7): the original's recorded answers.
+# OPTIONS metadata and CORS (docs/api.md, Answers and CORS): the original's recorded answers.
 use Test::Nginx::Socket;
 use t::Music;
 

@@ -1,4 +1,4 @@
-# URLs as DRF's DefaultRouter has them (spec §2): trailing-slash redirects keeping the query
+# URLs as DRF's DefaultRouter has them (docs/api.md): trailing-slash redirects keeping the query
 # string, format suffixes and ?format=, unknown formats, and a clear error for non-GET
 # methods without the slash.
 use Test::Nginx::Socket;

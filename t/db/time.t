@@ -1,4 +1,4 @@
-# Datetimes (spec §3): the configured zone with the right offset per instant (DST),
+# Datetimes (docs/api.md, Answers): the configured zone with the right offset per instant (DST),
 # microseconds only when non-zero, +00:00 never written as Z; days_since_created floors.
 use Test::Nginx::Socket;
 use t::Music;
