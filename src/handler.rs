@@ -20,7 +20,7 @@ use crate::authenticate::{self, authenticate, authenticate_trusted, Refusal};
 use crate::conf::{AuthMode, LocationConf};
 use crate::db::pool::{pool_for, PoolLimits, Purpose};
 use crate::db::queries::Db;
-use crate::db::statements::Stmt;
+use crate::db::statements::{StatementMode, Stmt};
 use crate::db::{self, DbError};
 use crate::ffi::request::{self, PendingRequest, RequestInfo};
 use crate::ffi::timer::Deadline;
@@ -413,6 +413,11 @@ async fn execute(
         queue: conf.pool_queue.unwrap_or(1024),
         wait_ms: conf.pool_timeout_ms.unwrap_or(3000),
         connect_ms: conf.connect_timeout_ms.unwrap_or(3000),
+        statements: if conf.prepared_statements.unwrap_or(true) {
+            StatementMode::Prepared
+        } else {
+            StatementMode::Unnamed
+        },
     };
     let pool = pool_for(&settings, Purpose::Queries, limits);
     let query_timeout_ms = conf.query_timeout_ms.unwrap_or(10_000);

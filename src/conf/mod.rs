@@ -67,6 +67,9 @@ pub struct LocationConf {
     pub pool_timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
     pub query_timeout_ms: Option<u64>,
+    /// `music_prepared_statements`: off sends every statement unnamed (for poolers in
+    /// transaction mode).
+    pub prepared_statements: Option<bool>,
     pub time_zone: Option<Tz>,
     pub auth: Option<AuthMode>,
     /// Where the `music_auth` in effect was written (`file:line`), for errors about it.
@@ -114,6 +117,11 @@ impl LocationConf {
         inherit(&mut self.query_timeout_ms, &prev.query_timeout_ms, || {
             10_000
         });
+        inherit(
+            &mut self.prepared_statements,
+            &prev.prepared_statements,
+            || true,
+        );
         inherit(&mut self.time_zone, &prev.time_zone, || {
             chrono_tz::Asia::Taipei
         });
@@ -190,6 +198,26 @@ mod tests {
         assert_eq!(loc.time_zone, Some(chrono_tz::Asia::Taipei));
         assert_eq!(loc.cors_methods.as_deref(), Some(DEFAULT_CORS_METHODS));
         assert_eq!(loc.auth_queue, Some(DEFAULT_AUTH_QUEUE));
+        assert_eq!(loc.prepared_statements, Some(true));
+    }
+
+    #[test]
+    fn prepared_statements_off_inherits() {
+        let http = LocationConf {
+            prepared_statements: Some(false),
+            ..Default::default()
+        };
+        let mut server = LocationConf::default();
+        server.merge_from(&http);
+        let mut loc = LocationConf::default();
+        loc.merge_from(&server);
+        assert_eq!(loc.prepared_statements, Some(false));
+        let mut own = LocationConf {
+            prepared_statements: Some(true),
+            ..Default::default()
+        };
+        own.merge_from(&server);
+        assert_eq!(own.prepared_statements, Some(true));
     }
 
     #[test]

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::ffi::executor::spawn;
 
 use super::conn::PgConn;
+use super::statements::StatementMode;
 use super::DbError;
 use crate::conf::DbSettings;
 use crate::ffi::timer::with_deadline;
@@ -41,6 +42,9 @@ pub struct PoolLimits {
     pub queue: usize,
     pub wait_ms: u64,
     pub connect_ms: u64,
+    /// How the pool's connections send statements: connections of either kind never mix in
+    /// one pool.
+    pub statements: StatementMode,
 }
 
 enum Slot {
@@ -236,7 +240,12 @@ impl Pool {
     }
 
     async fn connect_slot(self: Rc<Self>, i: usize) {
-        let result = PgConn::open(&self.settings, self.limits.connect_ms).await;
+        let result = PgConn::open(
+            &self.settings,
+            self.limits.connect_ms,
+            self.limits.statements,
+        )
+        .await;
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(i) else { return };
         match result {

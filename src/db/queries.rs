@@ -7,7 +7,7 @@ use std::task::Poll;
 
 use crate::ffi::executor::spawn;
 use futures_util::Stream;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row, RowStream};
 
 use super::pool::Lease;
@@ -30,6 +30,18 @@ pub struct UserRow {
     pub id: i64,
     pub password: String,
     pub is_active: bool,
+}
+
+/// The parameters paired with the types of the statement's `$n`, for an unnamed statement.
+fn with_types<'p>(
+    stmt: Stmt,
+    params: &[&'p (dyn ToSql + Sync)],
+) -> Vec<(&'p (dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .zip(stmt.param_types())
+        .map(|(p, t)| (*p, t.clone()))
+        .collect()
 }
 
 fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
@@ -89,6 +101,9 @@ impl Db {
         // The server ending the session (pg_terminate_backend, shutdown: SQLSTATE class 57)
         // or a connection exception (class 08) means the connection is gone, whatever the
         // client-side state says yet.
+        if let Some(lost) = super::statements_lost(&e) {
+            return lost;
+        }
         if let Some(code) = e.as_db_error().map(|d| d.code().code()) {
             // 57014 query_canceled: our own cancel request (this statement's deadline, or
             // another request's on the same pipelined connection): a timeout, and the
@@ -139,8 +154,16 @@ impl Db {
         write: bool,
     ) -> Result<Vec<Row>, DbError> {
         let conn = &self.lease.conn;
-        self.guarded(conn.client.query(conn.statement(stmt), params), write)
-            .await
+        let query = async {
+            match conn.statement(stmt) {
+                Some(prepared) => conn.client.query(prepared, params).await,
+                None => {
+                    let typed = with_types(stmt, params);
+                    conn.client.query_typed(stmt.sql(), &typed).await
+                }
+            }
+        };
+        self.guarded(query, write).await
     }
 
     async fn one_music(
@@ -192,12 +215,17 @@ impl Db {
 
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
         let conn = &self.lease.conn;
-        let n = self
-            .guarded(
-                conn.client.execute(conn.statement(Stmt::Delete), &[&id]),
-                true,
-            )
-            .await?;
+        let params: [&(dyn ToSql + Sync); 1] = [&id];
+        let delete = async {
+            match conn.statement(Stmt::Delete) {
+                Some(prepared) => conn.client.execute(prepared, &params).await,
+                None => {
+                    let typed = with_types(Stmt::Delete, &params);
+                    conn.client.execute_typed(Stmt::Delete.sql(), &typed).await
+                }
+            }
+        };
+        let n = self.guarded(delete, true).await?;
         Ok(n > 0)
     }
 
@@ -233,10 +261,19 @@ impl Db {
     /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
     pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;
-        let none: [&(dyn ToSql + Sync); 0] = [];
-        let stream = self
-            .guarded(conn.client.query_raw(conn.statement(stmt), none), false)
-            .await?;
+        let start = async {
+            match conn.statement(stmt) {
+                Some(prepared) => {
+                    let none: [&(dyn ToSql + Sync); 0] = [];
+                    conn.client.query_raw(prepared, none).await
+                }
+                None => {
+                    let none: [(&(dyn ToSql + Sync), Type); 0] = [];
+                    conn.client.query_typed_raw(stmt.sql(), none).await
+                }
+            }
+        };
+        let stream = self.guarded(start, false).await?;
         Ok(Box::pin(stream))
     }
 
