@@ -1,6 +1,7 @@
 //! PostgreSQL access: the peer-connection stream is in `ffi::peer`; here are the pool, the
 //! connection with its prepared statements, and the queries the API runs.
 
+mod cancel;
 pub mod conn;
 pub mod pool;
 pub mod queries;

@@ -10,6 +10,7 @@ use futures_util::Stream;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row, RowStream};
 
+use super::cancel::CloseAfterPeer;
 use super::pool::Lease;
 use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
@@ -82,7 +83,8 @@ impl Drop for CancelOnDrop<'_> {
 }
 
 impl Db {
-    /// Asks the server to cancel what this connection is running (fire and forget).
+    /// Asks the server to cancel what this connection is running (fire and forget; the socket
+    /// stays open until the server has closed it, at most `music_connect_timeout`).
     pub fn cancel_running(&self) {
         let token = self.lease.conn.client.cancel_token();
         let endpoint = self.lease.conn.endpoint.clone();
@@ -90,7 +92,10 @@ impl Db {
         spawn(async move {
             let _ = with_deadline(limit as _, async {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
-                token.cancel_query_raw(stream, NoTls).await.ok()
+                token
+                    .cancel_query_raw(CloseAfterPeer(stream), NoTls)
+                    .await
+                    .ok()
             })
             .await;
         })

@@ -4,8 +4,9 @@
 #
 # - transaction mode, two server connections, `music_prepared_statements off`: the API's
 #   routes (list, item, POST, PUT, PATCH, DELETE, detail/, all_singer/, a 404 that looks the
-#   row up, a wrong password) answer as without the pooler, and 400 requests 32 at a time
-#   from two workers get no error;
+#   row up, a wrong password) answer as without the pooler, a statement past
+#   music_query_timeout is cancelled through it (and PgBouncer survives the cancel request),
+#   and 400 requests 32 at a time from two workers get no error;
 # - transaction mode with prepared statements (the default): the pooler runs a statement in
 #   another server session than the one it was prepared in; that is a 503
 #   {"detail":"Database unavailable."} and an error line that says to set
@@ -27,7 +28,7 @@ my ($pg_user, $pg_pass, $pg_host, $pg_port, $pg_db) =
     $ENV{TEST_NGINX_PG_URL} =~ m{^postgres(?:ql)?://([^:]+):([^@]+)@([^:/]+):(\d+)/(\w+)} or die 'bad TEST_NGINX_PG_URL';
 my ($pgbouncer) = grep { -x } '/usr/sbin/pgbouncer', map { "$_/pgbouncer" } split /:/, $ENV{PATH} // '';
 plan skip_all => 'pgbouncer is not installed (build/test installs it)' unless $pgbouncer;
-plan tests => 23;
+plan tests => 27;
 
 # ------------------------------------------------------------------ a private pgbouncer
 
@@ -103,6 +104,11 @@ sub PgBouncer::log {
     return $text;
 }
 
+sub PgBouncer::running {
+    my ($self) = @_;
+    return $self->{pid} && waitpid($self->{pid}, WNOHANG) == 0;
+}
+
 # SIGTERM is pgbouncer's immediate shutdown; by pid, then waited for.
 sub PgBouncer::stop {
     my ($self) = @_;
@@ -122,7 +128,8 @@ sub PgBouncer::stop {
 my $auth = "Authorization: Basic " . MIME::Base64::encode_base64('admin:admin1234', '') . "\r\n";
 my $json = "Content-Type: application/json\r\n";
 
-# nginx with the API on the pooler; $directive is added at http level as it is.
+# nginx with the API on the pooler ($directive is added at http level as it is), and at
+# /slow/api/ with a music_query_timeout of 500 ms.
 sub start_nginx {
     my ($bouncer, $directive, $workers) = @_;
     my $n = t::Nginx->new(name => 'pgbouncer');
@@ -138,7 +145,11 @@ http {
     music_pool_stream_size 2;
     music_connect_timeout 2s;
     $directive
-    server { listen 127.0.0.1:$p; location /api/ { music_api; } }
+    server {
+        listen 127.0.0.1:$p;
+        location /api/ { music_api; }
+        location /slow/api/ { music_api; music_query_timeout 500ms; }
+    }
 }
 EOC
     return $n->start;
@@ -227,6 +238,25 @@ sub error_lines { grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $_[0] }
     is("$r->{status} $r->{body}", '403 {"detail":"Invalid username/password."}', 'a wrong password is refused (the user row read through the pooler)');
     is(t::Music::psql('SELECT count(*) FROM music'), 2, 'the writes reached the database');
 
+    # The cancel request goes to PgBouncer, which passes it on to the server connection that
+    # runs the statement.
+    t::Music::psql(q{CREATE OR REPLACE FUNCTION slow_song() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$ LANGUAGE plpgsql;
+        DROP TRIGGER IF EXISTS slow ON music;
+        CREATE TRIGGER slow BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION slow_song();});
+    $r = one($n, 'POST', '/slow/api/musics/', headers => $auth . $json, body => '{"song":"slow","singer":"s"}');
+    t::Music::psql('DROP TRIGGER IF EXISTS slow ON music');
+    is("$r->{status} $r->{body}", '504 {"detail":"Database query timed out."}', 'a statement past music_query_timeout is 504');
+    my $running = 1;
+    for (1 .. 40) {
+        $running = t::Music::psql(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND state = 'active'});
+        last unless $running;
+        sleep 0.05;
+    }
+    is($running, 0, 'it was cancelled on the server through the pooler (well before its 5 s)');
+    is(t::Music::psql(q{SELECT count(*) FROM music WHERE song = 'slow'}), 0, 'the cancelled INSERT left no row');
+    # PgBouncer 1.18 exits if the cancel request's socket is closed while it still forwards it
+    ok($bouncer->running, 'PgBouncer is still running after the cancel request') or diag $bouncer->log;
+
     my @answers = load($n, 400, 32);
     my @bad = grep { $_->{status} !~ /^20[01]$/ } @answers;
     is(scalar(@answers), 400, '400 requests, 32 at a time, 2 workers') or diag statuses(@answers);
@@ -234,8 +264,8 @@ sub error_lines { grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $_[0] }
     is(t::Music::psql(q{SELECT count(*) FROM music WHERE singer = 'pooled'}),
         scalar(grep { $_->{status} == 201 } @answers), 'every 201 is a row');
     $n->stop;
-    my @errors = grep { !/password mismatch/ } error_lines($n->error_log);
-    is(scalar(@errors), 0, 'no error in the log but the wrong password') or diag join "\n", @errors[0 .. ($#errors < 4 ? $#errors : 4)];
+    my @errors = grep { !/password mismatch|POST \/slow\/api\/musics\/: Database query timed out/ } error_lines($n->error_log);
+    is(scalar(@errors), 0, 'no error in the log but the wrong password and the timeout') or diag join "\n", @errors[0 .. ($#errors < 4 ? $#errors : 4)];
     $bouncer->stop;
 }
 
