@@ -29,6 +29,11 @@ impl PgConn {
         self.statements.get(s as usize)
     }
 
+    /// Whether the statements are prepared on this connection (`music_prepared_statements on`).
+    pub fn prepares(&self) -> bool {
+        !self.statements.is_empty()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }

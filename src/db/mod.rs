@@ -68,7 +68,8 @@ impl fmt::Display for DbError {
 
 /// The error of a statement that was prepared in another server session than the one that
 /// ran it: prepared statement "sN" does not exist (SQLSTATE 26000), or already exists
-/// (42P05). Neither can happen on a connection of the module's own to PostgreSQL.
+/// (42P05). Neither happens on a direct connection to PostgreSQL, whose session is the
+/// connection's own for its whole life.
 pub fn statements_lost(e: &tokio_postgres::Error) -> Option<DbError> {
     let db = e.as_db_error()?;
     let code = db.code().code();

@@ -103,12 +103,16 @@ impl Db {
     }
 
     fn failed(&self, e: tokio_postgres::Error, write: bool) -> DbError {
+        // A prepared statement the server session lacks: a pooler switched sessions (an
+        // unnamed statement lives only within its own round trip, so nothing to lose there).
+        if self.lease.conn.prepares() {
+            if let Some(lost) = super::statements_lost(&e) {
+                return lost;
+            }
+        }
         // The server ending the session (pg_terminate_backend, shutdown: SQLSTATE class 57)
         // or a connection exception (class 08) means the connection is gone, whatever the
         // client-side state says yet.
-        if let Some(lost) = super::statements_lost(&e) {
-            return lost;
-        }
         if let Some(code) = e.as_db_error().map(|d| d.code().code()) {
             // 57014 query_canceled: our own cancel request (this statement's deadline, or
             // another request's on the same pipelined connection): a timeout, and the
