@@ -229,6 +229,10 @@ def main():
         ('root-c32', 'static-c32', 'ours / nginx static'),
         ('root-c128', 'static-c128', 'ours / nginx static'),
         ('getr-c32', 'static-c32', 'ours / nginx static'),
+        ('get1-unnamed-c32', 'get1-c32', 'music_prepared_statements off / on (single row)'),
+        ('getr-unnamed-c32', 'getr-c32', 'music_prepared_statements off / on (single row)'),
+        ('get1-unnamed-c128', 'get1-c128', 'music_prepared_statements off / on (single row)'),
+        ('getr-unnamed-c128', 'getr-c128', 'music_prepared_statements off / on (single row)'),
     ]
     for wid in order:
         if wid.startswith('brute-valid-'):
@@ -390,10 +394,11 @@ def main():
                     figures[m.group(1)] = int(m.group(2))
         if figures:
             what = {'single': 'GET /api/musics/1/ Basic (cached credential, one SELECT)',
+                    'single_unnamed': 'the same with music_prepared_statements off (unnamed statement)',
                     'root': 'GET /api/ (no database)', 'static': "nginx alone: return 200 '{\"id\":1}'"}
             p('- instructions per request in user space, one nginx process under callgrind '
               '(bench/instructions.sh: difference of two runs, 2,000 requests, keep-alive; kernel not counted):')
-            for k in ('single', 'root', 'static'):
+            for k in ('single', 'single_unnamed', 'root', 'static'):
                 if k in figures:
                     p(f'  - {what[k]}: **{figures[k]:,}**')
         p(f"- CPU per request, nginx (workers incl. thread pool): **{num(w.us_per_req('nginx'))} µs**; "

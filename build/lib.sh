@@ -54,12 +54,25 @@ ensure_packages() {
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
+    case " ${missing[*]} " in *" pgbouncer "*) stop_packaged_pgbouncer ;; esac
+}
+
+# Debian's pgbouncer package enables and starts a system pgbouncer on localhost:6432 wherever
+# services may start; the tests run their own (t/db/pgbouncer.t), so the one that installing
+# the package started is stopped and disabled again.
+stop_packaged_pgbouncer() {
+    if [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now pgbouncer.service >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/pgbouncer ]; then
+        as_root /etc/init.d/pgbouncer stop >/dev/null 2>&1 || true
+        as_root update-rc.d pgbouncer disable >/dev/null 2>&1 || true
+    fi
 }
 
 BUILD_PACKAGES=(build-essential pkg-config libclang-dev libpcre2-dev libssl-dev zlib1g-dev)
 PG_PACKAGES=(postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
-    libhttp-message-perl liburi-perl curl apache2-utils python3-venv
+    libhttp-message-perl liburi-perl curl apache2-utils python3-venv pgbouncer
     python3-django python3-djangorestframework python3-django-cors-headers python3-psycopg2)
 
 # stage_static DIR: a fresh copy of nginx-conf/static in DIR/static, which nginx serves: as root

@@ -203,6 +203,7 @@ qr/\[emerg\] .*invalid\ value\ "lots"\ in\ "music_auth_queue"\ directive.* in \S
     music_pool_timeout 1s;
     music_connect_timeout 1500ms;
     music_query_timeout 30s;
+    music_prepared_statements off;
     music_time_zone America/New_York;
     music_auth basic;
     music_auth_cache_size 64;
@@ -388,3 +389,23 @@ GET /v1/
 {"musics":"http://localhost/v1/musics/"}
 --- no_error_log
 [emerg]
+
+
+
+=== TEST 35: music_prepared_statements is on or off
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_prepared_statements unnamed; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "unnamed"\ in\ "music_prepared_statements"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 36: music_prepared_statements given twice
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_prepared_statements off; music_prepared_statements on; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_prepared_statements"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/

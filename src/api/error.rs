@@ -158,13 +158,16 @@ impl ApiError {
 
     /// The answer to a database operation that failed: 504 for a statement past
     /// `music_query_timeout`, 500 for a statement PostgreSQL refused, 503 for the rest (the
-    /// database is unreachable or busy, or the connection broke). The server's own message
+    /// database is unreachable or busy, the connection broke, or a pooler lost the prepared
+    /// statements). The server's own message
     /// goes to the error log, never to the client.
     pub fn database(e: &DbError) -> ApiError {
         match e {
             DbError::QueryTimeout => ApiError::gateway_timeout(&e.to_string()),
             DbError::Query(_) => ApiError::detail(500, "Database error."),
-            DbError::Unavailable(_) => ApiError::service_unavailable("Database unavailable."),
+            DbError::Unavailable(_) | DbError::StatementsLost(_) => {
+                ApiError::service_unavailable("Database unavailable.")
+            }
             _ => ApiError::service_unavailable(&e.to_string()),
         }
     }
@@ -346,6 +349,14 @@ mod tests {
         assert_eq!(
             answer(DbError::Unavailable(
                 "password authentication failed".into()
+            )),
+            (503, r#"{"detail":"Database unavailable."}"#.to_owned())
+        );
+        // a pooler that does not keep prepared statements: the database is unusable as
+        // configured, not the request at fault; the hint goes to the error log
+        assert_eq!(
+            answer(DbError::StatementsLost(
+                "ERROR: prepared statement \"s3\" does not exist".into()
             )),
             (503, r#"{"detail":"Database unavailable."}"#.to_owned())
         );

@@ -25,7 +25,7 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 21] = [
+pub static mut COMMANDS: [ngx_command_t; 22] = [
     setter::command(
         ngx_string!("music_api"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -52,6 +52,11 @@ pub static mut COMMANDS: [ngx_command_t; 21] = [
     ),
     command(
         ngx_string!("music_query_timeout"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
+    command(
+        ngx_string!("music_prepared_statements"),
         NGX_CONF_TAKE1,
         set_value,
     ),
@@ -280,6 +285,7 @@ unsafe extern "C" fn set_value(
         "music_query_timeout" => {
             store!(query_timeout_ms, parse_duration_ms(v).filter(|&ms| ms > 0))
         }
+        "music_prepared_statements" => store!(prepared_statements, parse_flag(v)),
         "music_time_zone" => {
             if conf.time_zone.is_some() {
                 return duplicate(cf, &words[0]);

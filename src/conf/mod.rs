@@ -67,6 +67,9 @@ pub struct LocationConf {
     pub pool_timeout_ms: Option<u64>,
     pub connect_timeout_ms: Option<u64>,
     pub query_timeout_ms: Option<u64>,
+    /// `music_prepared_statements`: off sends every statement unnamed (for poolers in
+    /// transaction mode).
+    pub prepared_statements: Option<bool>,
     pub time_zone: Option<Tz>,
     pub auth: Option<AuthMode>,
     /// Where the `music_auth` in effect was written (`file:line`), for errors about it.
@@ -123,6 +126,11 @@ impl LocationConf {
             query_timeout_ms: merged(&mut self.query_timeout_ms, &prev.query_timeout_ms, || {
                 DEFAULT_QUERY_TIMEOUT_MS
             }),
+            prepared_statements: merged(
+                &mut self.prepared_statements,
+                &prev.prepared_statements,
+                || DEFAULT_PREPARED_STATEMENTS,
+            ),
         };
         let auth = AuthSettings {
             mode: merged(&mut self.auth, &prev.auth, || DEFAULT_AUTH),
@@ -203,6 +211,7 @@ mod tests {
                     wait_ms: 3000,
                     connect_ms: 3000,
                     query_timeout_ms: 10_000,
+                    prepared_statements: true,
                 },
                 auth: AuthSettings {
                     mode: AuthMode::Basic,
@@ -314,5 +323,25 @@ mod tests {
         assert_eq!(api.auth.mode, AuthMode::RemoteUser);
         assert_eq!(api.cors, merged.cors);
         assert_eq!(api.time_zone, merged.time_zone);
+    }
+
+    #[test]
+    fn prepared_statements_off_inherits() {
+        let http = LocationConf {
+            prepared_statements: Some(false),
+            ..Default::default()
+        };
+        let (_, merged) = merge_chain(http, LocationConf::default(), LocationConf::default());
+        assert!(!merged.pool.prepared_statements);
+        let own = LocationConf {
+            prepared_statements: Some(true),
+            ..Default::default()
+        };
+        let http = LocationConf {
+            prepared_statements: Some(false),
+            ..Default::default()
+        };
+        let (_, merged) = merge_chain(http, LocationConf::default(), own);
+        assert!(merged.pool.prepared_statements);
     }
 }

@@ -29,6 +29,8 @@ pub const DEFAULT_POOL_TIMEOUT_MS: u64 = 3000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3000;
 /// `music_query_timeout`.
 pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
+/// `music_prepared_statements`: statements are prepared once per connection.
+pub const DEFAULT_PREPARED_STATEMENTS: bool = true;
 /// `music_time_zone`: the original deployment's `TIME_ZONE = 'Asia/Taipei'`.
 pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Taipei;
 /// `music_auth`: HTTP Basic, as the original.
@@ -65,6 +67,9 @@ pub struct PoolSettings {
     pub connect_ms: u64,
     /// How long one statement may run.
     pub query_timeout_ms: u64,
+    /// `music_prepared_statements`: named statements prepared once per connection, or each
+    /// statement sent unnamed (no session state, for poolers in transaction mode).
+    pub prepared_statements: bool,
 }
 
 /// How requests are authenticated (`music_auth*`).

@@ -1,5 +1,6 @@
 //! One PostgreSQL connection: a [`PeerStream`] handed to tokio-postgres, its `Connection`
-//! future running as a task on the event loop, and the statements prepared on it.
+//! future running as a task on the event loop, and the statements prepared on it (none with
+//! [`StatementMode::Unnamed`]).
 
 use std::rc::Rc;
 
@@ -7,7 +8,7 @@ use crate::ffi::executor::spawn;
 use async_task::Task;
 use tokio_postgres::{Client, NoTls, Statement};
 
-use super::statements::{Stmt, ALL};
+use super::statements::{StatementMode, Stmt, ALL};
 use super::DbError;
 use crate::conf::DbSettings;
 use crate::ffi::peer::{Endpoint, PeerStream};
@@ -15,6 +16,7 @@ use crate::ffi::timer::with_deadline;
 
 pub struct PgConn {
     pub client: Client,
+    /// In [`ALL`]'s order; empty when the statements are sent unnamed.
     statements: Vec<Statement>,
     pub endpoint: Endpoint,
     /// The connection future; dropping it closes the socket.
@@ -22,8 +24,14 @@ pub struct PgConn {
 }
 
 impl PgConn {
-    pub fn statement(&self, s: Stmt) -> &Statement {
-        &self.statements[s as usize]
+    /// The statement prepared on this connection; `None` when they are sent unnamed.
+    pub fn statement(&self, s: Stmt) -> Option<&Statement> {
+        self.statements.get(s as usize)
+    }
+
+    /// Whether the statements are prepared on this connection (`music_prepared_statements on`).
+    pub fn prepares(&self) -> bool {
+        !self.statements.is_empty()
     }
 
     pub fn is_closed(&self) -> bool {
@@ -31,10 +39,14 @@ impl PgConn {
     }
 
     /// Opens a connection to the first endpoint that answers, within `timeout_ms` each.
-    pub async fn open(settings: &DbSettings, timeout_ms: u64) -> Result<Rc<PgConn>, DbError> {
+    pub async fn open(
+        settings: &DbSettings,
+        timeout_ms: u64,
+        mode: StatementMode,
+    ) -> Result<Rc<PgConn>, DbError> {
         let mut last = DbError::Unavailable("no database endpoint".into());
         for endpoint in &settings.endpoints {
-            match with_deadline(timeout_ms as _, Self::open_one(settings, endpoint)).await {
+            match with_deadline(timeout_ms as _, Self::open_one(settings, endpoint, mode)).await {
                 Ok(Ok(conn)) => return Ok(Rc::new(conn)),
                 Ok(Err(e)) => last = e,
                 Err(_) => {
@@ -45,7 +57,11 @@ impl PgConn {
         Err(last)
     }
 
-    async fn open_one(settings: &DbSettings, endpoint: &Endpoint) -> Result<PgConn, DbError> {
+    async fn open_one(
+        settings: &DbSettings,
+        endpoint: &Endpoint,
+        mode: StatementMode,
+    ) -> Result<PgConn, DbError> {
         let stream = PeerStream::connect(endpoint)
             .await
             .map_err(|e| DbError::Unavailable(format!("connect to {endpoint} failed: {e}")))?;
@@ -59,14 +75,20 @@ impl PgConn {
             // reports `is_closed()` and the pool replaces it.
             let _ = connection.await;
         });
-        let mut statements = Vec::with_capacity(ALL.len());
-        // Pipelined: all PREPAREs go out before the first answer is awaited.
-        let prepared =
-            futures_util::future::join_all(ALL.iter().map(|sql| client.prepare(sql))).await;
-        for p in prepared {
-            statements.push(p.map_err(|e| {
-                DbError::Unavailable(format!("prepare failed: {}", super::describe(&e)))
-            })?);
+        let mut statements = Vec::new();
+        if mode == StatementMode::Prepared {
+            statements.reserve(ALL.len());
+            // Pipelined: all PREPAREs go out before the first answer is awaited.
+            let prepared =
+                futures_util::future::join_all(ALL.iter().map(|sql| client.prepare(sql))).await;
+            for p in prepared {
+                statements.push(p.map_err(|e| match super::statements_lost(&e) {
+                    Some(lost) => lost,
+                    None => {
+                        DbError::Unavailable(format!("prepare failed: {}", super::describe(&e)))
+                    }
+                })?);
+            }
         }
         Ok(PgConn {
             client,

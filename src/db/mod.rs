@@ -1,6 +1,7 @@
 //! PostgreSQL access: the peer-connection stream is in `ffi::peer`; here are the pool, the
 //! connection with its prepared statements, and the queries the API runs.
 
+mod cancel;
 pub mod conn;
 pub mod pool;
 pub mod queries;
@@ -31,6 +32,10 @@ pub enum DbError {
     ConnectionLost { write: bool },
     /// PostgreSQL refused the statement (its message).
     Query(String),
+    /// The server session does not have a statement this connection prepared, or already has
+    /// one of the name it prepares (the server's message): the session is not the one the
+    /// statements were prepared in, which is what a connection pooler in transaction mode does.
+    StatementsLost(String),
 }
 
 impl fmt::Display for DbError {
@@ -51,8 +56,24 @@ impl fmt::Display for DbError {
             }
             DbError::ConnectionLost { write: false } => f.write_str("Database connection lost."),
             DbError::Query(why) => write!(f, "Database error: {why}"),
+            DbError::StatementsLost(why) => write!(
+                f,
+                "{why}: the prepared statements do not survive a connection pooler in \
+                 transaction mode (such as PgBouncer with pool_mode = transaction); set \
+                 \"music_prepared_statements off\" for it"
+            ),
         }
     }
+}
+
+/// The error of a statement that was prepared in another server session than the one that
+/// ran it: prepared statement "sN" does not exist (SQLSTATE 26000), or already exists
+/// (42P05). Neither happens on a direct connection to PostgreSQL, whose session is the
+/// connection's own for its whole life.
+pub fn statements_lost(e: &tokio_postgres::Error) -> Option<DbError> {
+    let db = e.as_db_error()?;
+    let code = db.code().code();
+    (code == "26000" || code == "42P05").then(|| DbError::StatementsLost(describe(e)))
 }
 
 /// tokio-postgres errors display tersely ("db error"); this gives the server's message.

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use crate::ffi::executor::spawn;
 
 use super::conn::PgConn;
+use super::statements::StatementMode;
 use super::DbError;
 use crate::conf::{DbSettings, PoolSettings};
 use crate::ffi::timer::with_deadline;
@@ -42,6 +43,9 @@ pub struct PoolLimits {
     pub queue: usize,
     pub wait_ms: u64,
     pub connect_ms: u64,
+    /// How the pool's connections send statements: connections of either kind never mix in
+    /// one pool.
+    pub statements: StatementMode,
 }
 
 impl PoolLimits {
@@ -58,6 +62,11 @@ impl PoolLimits {
             queue: settings.queue,
             wait_ms: settings.wait_ms,
             connect_ms: settings.connect_ms,
+            statements: if settings.prepared_statements {
+                StatementMode::Prepared
+            } else {
+                StatementMode::Unnamed
+            },
         }
     }
 }
@@ -256,7 +265,12 @@ impl Pool {
     }
 
     async fn connect_slot(self: Rc<Self>, i: usize) {
-        let result = PgConn::open(&self.settings, self.limits.connect_ms).await;
+        let result = PgConn::open(
+            &self.settings,
+            self.limits.connect_ms,
+            self.limits.statements,
+        )
+        .await;
         let mut slots = self.slots.borrow_mut();
         let Some(slot) = slots.get_mut(i) else { return };
         match result {
@@ -372,6 +386,7 @@ mod tests {
             wait_ms: 250,
             connect_ms: 900,
             query_timeout_ms: 5_000,
+            prepared_statements: true,
         };
         let queries = PoolLimits::of(&settings, Purpose::Queries);
         let streams = PoolLimits::of(&settings, Purpose::Streams);
@@ -383,6 +398,7 @@ mod tests {
                 queue: 100,
                 wait_ms: 250,
                 connect_ms: 900,
+                statements: StatementMode::Prepared,
             }
         );
         assert_eq!(streams, PoolLimits { size: 1, ..queries });

@@ -7,9 +7,10 @@ use std::task::Poll;
 
 use crate::ffi::executor::spawn;
 use futures_util::Stream;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row, RowStream};
 
+use super::cancel::CloseAfterPeer;
 use super::pool::Lease;
 use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
@@ -43,6 +44,18 @@ impl From<&PoolSettings> for Timeouts {
             connect_ms: pool.connect_ms,
         }
     }
+}
+
+/// The parameters paired with the types of the statement's `$n`, for an unnamed statement.
+fn with_types<'p>(
+    stmt: Stmt,
+    params: &[&'p (dyn ToSql + Sync)],
+) -> Vec<(&'p (dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .zip(stmt.param_types())
+        .map(|(p, t)| (*p, t.clone()))
+        .collect()
 }
 
 fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
@@ -91,7 +104,8 @@ impl Db {
         }
     }
 
-    /// Asks the server to cancel what this connection is running (fire and forget).
+    /// Asks the server to cancel what this connection is running (fire and forget; the socket
+    /// stays open until the server has closed it, at most `music_connect_timeout`).
     pub fn cancel_running(&self) {
         let token = self.lease.conn.client.cancel_token();
         let endpoint = self.lease.conn.endpoint.clone();
@@ -99,7 +113,10 @@ impl Db {
         spawn(async move {
             let _ = with_deadline(limit as _, async {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
-                token.cancel_query_raw(stream, NoTls).await.ok()
+                token
+                    .cancel_query_raw(CloseAfterPeer(stream), NoTls)
+                    .await
+                    .ok()
             })
             .await;
         })
@@ -107,6 +124,13 @@ impl Db {
     }
 
     fn failed(&self, e: tokio_postgres::Error, write: bool) -> DbError {
+        // A prepared statement the server session lacks: a pooler switched sessions (an
+        // unnamed statement lives only within its own round trip, so nothing to lose there).
+        if self.lease.conn.prepares() {
+            if let Some(lost) = super::statements_lost(&e) {
+                return lost;
+            }
+        }
         // The server ending the session (pg_terminate_backend, shutdown: SQLSTATE class 57)
         // or a connection exception (class 08) means the connection is gone, whatever the
         // client-side state says yet.
@@ -160,8 +184,16 @@ impl Db {
         write: bool,
     ) -> Result<Vec<Row>, DbError> {
         let conn = &self.lease.conn;
-        self.guarded(conn.client.query(conn.statement(stmt), params), write)
-            .await
+        let query = async {
+            match conn.statement(stmt) {
+                Some(prepared) => conn.client.query(prepared, params).await,
+                None => {
+                    let typed = with_types(stmt, params);
+                    conn.client.query_typed(stmt.sql(), &typed).await
+                }
+            }
+        };
+        self.guarded(query, write).await
     }
 
     async fn one_music(
@@ -213,12 +245,17 @@ impl Db {
 
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
         let conn = &self.lease.conn;
-        let n = self
-            .guarded(
-                conn.client.execute(conn.statement(Stmt::Delete), &[&id]),
-                true,
-            )
-            .await?;
+        let params: [&(dyn ToSql + Sync); 1] = [&id];
+        let delete = async {
+            match conn.statement(Stmt::Delete) {
+                Some(prepared) => conn.client.execute(prepared, &params).await,
+                None => {
+                    let typed = with_types(Stmt::Delete, &params);
+                    conn.client.execute_typed(Stmt::Delete.sql(), &typed).await
+                }
+            }
+        };
+        let n = self.guarded(delete, true).await?;
         Ok(n > 0)
     }
 
@@ -254,10 +291,19 @@ impl Db {
     /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
     pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;
-        let none: [&(dyn ToSql + Sync); 0] = [];
-        let stream = self
-            .guarded(conn.client.query_raw(conn.statement(stmt), none), false)
-            .await?;
+        let start = async {
+            match conn.statement(stmt) {
+                Some(prepared) => {
+                    let none: [&(dyn ToSql + Sync); 0] = [];
+                    conn.client.query_raw(prepared, none).await
+                }
+                None => {
+                    let none: [(&(dyn ToSql + Sync), Type); 0] = [];
+                    conn.client.query_typed_raw(stmt.sql(), none).await
+                }
+            }
+        };
+        let stream = self.guarded(start, false).await?;
         Ok(Box::pin(stream))
     }
 
@@ -301,6 +347,7 @@ mod tests {
             wait_ms: 3_000,
             connect_ms: 1_500,
             query_timeout_ms: 20_000,
+            prepared_statements: true,
         };
         assert_eq!(
             Timeouts::from(&pool),

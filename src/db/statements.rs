@@ -1,5 +1,8 @@
 //! Every SQL statement the API runs. All take bind parameters; none is ever built from
-//! request data. Each connection prepares all of them once, when it is opened.
+//! request data. Each connection prepares all of them once, when it is opened, or, with
+//! `music_prepared_statements off`, sends each one unnamed with its parameter types.
+
+use tokio_postgres::types::Type;
 
 pub const MUSIC_COLUMNS: &str = "id, song, singer, last_modify_date, created";
 
@@ -36,6 +39,18 @@ pub const ALL: [&str; 10] = [
     USER_BY_NAME,
 ];
 
+/// How a connection sends the statements (`music_prepared_statements`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StatementMode {
+    /// Prepared once per connection, then only bound and executed: the fastest, but the
+    /// statements live in the server session, which a pooler in transaction mode does not keep
+    /// (the next transaction may run on another server connection).
+    Prepared,
+    /// Parse, bind and execute of an unnamed statement in one round trip, every time: no state
+    /// in the session, so any server connection behind a pooler can run it.
+    Unnamed,
+}
+
 #[derive(Clone, Copy, Debug)]
 pub enum Stmt {
     List = 0,
@@ -50,6 +65,31 @@ pub enum Stmt {
     UserByName,
 }
 
+const ID: &[Type] = &[Type::INT8];
+const USERNAME: &[Type] = &[Type::TEXT];
+const SONG_SINGER: &[Type] = &[Type::TEXT, Type::TEXT];
+const ID_SONG_SINGER: &[Type] = &[Type::INT8, Type::TEXT, Type::TEXT];
+
+impl Stmt {
+    pub fn sql(self) -> &'static str {
+        ALL[self as usize]
+    }
+
+    /// The types of `$1`, `$2`… as PostgreSQL infers them when the statement is prepared
+    /// (`music.id` is bigint, `song` and `singer` text; checked with `pg_prepared_statements`),
+    /// so an unnamed statement is planned exactly as the prepared one.
+    pub fn param_types(self) -> &'static [Type] {
+        match self {
+            Stmt::List | Stmt::AllSingers => &[],
+            Stmt::Retrieve | Stmt::Exists | Stmt::Delete | Stmt::Detail => ID,
+            Stmt::Create => SONG_SINGER,
+            Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
+            // `username = $1` compares as text: varchar has no `=` of its own
+            Stmt::UserByName => USERNAME,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +101,21 @@ mod tests {
         assert_eq!(ALL[Stmt::AllSingers as usize], ALL_SINGERS);
         assert!(ALL.iter().all(|s| s.matches('$').count() <= 3));
         assert!(LIST.contains(MUSIC_COLUMNS));
+    }
+
+    #[test]
+    fn every_parameter_has_a_declared_type() {
+        use Stmt::*;
+        for s in [
+            List, Retrieve, Exists, Create, Replace, Patch, Delete, Detail, AllSingers, UserByName,
+        ] {
+            let highest = (1..=9)
+                .filter(|n| s.sql().contains(&format!("${n}")))
+                .max()
+                .unwrap_or(0);
+            assert_eq!(s.param_types().len(), highest, "{s:?}: {}", s.sql());
+        }
+        assert_eq!(Stmt::UserByName.param_types(), &[Type::TEXT]);
+        assert_eq!(Stmt::Patch.param_types()[0], Type::INT8);
     }
 }
