@@ -226,9 +226,8 @@ main::page('"total":{"pv":2,"uv":1},"days":[{"date":"TODAY","pv":2,"uv":1,"route
 ["GET /stats?days=0", "GET /stats?days=400", "GET /stats?days=8", "GET /stats?days=abc", "GET /stats?days=", "GET /stats?days=-1", "GET /stats?days", "GET /stats?days=1&days=2", "HEAD /stats?days=0"]
 --- error_code eval
 [400, 400, 400, 400, 400, 400, 400, 400, 400]
---- response_headers
-Content-Type: application/json
-Cache-Control: no-store
+--- response_headers eval
+[("Content-Type: application/json\nCache-Control: no-store\n") x 9]
 --- response_body eval
 [('{"detail":"days must be an integer from 1 to 7, the days this zone keeps"}') x 7,
 '{"detail":"days is given more than once"}', ""]

@@ -7,6 +7,9 @@ use t::Music;
 repeat_each(1);
 plan tests => repeat_each() * 59;
 no_shuffle();
+# Log patterns are matched against the whole log since nginx started: the real Test::Nginx
+# otherwise checks each request of a block against only the lines since the previous one.
+check_accum_error_log();
 
 # The htpasswd nginx checks (nginx's {PLAIN} scheme: no '$' for the harness to expand):
 # user1 is also an active Django user, sleeper an inactive one, ghost no Django user at all.
