@@ -600,6 +600,54 @@ sub psql {
     die "psql failed (exit $?) for: $sql\n";
 }
 
+# TLS on the cluster (ssl = on, by ALTER SYSTEM and a reload): a CA and a server certificate
+# for "localhost" signed by it, a second CA that signed nothing here, and a client certificate
+# (CN = client, default "postgres", for pg_hba's `cert`), all made here with openssl in the
+# cluster's area. Returns that directory: ca.pem, other-ca.pem, client.pem, client.key.
+sub enable_tls {
+    my ($self, %o) = @_;
+    my $d = "$self->{area}/tls";
+    mkdir $d or die "$d: $!";
+    my $client = $o{client} // 'postgres';
+    open my $ext, '>', "$d/server.ext" or die $!;
+    print $ext "subjectAltName = DNS:localhost\n";
+    close $ext;
+    my $ca_ext = '-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign';
+    for my $cmd (
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=ngx-music test CA' $ca_ext -keyout $d/ca.key -out $d/ca.pem",
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=some other CA' $ca_ext -keyout $d/other-ca.key -out $d/other-ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout $d/server.key -out $d/server.csr",
+        "x509 -req -in $d/server.csr -CA $d/ca.pem -CAkey $d/ca.key -CAcreateserial -days 2 -extfile $d/server.ext -out $d/server.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=$client -keyout $d/client.key -out $d/client.csr",
+        "x509 -req -in $d/client.csr -CA $d/ca.pem -CAkey $d/ca.key -CAcreateserial -days 2 -out $d/client.pem",
+    ) {
+        my $out = `openssl $cmd 2>&1`;
+        die "openssl $cmd:\n$out" if $?;
+    }
+    # the server's key: its own, mode 0600, or PostgreSQL refuses it
+    my ($uid, $gid) = (stat $self->{dir})[4, 5];
+    chown $uid, $gid, "$d/server.key";
+    chmod 0600, "$d/server.key", "$d/client.key";
+    chmod 0755, $d;
+    $self->psql("ALTER SYSTEM SET $_") for ("ssl = on", "ssl_cert_file = '$d/server.pem'",
+        "ssl_key_file = '$d/server.key'", "ssl_ca_file = '$d/ca.pem'");
+    $self->psql('SELECT pg_reload_conf()');
+    for (1 .. 50) {
+        last if ($self->psql('SHOW ssl') // '') eq 'on';
+        sleep 0.1;
+    }
+    return $d;
+}
+
+# Of the module's sessions: how many, and how many are TLS (pg_stat_ssl).
+sub ssl_sessions {
+    my ($self, $app) = @_;
+    $app //= 'ngx-music';
+    my $out = $self->psql("SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a
+        JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = '$app' AND a.backend_type = 'client backend'");
+    return split /\|/, $out;
+}
+
 sub postmaster_pid {
     my ($self) = @_;
     open my $fh, '<', "$self->{dir}/postmaster.pid" or return undef;

@@ -7,6 +7,7 @@
 pub mod database;
 pub mod directives;
 pub mod setter;
+pub mod tls;
 pub mod values;
 
 use std::rc::Rc;
