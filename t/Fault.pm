@@ -547,7 +547,9 @@ use Time::HiRes qw(time sleep);
 our @CLUSTERS;
 
 # Starts (initdb on first use) a cluster in a new temporary directory with build/pg and
-# bootstraps the ngx-music schema and admin user into it with build/bootstrap-db.
+# bootstraps the ngx-music schema and admin user into it with build/bootstrap-db. With
+# tls => 1 (or NGX_MUSIC_FAULT_TLS=1) the cluster has TLS on (enable_tls) and url() asks for
+# it with sslmode=verify-full.
 sub new {
     my ($class, %o) = @_;
     my $root = t::Fault::project_root();
@@ -562,6 +564,14 @@ sub new {
     ($self->{url}) = $out =~ m{^(postgres://\S+)\s*$}m or die "no URL from build/pg:\n$out";
     $out = `"$root/build/bootstrap-db" "$self->{url}" 2>&1`;
     die "bootstrap-db failed:\n$out" if $?;
+    if ($o{tls} // $ENV{NGX_MUSIC_FAULT_TLS}) {
+        # every session over TLS, checked as strictly as libpq can (the certificate names
+        # "localhost")
+        my $d = $self->enable_tls;
+        $self->{tls} = $d;
+        $self->{url} =~ s{\@127\.0\.0\.1:}{\@localhost:} or die "no 127.0.0.1 in $self->{url}";
+        $self->{url} .= "?sslmode=verify-full&sslrootcert=$d/ca.pem";
+    }
     return $self;
 }
 
