@@ -22,6 +22,9 @@ pub struct PgConn {
     pub client: Client,
     statements: Vec<Statement>,
     pub endpoint: Endpoint,
+    /// For a cancel request to a TCP host that may use TLS: tokio-postgres sends it with the
+    /// session's `sslmode`, so over TLS when the session is.
+    pub cancel_tls: Option<PgTls>,
     /// The connection future; dropping it closes the socket.
     _task: Task<()>,
 }
@@ -83,7 +86,9 @@ impl PgConn {
             }
             Err(e) => return Err(e.into()),
         };
-        Self::prepare(client, task, endpoint).await
+        let mut conn = Self::prepare(client, task, endpoint).await?;
+        conn.cancel_tls = Some(PgTls::new(context, host, &settings.tls));
+        Ok(conn)
     }
 
     async fn prepare(
@@ -104,6 +109,7 @@ impl PgConn {
             client,
             statements,
             endpoint: endpoint.clone(),
+            cancel_tls: None,
             _task: task,
         })
     }

@@ -74,11 +74,15 @@ impl Db {
     pub fn cancel_running(&self) {
         let token = self.lease.conn.client.cancel_token();
         let endpoint = self.lease.conn.endpoint.clone();
+        let tls = self.lease.conn.cancel_tls.clone();
         let limit = self.connect_timeout_ms;
         spawn(async move {
             let _ = with_deadline(limit as _, async {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
-                token.cancel_query_raw(stream, NoTls).await.ok()
+                match tls {
+                    Some(tls) => token.cancel_query_raw(stream, tls).await.ok(),
+                    None => token.cancel_query_raw(stream, NoTls).await.ok(),
+                }
             })
             .await;
         })

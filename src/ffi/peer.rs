@@ -360,7 +360,16 @@ impl AsyncRead for PeerStream {
             let Some(recv) = (*c).recv else {
                 return Poll::Ready(Err(io::ErrorKind::Unsupported.into()));
             };
-            let n = recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len());
+            // Over TLS, nginx's SSL read ends on the socket's EAGAIN (read not ready), and what
+            // OpenSSL holds is asked for first: with neither, wait for the event instead of
+            // one more recv() that would find nothing (as nginx's plain read skips it).
+            let drained = !(*c).ssl.is_null()
+                && (*(*c).read).ready() == 0
+                && nginx_sys::SSL_has_pending((*(*c).ssl).connection) == 0;
+            let n = match drained {
+                true => NGX_AGAIN as isize,
+                false => recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len()),
+            };
             if n == NGX_AGAIN as isize {
                 self.shared.reader.set(Some(cx.waker().clone()));
                 if ngx_handle_read_event((*c).read, 0) != NGX_OK as ngx_int_t {

@@ -88,6 +88,14 @@ impl TlsContext {
             }
             (*cleanup).handler = Some(ngx_ssl_cleanup_ctx);
             (*cleanup).data = ssl as *mut c_void;
+            // Records are read with what the socket has, not header and body apart: a
+            // session carries many small pipelined answers, each a record or a few.
+            nginx_sys::SSL_CTX_ctrl(
+                (*ssl).ctx,
+                nginx_sys::SSL_CTRL_SET_READ_AHEAD as _,
+                1,
+                ptr::null_mut(),
+            );
 
             if let Some((cert, key)) = &policy.client_cert {
                 let (mut cert_s, mut key_s) = (conf_str(cf, cert)?, conf_str(cf, key)?);
@@ -131,6 +139,7 @@ impl TlsContext {
 }
 
 /// tokio-postgres's connector for one connection attempt to `host`.
+#[derive(Clone)]
 pub struct PgTls {
     context: TlsContext,
     host: String,

@@ -93,6 +93,23 @@ refused("host=127.0.0.1 port=$port $password sslmode=verify-full sslrootcert=$tl
 refused("host=127.0.0.1 port=$port $password sslmode=disable", 'sslmode=disable against a TLS-only server',
     qr/no pg_hba\.conf entry for host "127\.0\.0\.1", user "postgres", database "postgres", no encryption/);
 
+# A statement over music_query_timeout is cancelled on the server over TLS too (the cancel
+# request goes with the session's sslmode): 504, and the statement is gone at once.
+{
+    $pg->psql(q{CREATE OR REPLACE FUNCTION slow_song() RETURNS trigger AS $$ BEGIN IF NEW.song = 'slow' THEN PERFORM pg_sleep(8); END IF; RETURN NEW; END $$ LANGUAGE plpgsql});
+    $pg->psql(q{CREATE TRIGGER slow BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION slow_song()});
+    my $n = start_nginx(name => 'tls-cancel', workers => 1, http => 'music_query_timeout 1s;',
+        url => "host=localhost port=$port $password sslmode=verify-full sslrootcert=$tls/ca.pem");
+    my ($r) = $n->parallel(10, req('POST', '/api/musics/', headers => "Content-Type: application/json\r\n$auth",
+        body => '{"song":"slow","singer":"s"}', close => 1));
+    is($r->{status}, 504, 'a statement over music_query_timeout: 504');
+    my $gone = t::Fault::wait_until(4, sub {
+        $pg->psql(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND state = 'active'}) eq '0' });
+    ok($gone, 'it was cancelled on the server over TLS (not left running)');
+    is($pg->psql(q{SELECT count(*) FROM music WHERE song = 'slow'}), '0', 'and left no row');
+    stop_nginx($n);
+}
+
 # channel_binding=require where the server has no TLS (the suite's shared database): refused
 {
     my $plain = $ENV{TEST_NGINX_PG_URL};
