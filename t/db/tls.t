@@ -93,6 +93,30 @@ refused("host=127.0.0.1 port=$port $password sslmode=verify-full sslrootcert=$tl
 refused("host=127.0.0.1 port=$port $password sslmode=disable", 'sslmode=disable against a TLS-only server',
     qr/no pg_hba\.conf entry for host "127\.0\.0\.1", user "postgres", database "postgres", no encryption/);
 
+# sslcrl: a CRL of the test CA, first empty, then with the server's certificate revoked
+{
+    my $cnf = "$tls/ca.cnf";
+    open my $fh, '>', $cnf or die $!;
+    print $fh "[ca]\ndefault_ca = test\n[test]\ndatabase = $tls/index.txt\ncrlnumber = $tls/crlnumber\n",
+        "default_md = sha256\ndefault_crl_days = 2\n";
+    close $fh;
+    open $fh, '>', "$tls/index.txt" or die $!; close $fh;
+    open $fh, '>', "$tls/crlnumber" or die $!; print $fh "01\n"; close $fh;
+    my $ca = "-config $cnf -keyfile $tls/ca.key -cert $tls/ca.pem";
+    for my $cmd ("ca $ca -gencrl -out $tls/crl-empty.pem", "ca $ca -revoke $tls/server.pem",
+        "ca $ca -gencrl -out $tls/crl-revoked.pem") {
+        my $out = `openssl $cmd 2>&1`;
+        die "openssl $cmd:\n$out" if $?;
+    }
+}
+answers_200("host=localhost port=$port $password sslmode=verify-full sslrootcert=$tls/ca.pem sslcrl=$tls/crl-empty.pem",
+    'sslcrl that revokes nothing', 1);
+refused("host=localhost port=$port $password sslmode=verify-full sslrootcert=$tls/ca.pem sslcrl=$tls/crl-revoked.pem",
+    'sslcrl revoking the server certificate', 'TLS to "localhost": certificate verify failed: certificate revoked');
+refused("host=localhost port=$port $password sslrootcert=system",
+    'sslrootcert=system (verify-full against the system CAs, which do not know the test CA)',
+    'TLS to "localhost": certificate verify failed');
+
 # A statement over music_query_timeout is cancelled on the server over TLS too (the cancel
 # request goes with the session's sslmode): 504, and the statement is gone at once.
 {
