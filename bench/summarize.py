@@ -226,6 +226,8 @@ def main():
         ('list-c32', 'pg-list-c32', 'ours / pgbench, same SQL (list)'),
         ('post-c32', 'pg-insert-c32', 'ours / pgbench, same SQL (INSERT ... RETURNING)'),
         ('patch-c32', 'pg-update-c32', 'ours / pgbench, same SQL (UPDATE ... RETURNING)'),
+        ('tls-require-c32', 'tls-off-c32', 'TLS to PostgreSQL (sslmode=require) / clear text, single row'),
+        ('tls-require-c128', 'tls-off-c128', 'TLS to PostgreSQL (sslmode=require) / clear text, single row'),
         ('root-c32', 'static-c32', 'ours / nginx static'),
         ('root-c128', 'static-c128', 'ours / nginx static'),
         ('getr-c32', 'static-c32', 'ours / nginx static'),
@@ -279,6 +281,8 @@ def main():
     rps_vs('list-c32', 'pg-list-c32', 0.6, 'list-c32: GET /api/musics/ >= 0.6 x pgbench 100-row SELECT')
     rps_vs('post-c32', 'pg-insert-c32', 0.8, 'post-c32: POST >= 0.8 x pgbench INSERT')
     rps_vs('root-c32', 'static-c32', 0.7, 'root-c32: GET /api/ >= 0.7 x nginx static')
+    rps_vs('tls-require-c32', 'tls-off-c32', 0.9,
+           'tls-require-c32: GET /api/musics/1/ with sslmode=require within 10% of clear text')
     for base in ('root', 'get1', 'getr', 'list', 'patch', 'post'):
         a, b = f'{base}-c128', f'{base}-c32'
         if a in rows and b in rows and rows[a].runs and rows[b].runs:

@@ -547,7 +547,9 @@ use Time::HiRes qw(time sleep);
 our @CLUSTERS;
 
 # Starts (initdb on first use) a cluster in a new temporary directory with build/pg and
-# bootstraps the ngx-music schema and admin user into it with build/bootstrap-db.
+# bootstraps the ngx-music schema and admin user into it with build/bootstrap-db. With
+# tls => 1 (or NGX_MUSIC_FAULT_TLS=1) the cluster has TLS on (enable_tls) and url() asks for
+# it with sslmode=verify-full.
 sub new {
     my ($class, %o) = @_;
     my $root = t::Fault::project_root();
@@ -562,6 +564,14 @@ sub new {
     ($self->{url}) = $out =~ m{^(postgres://\S+)\s*$}m or die "no URL from build/pg:\n$out";
     $out = `"$root/build/bootstrap-db" "$self->{url}" 2>&1`;
     die "bootstrap-db failed:\n$out" if $?;
+    if ($o{tls} // $ENV{NGX_MUSIC_FAULT_TLS}) {
+        # every session over TLS, checked as strictly as libpq can (the certificate names
+        # "localhost")
+        my $d = $self->enable_tls;
+        $self->{tls} = $d;
+        $self->{url} =~ s{\@127\.0\.0\.1:}{\@localhost:} or die "no 127.0.0.1 in $self->{url}";
+        $self->{url} .= "?sslmode=verify-full&sslrootcert=$d/ca.pem";
+    }
     return $self;
 }
 
@@ -598,6 +608,54 @@ sub psql {
     return $out if $ok;
     return undef if $o{allow_fail};
     die "psql failed (exit $?) for: $sql\n";
+}
+
+# TLS on the cluster (ssl = on, by ALTER SYSTEM and a reload): a CA and a server certificate
+# for "localhost" signed by it, a second CA that signed nothing here, and a client certificate
+# (CN = client, default "postgres", for pg_hba's `cert`), all made here with openssl in the
+# cluster's area. Returns that directory: ca.pem, other-ca.pem, client.pem, client.key.
+sub enable_tls {
+    my ($self, %o) = @_;
+    my $d = "$self->{area}/tls";
+    mkdir $d or die "$d: $!";
+    my $client = $o{client} // 'postgres';
+    open my $ext, '>', "$d/server.ext" or die $!;
+    print $ext "subjectAltName = DNS:localhost\n";
+    close $ext;
+    my $ca_ext = '-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign';
+    for my $cmd (
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=ngx-music test CA' $ca_ext -keyout $d/ca.key -out $d/ca.pem",
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj '/CN=some other CA' $ca_ext -keyout $d/other-ca.key -out $d/other-ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout $d/server.key -out $d/server.csr",
+        "x509 -req -in $d/server.csr -CA $d/ca.pem -CAkey $d/ca.key -CAcreateserial -days 2 -extfile $d/server.ext -out $d/server.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=$client -keyout $d/client.key -out $d/client.csr",
+        "x509 -req -in $d/client.csr -CA $d/ca.pem -CAkey $d/ca.key -CAcreateserial -days 2 -out $d/client.pem",
+    ) {
+        my $out = `openssl $cmd 2>&1`;
+        die "openssl $cmd:\n$out" if $?;
+    }
+    # the server's key: its own, mode 0600, or PostgreSQL refuses it
+    my ($uid, $gid) = (stat $self->{dir})[4, 5];
+    chown $uid, $gid, "$d/server.key";
+    chmod 0600, "$d/server.key", "$d/client.key";
+    chmod 0755, $d;
+    $self->psql("ALTER SYSTEM SET $_") for ("ssl = on", "ssl_cert_file = '$d/server.pem'",
+        "ssl_key_file = '$d/server.key'", "ssl_ca_file = '$d/ca.pem'");
+    $self->psql('SELECT pg_reload_conf()');
+    for (1 .. 50) {
+        last if ($self->psql('SHOW ssl') // '') eq 'on';
+        sleep 0.1;
+    }
+    return $d;
+}
+
+# Of the module's sessions: how many, and how many are TLS (pg_stat_ssl).
+sub ssl_sessions {
+    my ($self, $app) = @_;
+    $app //= 'ngx-music';
+    my $out = $self->psql("SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a
+        JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = '$app' AND a.backend_type = 'client backend'");
+    return split /\|/, $out;
 }
 
 sub postmaster_pid {

@@ -41,14 +41,14 @@ qr/\[emerg\] .*invalid\ connection\ string\ in\ "music_database"\ directive:\ no
 
 
 
-=== TEST 4: TLS to PostgreSQL is refused plainly
+=== TEST 4: a libpq TLS parameter the module does not implement is refused by name
 --- http_config
-    music_database "host=127.0.0.1 user=u sslmode=require";
+    music_database "host=127.0.0.1 user=u sslmode=require sslcrldir=/etc/crl";
 --- config
     location /api/ { music_api; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid connection string in "music_database" directive: unsupported "sslmode=require": TLS to PostgreSQL is not supported yet \(write sslmode=disable\) in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid connection string in "music_database" directive: unsupported parameter "sslcrldir" in \S+nginx\.conf:\d+/
 
 
 
@@ -256,14 +256,14 @@ qr/\[emerg\] .*invalid connection string in "music_database" directive: unknown 
 
 
 
-=== TEST 23: music_database: sslmode=verify-full needs TLS, which is not supported yet
+=== TEST 23: music_database: sslmode=verify-full needs a CA to verify against, and says so without the password
 --- http_config
     music_database "postgres://u:s3cret@127.0.0.1/db?sslmode=verify-full";
 --- config
     location /api/ { music_api; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*invalid connection string in "music_database" directive: unsupported "sslmode=verify-full": TLS to PostgreSQL is not supported yet \(write sslmode=disable\) in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*invalid connection string in "music_database" directive: sslmode=verify-full needs sslrootcert=<CA file> \(or sslrootcert=system\) to check the server's certificate against in \S+nginx\.conf:\d+/
 --- no_error_log
 s3cret
 

@@ -4,14 +4,17 @@
 //! all IP literals (`std` parses those without a lookup: no DNS query ever leaves the fuzzer)
 //! or unix socket directories. Input: the connection string (UTF-8).
 //!
-//! Checks: what tokio-postgres refuses, DbSettings refuses; an accepted string has a user,
-//! TLS off, an application name, one endpoint per host (port from the matching position,
-//! the single port, or 5432); `Debug` prints the endpoints only.
+//! Checks: what tokio-postgres refuses (once the TLS words it does not know are taken out),
+//! DbSettings refuses; an accepted string has a user, the `sslmode` tokio-postgres starts with
+//! for its libpq mode, an application name, one endpoint and host name per host (port from the
+//! matching position, the single port, or 5432); `Debug` prints the endpoints only.
 #![no_main]
 
 use std::net::{IpAddr, SocketAddr};
 
 use libfuzzer_sys::fuzz_target;
+use ngx_music::conf::database::check;
+use ngx_music::conf::tls::SslMode as Libpq;
 use ngx_music::conf::DbSettings;
 use ngx_music::ffi::peer::Endpoint;
 use tokio_postgres::config::{Host, SslMode};
@@ -20,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(conninfo) = std::str::from_utf8(data) else {
         return;
     };
-    let config = match conninfo.parse::<tokio_postgres::Config>() {
+    let Ok(checked) = check(conninfo) else {
+        assert!(DbSettings::parse(conninfo).is_err());
+        return;
+    };
+    let config = match checked.rest.parse::<tokio_postgres::Config>() {
         Ok(config) => config,
         Err(_) => {
             assert!(DbSettings::parse(conninfo).is_err());
@@ -47,7 +54,13 @@ fuzz_target!(|data: &[u8]| {
     };
     assert_eq!(settings.conninfo, conninfo);
     assert!(settings.config.get_user().is_some());
-    assert_eq!(settings.config.get_ssl_mode(), SslMode::Disable);
+    let first = match settings.tls.mode {
+        Libpq::Disable | Libpq::Allow => SslMode::Disable,
+        Libpq::Prefer => SslMode::Prefer,
+        Libpq::Require | Libpq::VerifyCa | Libpq::VerifyFull => SslMode::Require,
+    };
+    assert_eq!(settings.config.get_ssl_mode(), first);
+    assert_eq!(settings.host_names.len(), settings.endpoints.len());
     assert!(settings.config.get_application_name().is_some());
     assert_eq!(
         settings.endpoints.len(),

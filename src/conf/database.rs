@@ -4,9 +4,9 @@
 //! Host names are resolved when the configuration is read (as nginx does for `proxy_pass`
 //! with a literal host), so no lookup ever blocks a worker. Supported: TCP hosts and
 //! addresses, unix socket directories (`host=/run/postgresql`), several hosts (tried in
-//! order), user, password, dbname, options, application_name. Not supported: TLS
-//! (`sslmode=require`... are refused at configuration time), GSSAPI, `hostaddr`,
-//! `target_session_attrs` other than `any`, `load_balance_hosts=random`.
+//! order), user, password, dbname, options, application_name, and libpq's TLS words (see
+//! [`super::tls`]). Not supported: GSSAPI, `hostaddr`, `target_session_attrs` other than `any`,
+//! `load_balance_hosts=random`.
 //!
 //! tokio-postgres says only "invalid connection string" for any mistake, so the string is
 //! first read here with the same grammar ([`check`]) to name the part that is wrong and why.
@@ -16,7 +16,9 @@ use std::path::PathBuf;
 
 use tokio_postgres::config::{Host, SslMode};
 
+use super::tls::{SslMode as Mode, TlsPolicy, TlsWords};
 use crate::ffi::peer::Endpoint;
+use crate::ffi::tls::TlsContext;
 
 /// A parsed `music_database` value.
 pub struct DbSettings {
@@ -25,6 +27,14 @@ pub struct DbSettings {
     pub conninfo: String,
     pub config: tokio_postgres::Config,
     pub endpoints: Vec<Endpoint>,
+    /// The host name each endpoint was found under (checked against the server's certificate
+    /// with `sslmode=verify-full`, sent as SNI).
+    pub host_names: Vec<String>,
+    /// What a TCP connection does about TLS.
+    pub tls: TlsPolicy,
+    /// nginx's SSL context for this setting, made when the configuration is read (only when
+    /// TCP connections may use TLS).
+    pub tls_context: Option<TlsContext>,
 }
 
 impl std::fmt::Debug for DbSettings {
@@ -38,15 +48,20 @@ impl std::fmt::Debug for DbSettings {
 
 impl DbSettings {
     pub fn parse(conninfo: &str) -> Result<DbSettings, String> {
-        check(conninfo)?;
+        let checked = check(conninfo)?;
+        let tls = checked.tls.resolve()?;
         let mut config: tokio_postgres::Config =
-            conninfo.parse().map_err(|e: tokio_postgres::Error| {
+            checked.rest.parse().map_err(|e: tokio_postgres::Error| {
                 // not expected after `check`; tokio-postgres's reason is in the error's source
                 let why = std::error::Error::source(&e).map_or(e.to_string(), |s| s.to_string());
                 format!("{why} (tokio-postgres)")
             })?;
-        // `check` refused every mode that would need TLS
-        config.ssl_mode(SslMode::Disable);
+        // how the first attempt on a TCP host starts; `allow` tries clear text first
+        config.ssl_mode(match tls.mode {
+            Mode::Disable | Mode::Allow => SslMode::Disable,
+            Mode::Prefer => SslMode::Prefer,
+            Mode::Require | Mode::VerifyCa | Mode::VerifyFull => SslMode::Require,
+        });
         if config.get_user().is_none() {
             return Err("no user given (add user=... or postgres://user@...)".into());
         }
@@ -66,6 +81,7 @@ impl DbSettings {
             ));
         }
         let mut endpoints = Vec::new();
+        let mut host_names = Vec::new();
         for (i, host) in hosts.iter().enumerate() {
             let port = match ports.len() {
                 0 => 5432,
@@ -77,11 +93,15 @@ impl DbSettings {
                     let addrs = (name.as_str(), port)
                         .to_socket_addrs()
                         .map_err(|e| format!("host \"{name}\" not found: {e}"))?;
-                    endpoints.extend(addrs.map(Endpoint::Tcp));
+                    for addr in addrs {
+                        endpoints.push(Endpoint::Tcp(addr));
+                        host_names.push(name.clone());
+                    }
                 }
                 Host::Unix(dir) => {
                     let mut path = PathBuf::from(dir);
                     path.push(format!(".s.PGSQL.{port}"));
+                    host_names.push(dir.display().to_string());
                     endpoints.push(Endpoint::Unix(path));
                 }
             }
@@ -90,34 +110,57 @@ impl DbSettings {
             conninfo: conninfo.to_owned(),
             config,
             endpoints,
+            host_names,
+            tls,
+            tls_context: None,
         })
+    }
+
+    /// TCP connections may use TLS, so an SSL context is needed.
+    pub fn may_use_tls(&self) -> bool {
+        self.tls.mode != Mode::Disable
+            && self.endpoints.iter().any(|e| matches!(e, Endpoint::Tcp(_)))
     }
 }
 
 /// The parameters tokio-postgres takes, for the "unknown parameter" message.
 const KNOWN: &str = "user, password, host, port, dbname, options, application_name, \
-                     connect_timeout, sslmode, sslnegotiation, channel_binding, \
-                     target_session_attrs, load_balance_hosts, hostaddr, keepalives, \
+                     connect_timeout, sslmode, sslrootcert, sslcert, sslkey, sslcrl, sslsni, \
+                     sslnegotiation, channel_binding, target_session_attrs, load_balance_hosts, hostaddr, keepalives, \
                      keepalives_idle, keepalives_interval, keepalives_retries, tcp_user_timeout";
 
 /// Reads `conninfo` with tokio-postgres's grammar (a `postgres://` / `postgresql://` URL, or
 /// `key=value` words) and checks every part, so that what tokio-postgres would refuse, or what
 /// this module cannot do, is refused with the part that is wrong and why. The password is
 /// never in a message.
-pub fn check(conninfo: &str) -> Result<(), String> {
-    match ["postgres://", "postgresql://"]
+pub fn check(conninfo: &str) -> Result<Checked, String> {
+    let mut tls = TlsWords::default();
+    let rest = match ["postgres://", "postgresql://"]
         .iter()
         .find_map(|scheme| conninfo.strip_prefix(scheme))
     {
-        Some(rest) => check_url(rest),
+        Some(rest) => {
+            let scheme = &conninfo[..conninfo.len() - rest.len()];
+            format!("{scheme}{}", check_url(rest, &mut tls)?)
+        }
         None => match url_scheme(conninfo) {
-            Some(scheme) => Err(format!(
-                "unsupported URL scheme \"{scheme}\": write a \"postgres://\" or \
-                 \"postgresql://\" URL, or key=value words"
-            )),
-            None => check_words(conninfo),
+            Some(scheme) => {
+                return Err(format!(
+                    "unsupported URL scheme \"{scheme}\": write a \"postgres://\" or \
+                     \"postgresql://\" URL, or key=value words"
+                ))
+            }
+            None => check_words(conninfo, &mut tls)?,
         },
-    }
+    };
+    Ok(Checked { tls, rest })
+}
+
+/// What [`check`] read: the TLS words, and the string without those tokio-postgres does not
+/// know (`sslrootcert`...) nor reads as libpq does (`sslmode`), for tokio-postgres's parser.
+pub struct Checked {
+    pub tls: TlsWords,
+    pub rest: String,
 }
 
 /// `mysql://` of `mysql://u@h/db` (RFC 3986 scheme letters).
@@ -131,7 +174,10 @@ fn url_scheme(s: &str) -> Option<&str> {
 }
 
 /// `key=value` words: the value may be quoted with `'`; `\` escapes the next character.
-fn check_words(s: &str) -> Result<(), String> {
+/// Returns the string without the TLS words.
+fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
+    let mut rest = String::with_capacity(s.len());
+    let mut kept_from = 0;
     let mut it = s.char_indices().peekable();
     let mut previous: Option<&str> = None;
     // after an unquoted password, a word that does not fit is probably the password's rest
@@ -140,7 +186,8 @@ fn check_words(s: &str) -> Result<(), String> {
     loop {
         while it.next_if(|&(_, c)| c.is_whitespace()).is_some() {}
         let Some(&(start, _)) = it.peek() else {
-            return Ok(());
+            rest.push_str(&s[kept_from..]);
+            return Ok(rest);
         };
         while it
             .next_if(|&(_, c)| !c.is_whitespace() && c != '=')
@@ -183,13 +230,18 @@ fn check_words(s: &str) -> Result<(), String> {
                 return Err(format!("parameter \"{key}\" has no value"));
             }
         }
-        check_parameter(key, &value)?;
+        if check_parameter(key, &value, tls)? {
+            let end = it.peek().map_or(s.len(), |&(i, _)| i);
+            rest.push_str(&s[kept_from..start]);
+            kept_from = end;
+        }
         previous = Some(key);
     }
 }
 
 /// `[user[:password]@][host[:port][,...]][/dbname][?key=value&...]`, after the scheme.
-fn check_url(s: &str) -> Result<(), String> {
+/// Returns it without the TLS parameters.
+fn check_url(s: &str, tls: &mut TlsWords) -> Result<String, String> {
     let mut rest = s;
     if let Some(at) = rest.find('@') {
         let credentials = &rest[..at];
@@ -227,8 +279,10 @@ fn check_url(s: &str) -> Result<(), String> {
     if let Some(dbname) = path.strip_prefix('/') {
         decode(dbname).map_err(|_| "the database name of the URL is not percent-encoded UTF-8")?;
     }
+    let mut kept: Vec<&str> = Vec::new();
     let mut query = query.unwrap_or_default();
     while !query.is_empty() {
+        let piece = &query[..query.find('&').unwrap_or(query.len())];
         let Some(eq) = query.find('=') else {
             return Err(format!("URL parameter \"{query}\" has no \"=\" and value"));
         };
@@ -243,14 +297,21 @@ fn check_url(s: &str) -> Result<(), String> {
         if key == "host" {
             // one host, not a list: tokio-postgres reads `?host=` as a single name
             check_url_host_name(value)?;
+            kept.push(piece);
             continue;
         }
         let value = decode(value).map_err(|_| {
             format!("the value of URL parameter \"{key}\" is not percent-encoded UTF-8")
         })?;
-        check_parameter(&key, &value)?;
+        if !check_parameter(&key, &value, tls)? {
+            kept.push(piece);
+        }
     }
-    Ok(())
+    let before_query = &s[..s.len() - after.len() + path.len()];
+    Ok(match kept.is_empty() {
+        true => before_query.to_owned(),
+        false => format!("{before_query}?{}", kept.join("&")),
+    })
 }
 
 /// One `host[:port]` or `[v6address][:port]` of a URL.
@@ -353,13 +414,16 @@ fn check_host(host: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// TLS to PostgreSQL is not implemented: every parameter value that needs it is refused here.
-fn needs_tls(key: &str, value: &str) -> String {
-    format!("unsupported \"{key}={value}\": TLS to PostgreSQL is not supported yet")
+/// One parameter, by name: known, with a value this module can use. `password` is never shown.
+/// `Ok(true)`: a TLS word taken into `tls`, to be left out of what tokio-postgres parses.
+fn check_parameter(key: &str, value: &str, tls: &mut TlsWords) -> Result<bool, String> {
+    if tls.take(key, value)? {
+        return Ok(true);
+    }
+    check_other_parameter(key, value).map(|()| false)
 }
 
-/// One parameter, by name: known, with a value this module can use. `password` is never shown.
-fn check_parameter(key: &str, value: &str) -> Result<(), String> {
+fn check_other_parameter(key: &str, value: &str) -> Result<(), String> {
     let invalid = |expected: &str| format!("invalid {key} \"{value}\": expected {expected}");
     let whole = |expected: &str| match value.parse::<i64>() {
         Ok(_) => Ok(()),
@@ -374,24 +438,8 @@ fn check_parameter(key: &str, value: &str) -> Result<(), String> {
                 false => Err(invalid("a number from 1 to 65535")),
             }
         }),
-        "sslmode" => match value {
-            // "prefer" falls back to a connection without TLS, the only kind there is
-            "disable" | "prefer" => Ok(()),
-            "require" | "verify-ca" | "verify-full" => {
-                Err(needs_tls(key, value) + " (write sslmode=disable)")
-            }
-            _ => Err(invalid("disable or prefer")),
-        },
-        "sslnegotiation" => match value {
-            "postgres" => Ok(()),
-            "direct" => Err(needs_tls(key, value)),
-            _ => Err(invalid("postgres")),
-        },
-        "channel_binding" => match value {
-            "disable" | "prefer" => Ok(()),
-            "require" => Err(needs_tls(key, value)),
-            _ => Err(invalid("disable or prefer")),
-        },
+        // checked by `TlsWords::take`, and read by tokio-postgres too
+        "sslnegotiation" | "channel_binding" => Ok(()),
         "target_session_attrs" => match value {
             "any" => Ok(()),
             "read-write" | "read-only" => Err(format!(
@@ -480,28 +528,38 @@ mod tests {
             ),
             (
                 "host=::1 user=u sslmode=verify-full",
-                "unsupported \"sslmode=verify-full\": TLS to PostgreSQL is not supported yet \
-                 (write sslmode=disable)"
+                "sslmode=verify-full needs sslrootcert=<CA file> (or sslrootcert=system) to \
+                 check the server's certificate against"
                     .into(),
             ),
             (
-                "postgres://u@h/db?sslmode=require",
-                "unsupported \"sslmode=require\": TLS to PostgreSQL is not supported yet \
-                 (write sslmode=disable)"
+                "postgres://u@h/db?sslmode=require&sslrootcert=system",
+                "sslmode=require may not be used with sslrootcert=system (write \
+                 sslmode=verify-full)"
                     .into(),
             ),
             (
                 "host=::1 user=u sslmode=maybe",
-                "invalid sslmode \"maybe\": expected disable or prefer".into(),
-            ),
-            (
-                "host=::1 user=u channel_binding=require",
-                "unsupported \"channel_binding=require\": TLS to PostgreSQL is not supported yet"
+                "invalid sslmode \"maybe\": expected disable, allow, prefer, require, \
+                 verify-ca or verify-full"
                     .into(),
             ),
             (
+                "host=::1 user=u sslmode=disable channel_binding=require",
+                "channel_binding=require needs TLS: it cannot be used with sslmode=disable".into(),
+            ),
+            (
+                "postgres://u@h/db?sslcrldir=/etc/crl",
+                "unsupported parameter \"sslcrldir\"".into(),
+            ),
+            (
+                "host=::1 user=u sslcert=/c.pem",
+                "sslcert needs sslkey=<key file>".into(),
+            ),
+            (
                 "host=::1 user=u sslnegotiation=direct",
-                "unsupported \"sslnegotiation=direct\": TLS to PostgreSQL is not supported yet"
+                "unsupported \"sslnegotiation=direct\": TLS starts after PostgreSQL's \
+                 SSLRequest (write sslnegotiation=postgres)"
                     .into(),
             ),
             (
@@ -652,8 +710,7 @@ mod tests {
             "postgres://u@/db?host=/tmp/pg&port=6000",
             "host=::1,127.0.0.1 port=,6000 user=u connect_timeout=5",
         ] {
-            let d = DbSettings::parse(conninfo).unwrap_or_else(|e| panic!("{conninfo}: {e}"));
-            assert_eq!(d.config.get_ssl_mode(), SslMode::Disable);
+            DbSettings::parse(conninfo).unwrap_or_else(|e| panic!("{conninfo}: {e}"));
         }
         let d = DbSettings::parse("host='/tmp/pg' user='u v' password='a \\' b'").unwrap();
         assert_eq!(d.config.get_password(), Some(&b"a ' b"[..]));
@@ -666,6 +723,50 @@ mod tests {
                 Endpoint::Tcp("[::1]:5432".parse().unwrap())
             ]
         );
+    }
+
+    /// The TLS words are read here (libpq's meanings) and left out of what tokio-postgres
+    /// parses, which knows neither `sslrootcert` nor `verify-full`.
+    #[test]
+    fn tls_words() {
+        let d = DbSettings::parse(
+            "host=127.0.0.1 user=u sslmode=verify-full sslrootcert='/ca dir/ca.pem' \
+             sslcert=/c.pem sslkey=/k.pem sslcrl=/crl.pem sslsni=0 channel_binding=require",
+        )
+        .unwrap();
+        assert_eq!(d.tls.mode, Mode::VerifyFull);
+        assert_eq!(
+            d.tls.root_cert,
+            Some(super::super::tls::RootCert::File("/ca dir/ca.pem".into()))
+        );
+        assert_eq!(d.config.get_ssl_mode(), SslMode::Require);
+        assert_eq!(
+            d.config.get_channel_binding(),
+            tokio_postgres::config::ChannelBinding::Require
+        );
+        assert_eq!(d.host_names, vec!["127.0.0.1".to_owned()]);
+        assert!(d.may_use_tls());
+        let d = DbSettings::parse(
+            "postgresql://u@127.0.0.1/db?sslrootcert=%2Fca.pem&application_name=x&sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(d.tls.mode, Mode::VerifyCa);
+        assert_eq!(d.config.get_application_name(), Some("x"));
+        assert_eq!(d.config.get_dbname(), Some("db"));
+        let d = DbSettings::parse("postgres://u@127.0.0.1/db?sslmode=require").unwrap();
+        assert_eq!(d.tls.mode, Mode::Require);
+        assert_eq!(d.config.get_dbname(), Some("db"));
+        // libpq's default, and no TLS where every host is a unix socket
+        let d = DbSettings::parse("host=127.0.0.1 user=u").unwrap();
+        assert_eq!(d.tls.mode, Mode::Prefer);
+        assert_eq!(d.config.get_ssl_mode(), SslMode::Prefer);
+        assert!(!DbSettings::parse("host=/tmp user=u").unwrap().may_use_tls());
+        assert!(!DbSettings::parse("host=127.0.0.1 user=u sslmode=disable")
+            .unwrap()
+            .may_use_tls());
+        let d = DbSettings::parse("host=127.0.0.1 user=u sslmode=allow").unwrap();
+        assert_eq!(d.config.get_ssl_mode(), SslMode::Disable);
+        assert!(d.may_use_tls());
     }
 
     #[test]

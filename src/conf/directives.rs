@@ -16,6 +16,7 @@ use ngx::{ngx_conf_log_error, ngx_string};
 use super::setter::{self, duplicate, invalid, text, words, NGX_CONF_OK};
 use super::values::{parse_count, parse_duration_ms, parse_flag};
 use super::{AuthMode, DbSettings, LocationConf};
+use crate::ffi::tls::TlsContext;
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
@@ -207,7 +208,14 @@ unsafe extern "C" fn set_database(
     if conf.database.is_some() {
         return duplicate(cf, &words[0]);
     }
-    match DbSettings::parse(&words[1]) {
+    let parsed = DbSettings::parse(&words[1]).and_then(|mut db| {
+        if db.may_use_tls() {
+            // SAFETY: `cf` is the configuration being read, as this handler's caller gives it.
+            db.tls_context = Some(unsafe { TlsContext::create(cf, &db.tls) }?);
+        }
+        Ok(db)
+    });
+    match parsed {
         Ok(db) => {
             conf.database = Some(Rc::new(db));
             NGX_CONF_OK

@@ -10,6 +10,7 @@ pub mod database;
 pub mod directives;
 pub mod setter;
 pub mod settings;
+pub mod tls;
 pub mod values;
 
 use std::rc::Rc;

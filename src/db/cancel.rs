@@ -10,7 +10,10 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::future::Future;
+
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_postgres::tls::{ChannelBinding, TlsConnect, TlsStream};
 
 /// A stream whose shutdown waits for the other end to close first.
 pub struct CloseAfterPeer<S>(pub S);
@@ -52,6 +55,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for CloseAfterPeer<S> {
             }
         }
         Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// A TLS connector whose stream is a [`CloseAfterPeer`]: the same wait for the server's
+/// close, for a cancel request sent over TLS.
+pub struct CloseAfterPeerTls<T>(pub T);
+
+impl<S, T: TlsConnect<S>> TlsConnect<S> for CloseAfterPeerTls<T>
+where
+    T::Future: 'static,
+    T::Stream: 'static,
+{
+    type Stream = CloseAfterPeer<T::Stream>;
+    type Error = T::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, T::Error>>>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let connecting = self.0.connect(stream);
+        Box::pin(async move { connecting.await.map(CloseAfterPeer) })
+    }
+}
+
+impl<S: TlsStream + Unpin> TlsStream for CloseAfterPeer<S> {
+    fn channel_binding(&self) -> ChannelBinding {
+        self.0.channel_binding()
     }
 }
 

@@ -10,7 +10,7 @@ use futures_util::Stream;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row, RowStream};
 
-use super::cancel::CloseAfterPeer;
+use super::cancel::{CloseAfterPeer, CloseAfterPeerTls};
 use super::pool::Lease;
 use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
@@ -109,14 +109,21 @@ impl Db {
     pub fn cancel_running(&self) {
         let token = self.lease.conn.client.cancel_token();
         let endpoint = self.lease.conn.endpoint.clone();
+        let tls = self.lease.conn.cancel_tls.clone();
         let limit = self.timeouts.connect_ms;
         spawn(async move {
             let _ = with_deadline(limit as _, async {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
-                token
-                    .cancel_query_raw(CloseAfterPeer(stream), NoTls)
-                    .await
-                    .ok()
+                match tls {
+                    Some(tls) => token
+                        .cancel_query_raw(stream, CloseAfterPeerTls(tls))
+                        .await
+                        .ok(),
+                    None => token
+                        .cancel_query_raw(CloseAfterPeer(stream), NoTls)
+                        .await
+                        .ok(),
+                }
             })
             .await;
         })

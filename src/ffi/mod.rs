@@ -13,3 +13,4 @@ pub mod process;
 pub mod request;
 pub mod thread_task;
 pub mod timer;
+pub mod tls;

@@ -7,6 +7,12 @@
 //! connection); this one is written for plain sockets and for the worker-exit rule: every
 //! open stream is registered, and [`close_all`] closes them when the worker exits, since a
 //! task that is never polled again would otherwise keep its socket open.
+//!
+//! A stream can be turned into TLS ([`PeerStream::handshake`]) with nginx's own OpenSSL, as
+//! nginx's upstreams do it: `ngx_ssl_create_connection`, then `ngx_ssl_handshake` driven by the
+//! connection's events; afterwards `c->recv`/`c->send` are nginx's SSL functions, so reads and
+//! writes stay the same code. Before that, a read takes no more bytes than asked for, so
+//! nothing the server sends after its one-byte answer to the SSLRequest is read in clear text.
 
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
@@ -20,9 +26,11 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use nginx_sys::{
-    ngx_close_connection, ngx_connection_t, ngx_event_connect_peer, ngx_event_get_peer,
-    ngx_event_t, ngx_handle_read_event, ngx_handle_write_event, ngx_int_t, ngx_peer_connection_t,
-    ngx_str_t, NGX_AGAIN, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_OK,
+    ngx_close_connection, ngx_connection_t, ngx_create_pool, ngx_destroy_pool,
+    ngx_event_connect_peer, ngx_event_get_peer, ngx_event_t, ngx_handle_read_event,
+    ngx_handle_write_event, ngx_int_t, ngx_peer_connection_t, ngx_pool_t,
+    ngx_ssl_create_connection, ngx_ssl_handshake, ngx_ssl_shutdown, ngx_ssl_t, ngx_str_t,
+    NGX_AGAIN, NGX_BUSY, NGX_DECLINED, NGX_ERROR, NGX_OK, NGX_SSL_CLIENT,
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
@@ -48,6 +56,10 @@ struct Shared {
     connection: Cell<*mut ngx_connection_t>,
     reader: Cell<Option<Waker>>,
     writer: Cell<Option<Waker>>,
+    /// The connection's pool (`c->pool`), made for its SSL state; destroyed after closing.
+    pool: Cell<*mut ngx_pool_t>,
+    /// nginx called back: the handshake that returned `NGX_AGAIN` has finished, either way.
+    handshake_ended: Cell<bool>,
 }
 
 /// Owned memory that `ngx_peer_connection_t` points into, kept alive with the stream.
@@ -86,6 +98,21 @@ unsafe extern "C" fn on_write(ev: *mut ngx_event_t) {
         let shared = &*((*c).data as *const Shared);
         if let Some(w) = shared.writer.take() {
             w.wake();
+        }
+    }
+}
+
+unsafe extern "C" fn on_handshake(c: *mut ngx_connection_t) {
+    // SAFETY: nginx calls `c->ssl->handler` with the connection whose handshake this stream
+    // started; `c->data` is its `Shared`, alive while the connection is open.
+    unsafe {
+        let shared = &*((*c).data as *const Shared);
+        shared.handshake_ended.set(true);
+        for waker in [shared.reader.take(), shared.writer.take()]
+            .into_iter()
+            .flatten()
+        {
+            waker.wake();
         }
     }
 }
@@ -162,6 +189,8 @@ impl PeerStream {
             connection: Cell::new(ptr::null_mut()),
             reader: Cell::new(None),
             writer: Cell::new(None),
+            pool: Cell::new(ptr::null_mut()),
+            handshake_ended: Cell::new(false),
         });
         let rc = {
             let m = &mut *memory;
@@ -237,6 +266,76 @@ impl PeerStream {
         Poll::Ready(Ok(()))
     }
 
+    /// Runs a TLS client handshake with nginx's SSL context `ssl` over this connection (SNI
+    /// `server_name` if given) and returns the connection, now TLS, for the caller to check
+    /// the server's certificate on. A failed handshake has been logged by nginx already.
+    pub async fn handshake(
+        &self,
+        ssl: *mut ngx_ssl_t,
+        server_name: Option<&std::ffi::CStr>,
+    ) -> io::Result<*mut ngx_connection_t> {
+        let c = self.connection()?;
+        // SAFETY: `c` is this stream's live connection, not yet TLS; the pool made here is
+        // `c->pool` for nginx's SSL state and is destroyed in `close` after the connection.
+        // `ssl` is a context made at configuration time that lives as long as the cycle.
+        unsafe {
+            if !(*c).ssl.is_null() {
+                return Err(io::Error::other("TLS handshake started twice"));
+            }
+            let pool = ngx_create_pool(1024, (*c).log);
+            if pool.is_null() {
+                return Err(io::ErrorKind::OutOfMemory.into());
+            }
+            (*c).pool = pool;
+            self.shared.pool.set(pool);
+            if ngx_ssl_create_connection(ssl, c, NGX_SSL_CLIENT as _) != NGX_OK as ngx_int_t {
+                return Err(io::Error::other("cannot create the SSL connection"));
+            }
+            if let Some(name) = server_name {
+                let rc = nginx_sys::SSL_ctrl(
+                    (*(*c).ssl).connection,
+                    nginx_sys::SSL_CTRL_SET_TLSEXT_HOSTNAME as _,
+                    nginx_sys::TLSEXT_NAMETYPE_host_name as _,
+                    name.as_ptr() as *mut c_void,
+                );
+                if rc != 1 {
+                    return Err(io::Error::other("cannot set the server name (SNI)"));
+                }
+            }
+        }
+        std::future::poll_fn(|cx| self.poll_handshake(cx)).await?;
+        Ok(c)
+    }
+
+    fn poll_handshake(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let c = self.connection()?;
+        // SAFETY: `c` is this stream's live connection with `c->ssl` made by `handshake`.
+        unsafe {
+            let handshaked = (*(*c).ssl).handshaked() != 0;
+            let rc = match (handshaked, self.shared.handshake_ended.replace(false)) {
+                (true, _) => NGX_OK as ngx_int_t,
+                // nginx's handler ran the handshake to its end and it failed (logged there)
+                (false, true) => NGX_ERROR as ngx_int_t,
+                (false, false) => ngx_ssl_handshake(c),
+            };
+            if rc == NGX_AGAIN as ngx_int_t {
+                // nginx's handshake handler now owns the events; it calls `on_handshake`
+                (*(*c).ssl).handler = Some(on_handshake);
+                self.shared.reader.set(Some(cx.waker().clone()));
+                self.shared.writer.set(Some(cx.waker().clone()));
+                return Poll::Pending;
+            }
+            // the events are this stream's again (nginx's handshake handler had them)
+            (*(*c).read).handler = Some(on_read);
+            (*(*c).write).handler = Some(on_write);
+            if rc == NGX_OK as ngx_int_t {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Ready(Err(io::Error::other("TLS handshake failed")))
+            }
+        }
+    }
+
     fn connection(&self) -> io::Result<*mut ngx_connection_t> {
         let c = self.shared.connection.get();
         if c.is_null() {
@@ -261,7 +360,16 @@ impl AsyncRead for PeerStream {
             let Some(recv) = (*c).recv else {
                 return Poll::Ready(Err(io::ErrorKind::Unsupported.into()));
             };
-            let n = recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len());
+            // Over TLS, nginx's SSL read ends on the socket's EAGAIN (read not ready), and what
+            // OpenSSL holds is asked for first: with neither, wait for the event instead of
+            // one more recv() that would find nothing (as nginx's plain read skips it).
+            let drained = !(*c).ssl.is_null()
+                && (*(*c).read).ready() == 0
+                && nginx_sys::SSL_has_pending((*(*c).ssl).connection) == 0;
+            let n = match drained {
+                true => NGX_AGAIN as isize,
+                false => recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len()),
+            };
             if n == NGX_AGAIN as isize {
                 self.shared.reader.set(Some(cx.waker().clone()));
                 if ngx_handle_read_event((*c).read, 0) != NGX_OK as ngx_int_t {
@@ -322,8 +430,21 @@ fn close(shared: &Shared) {
     let c = shared.connection.replace(ptr::null_mut());
     if !c.is_null() {
         // SAFETY: `c` was this stream's open connection and is closed exactly once (the
-        // pointer was swapped out above).
-        unsafe { ngx_close_connection(c) };
+        // pointer was swapped out above). A TLS session is shut down without waiting for
+        // the server's answer, as nginx's upstreams do, which frees it.
+        unsafe {
+            if !(*c).ssl.is_null() {
+                (*(*c).ssl).set_no_wait_shutdown(1);
+                let _ = ngx_ssl_shutdown(c);
+            }
+            ngx_close_connection(c);
+        }
+    }
+    let pool = shared.pool.replace(ptr::null_mut());
+    if !pool.is_null() {
+        // SAFETY: the pool made by `handshake` for this connection, which is closed now;
+        // destroyed exactly once (swapped out above).
+        unsafe { ngx_destroy_pool(pool) };
     }
     shared.reader.take();
     shared.writer.take();

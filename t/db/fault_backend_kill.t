@@ -85,6 +85,10 @@ my $backends = wait_until(3, sub { my $c = $pg->count_backends; $c <= $workers *
 ok(defined $backends, "the module holds at most workers x pool size backends (" . ($backends // $pg->count_backends) . ")");
 is_deeply([live_workers($n)], \@w, 'no worker died');
 ok(responsive($n), 'every worker still answers (/alive)');
+if ($pg->{tls}) {
+    my ($sessions, $over_tls) = $pg->ssl_sessions;
+    ok($sessions > 0 && $over_tls == $sessions, "every session of the module is TLS ($over_tls of $sessions, pg_stat_ssl)");
+}
 my @stuck = stop_nginx($n);
 is(scalar @stuck, 0, 'nginx exits on QUIT (no worker stuck)') or diag("had to SIGKILL stuck worker(s) @stuck");
 my @alerts = alert_lines($n->error_log);

@@ -71,6 +71,10 @@ ok(@tail && !grep({ $_->{status} != 201 } @tail), sprintf('writes succeed again 
 
 is_deeply([live_workers($n)], \@w, 'no worker died');
 ok(responsive($n), 'every worker still answers (/alive)');
+if ($pg->{tls}) {
+    my ($sessions, $over_tls) = $pg->ssl_sessions;
+    ok($sessions > 0 && $over_tls == $sessions, "every session of the module is TLS ($over_tls of $sessions, pg_stat_ssl)");
+}
 my @stuck = stop_nginx($n);
 is(scalar @stuck, 0, 'nginx exits on QUIT (no worker stuck)');
 my @alerts = alert_lines($n->error_log);
