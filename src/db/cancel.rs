@@ -58,11 +58,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for CloseAfterPeer<S> {
     }
 }
 
-/// A TLS connector whose stream is a [`CloseAfterPeer`]: the same wait for the server's
-/// close, for a cancel request sent over TLS.
+/// A TLS connector over a [`CloseAfterPeer`] stream whose TLS stream waits for the server's
+/// close too: whether the server then answers the SSLRequest with TLS or, under `prefer`, in
+/// clear text, the cancel's socket stays open until the server has closed it.
 pub struct CloseAfterPeerTls<T>(pub T);
 
-impl<S, T: TlsConnect<S>> TlsConnect<S> for CloseAfterPeerTls<T>
+impl<S, T: TlsConnect<S>> TlsConnect<CloseAfterPeer<S>> for CloseAfterPeerTls<T>
 where
     T::Future: 'static,
     T::Stream: 'static,
@@ -71,8 +72,8 @@ where
     type Error = T::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Stream, T::Error>>>>;
 
-    fn connect(self, stream: S) -> Self::Future {
-        let connecting = self.0.connect(stream);
+    fn connect(self, stream: CloseAfterPeer<S>) -> Self::Future {
+        let connecting = self.0.connect(stream.0);
         Box::pin(async move { connecting.await.map(CloseAfterPeer) })
     }
 }

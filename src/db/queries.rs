@@ -116,7 +116,7 @@ impl Db {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
                 match tls {
                     Some(tls) => token
-                        .cancel_query_raw(stream, CloseAfterPeerTls(tls))
+                        .cancel_query_raw(CloseAfterPeer(stream), CloseAfterPeerTls(tls))
                         .await
                         .ok(),
                     None => token
