@@ -30,6 +30,8 @@ use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
 use crate::ffi::thread_task;
+use crate::service::trace::trace;
+use crate::service::trace::Trace;
 
 /// The credentials a request presents.
 pub struct Who<'a> {
@@ -184,9 +186,23 @@ async fn run_verify(api: &ApiSettings, mut job: VerifyJob) -> Option<bool> {
     job.result()
 }
 
+/// A cache lookup's outcome, in the debug log's words.
+fn cache_state(lookup: &CacheLookup) -> &'static str {
+    match lookup {
+        CacheLookup::Fresh(_) => "hit",
+        CacheLookup::Stale { .. } => "stale",
+        CacheLookup::Miss => "miss",
+    }
+}
+
 /// Checks `username`/`password` against `auth_user`, reading the user's row on a connection
 /// leased from `pool` for that query.
-pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> Result<(), Refusal> {
+pub async fn authenticate(
+    pool: &Rc<Pool>,
+    api: &ApiSettings,
+    who: Who<'_>,
+    trace: &impl Trace,
+) -> Result<(), Refusal> {
     let Who { username, password } = who;
     if !username_is_storable(username) {
         // PostgreSQL text cannot hold NUL: no row can have this name, so do not ask.
@@ -195,6 +211,7 @@ pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> R
     let caches = auth_caches(api);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
+    trace!(trace, "music: auth cache {}", cache_state(&lookup));
     if let CacheLookup::Fresh(_) = lookup {
         return Ok(());
     }
@@ -231,11 +248,18 @@ pub async fn authenticate_trusted(
     pool: &Rc<Pool>,
     api: &ApiSettings,
     username: &str,
+    trace: &impl Trace,
 ) -> Result<(), Refusal> {
     let caches = auth_caches(api);
     // No password: the key only stands for the name, in a cache of its own.
     let key = CacheKey::new(username, "");
-    if let CacheLookup::Fresh(_) = caches.borrow().trusted.lookup(&key, monotonic_ms()) {
+    let lookup = caches.borrow().trusted.lookup(&key, monotonic_ms());
+    trace!(
+        trace,
+        "music: auth cache {} (remote user)",
+        cache_state(&lookup)
+    );
+    if let CacheLookup::Fresh(_) = lookup {
         return Ok(());
     }
     let users = UserLookup {
