@@ -3,42 +3,27 @@
 //! the route takes one, and runs [`service::execute`] as a task on the worker's event loop,
 //! streaming a list answer row by row. The decisions are all in [`crate::service`].
 
-use std::fmt;
-
 use nginx_sys::{
-    ngx_http_request_t, ngx_int_t, ngx_log_t, NGX_HTTP_INTERNAL_SERVER_ERROR,
-    NGX_HTTP_SPECIAL_RESPONSE, NGX_LOG_ERR, NGX_LOG_INFO,
+    ngx_http_request_t, ngx_int_t, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_SPECIAL_RESPONSE,
+    NGX_LOG_ERR, NGX_LOG_INFO,
 };
 use ngx::http::HttpModule;
-use ngx::{ngx_log_debug, ngx_log_error};
+use ngx::ngx_log_error;
 
 use crate::conf::{ApiSettings, AuthMode};
 use crate::db::queries::Db;
 use crate::db::statements::Stmt;
+use crate::db::DbError;
+use crate::ffi::debug_log::DebugLog;
 use crate::ffi::executor::spawn;
 use crate::ffi::request::{self, PendingRequest};
 use crate::ffi::timer::Deadline;
 use crate::http::{RequestInfo, Response};
 use crate::service::execute::Level;
-use crate::service::list::ListBody;
+use crate::service::list::{stream_rows, ChunkSink, DbRows, ListBody, RowFailure, StreamEnd};
 use crate::service::plan::with_headers;
 use crate::service::trace::trace;
-use crate::service::{self, Outcome, Plan, ServeError, Trace, Work};
-
-/// The request's log, at debug level, for the service layer's decision lines.
-#[derive(Clone, Copy)]
-struct DebugLog(*mut ngx_log_t);
-
-impl Trace for DebugLog {
-    fn enabled(&self) -> bool {
-        // SAFETY: the log of a live request's connection (the task ends with the request).
-        ngx::log::DEBUG
-            && unsafe { (*self.0).log_level } & nginx_sys::NGX_LOG_DEBUG_HTTP as usize != 0
-    }
-    fn line(&self, args: fmt::Arguments<'_>) {
-        ngx_log_debug!(mask: ngx::log::DebugMask::Http, self.0, "{}", args);
-    }
-}
+use crate::service::{self, Outcome, Plan, ServeError, Work};
 
 /// What waits in the request while nginx reads its body.
 struct AwaitingBody {
@@ -161,6 +146,12 @@ async fn serve(
     pending.finish(with_headers(failure.into_response(), &work.extra_headers));
 }
 
+impl ChunkSink for PendingRequest {
+    async fn send(&mut self, bytes: &[u8], last: bool) -> Result<(), ()> {
+        self.send_chunk(bytes, last).await.map_err(|_| ())
+    }
+}
+
 /// Streams `GET /api/musics/` (or `all_singer/`) row by row, waiting while the client lags.
 async fn stream_list(
     mut pending: PendingRequest,
@@ -168,15 +159,10 @@ async fn stream_list(
     db: &Db,
     work: &Work,
     stmt: Stmt,
-) -> Result<(), (PendingRequest, crate::db::DbError)> {
+) -> Result<(), (PendingRequest, DbError)> {
     let trace = DebugLog(pending.log());
-    let mut rows = match db.stream(stmt).await {
+    let mut rows = match DbRows::open(db, stmt).await {
         Ok(rows) => rows,
-        Err(e) => return Err((pending, e)),
-    };
-    // The first row (or the end) decides between a 200 and an error answer.
-    let mut next = match db.next_row(&mut rows).await {
-        Ok(first) => first,
         Err(e) => return Err((pending, e)),
     };
     let head = with_headers(Response::json(200, Vec::new()), &work.extra_headers);
@@ -192,59 +178,29 @@ async fn stream_list(
         pending.end_stream(true);
         return Ok(());
     }
-    let mut list = ListBody::new(conf.time_zone, chrono::Utc::now());
-    let mut ok = true;
-    while let Some(row) = next {
-        let rendered = match stmt {
-            Stmt::AllSingers => row
-                .try_get::<_, &str>(0)
-                .map(|s| list.push_singer(s))
-                .is_ok(),
-            _ => Db::music_row(&row)
-                .map(|item| list.push_item(&item))
-                .is_ok(),
-        };
-        if !rendered {
-            ok = false;
-            break;
+    let list = ListBody::new(conf.time_zone, chrono::Utc::now());
+    let end = stream_rows(&mut rows, &mut pending, list).await;
+    trace!(&trace, "music: stream end: {} rows, {:?}", end.rows(), end);
+    match &end {
+        // The rest of the rows is still on the connection: it is closed rather than given
+        // to the next stream.
+        StreamEnd::ClientGone(_) => {
+            db.cancel_running();
+            db.lease.discard();
         }
-        if let Some(chunk) = list.full_chunk() {
-            if pending.send_chunk(chunk, false).await.is_err() {
-                // The client went away mid-stream: the rest of the rows is still on the
-                // connection, so it is closed rather than given to the next stream.
-                ok = false;
-                db.cancel_running();
-                db.lease.discard();
-                break;
-            }
-            list.sent();
+        StreamEnd::Failed(n, RowFailure::Db(e)) => {
+            ngx_log_error!(
+                NGX_LOG_ERR,
+                pending.log(),
+                "music: list stream failed after {} rows: {}",
+                n,
+                e
+            );
         }
-        next = match db.next_row(&mut rows).await {
-            Ok(n) => n,
-            Err(e) => {
-                ngx_log_error!(
-                    NGX_LOG_ERR,
-                    pending.log(),
-                    "music: list stream failed after {} rows: {}",
-                    list.rows(),
-                    e
-                );
-                ok = false;
-                break;
-            }
-        };
+        _ => {}
     }
-    if ok {
-        ok = pending.send_chunk(list.finish(), true).await.is_ok();
-    }
-    trace!(
-        &trace,
-        "music: stream end: {} rows, complete: {}",
-        list.rows(),
-        ok
-    );
     // A stream that fails midway cannot change its status any more: the connection is
     // closed without the final chunk, so the client sees a truncated answer, not bad JSON.
-    pending.end_stream(ok);
+    pending.end_stream(matches!(end, StreamEnd::Complete(_)));
     Ok(())
 }

@@ -294,7 +294,6 @@ mod tests {
     use crate::api::Resource;
     use crate::auth::LoginFailure;
     use crate::http::Body;
-    use crate::service::plan::tests::request;
     use crate::service::trace::Recorded;
 
     /// The music table in memory; `fail` makes every statement fail with it.
@@ -401,6 +400,14 @@ mod tests {
     }
 
     const JSON: Option<&[u8]> = Some(b"application/json");
+
+    fn request(method: &str, uri: &str) -> RequestInfo {
+        RequestInfo {
+            method: method.into(),
+            uri: uri.into(),
+            ..Default::default()
+        }
+    }
 
     fn run(store: &FakeStore, action: Action, body: &str) -> Result<Response, ServeError> {
         let tz = chrono_tz::UTC;

@@ -194,7 +194,7 @@ impl Work {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use std::rc::Rc;
 
     use super::*;
@@ -203,7 +203,7 @@ pub(crate) mod tests {
     use crate::service::trace::Recorded;
 
     /// A `music_api /api/` location's settings after merge, `edit` applied to its directives.
-    pub(crate) fn settings(edit: impl FnOnce(&mut LocationConf)) -> ApiSettings {
+    fn settings(edit: impl FnOnce(&mut LocationConf)) -> ApiSettings {
         let mut location = LocationConf {
             api: true,
             prefix: "/api/".into(),
@@ -222,11 +222,11 @@ pub(crate) mod tests {
         )
     }
 
-    pub(crate) fn get(uri: &str) -> RequestInfo {
+    fn get(uri: &str) -> RequestInfo {
         request("GET", uri)
     }
 
-    pub(crate) fn request(method: &str, uri: &str) -> RequestInfo {
+    fn request(method: &str, uri: &str) -> RequestInfo {
         RequestInfo {
             method: method.into(),
             uri: uri.into(),

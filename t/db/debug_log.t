@@ -66,7 +66,7 @@ like($log, qr/music: statement create/, 'POST: the statement');
 ($r, $log) = lines_of(t::Nginx::request('GET', '/api/musics/', headers => $auth));
 is($r->{status}, 200, 'GET of the list');
 like($log, qr/music: pool lease \(streams\)/, 'list: a stream connection');
-like($log, qr/music: stream end: 3 rows, complete: true/, 'list: the stream end');
+like($log, qr/music: stream end: 3 rows, Complete/, 'list: the stream end');
 
 $n->stop;
 unlike($n->error_log . debug_log(), qr/\[(alert|crit|emerg)\]/, 'no alert in the logs');
