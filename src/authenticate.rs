@@ -259,7 +259,8 @@ async fn check_basic(
         flight: Rc::new(Flight::default()),
     };
     IN_FLIGHT.with(|m| m.borrow_mut().insert(key, guard.flight.clone()));
-    let result = check(users, hasher, caches, key, lookup, username, password).await;
+    let who = Who { username, password };
+    let result = check(users, hasher, caches, key, lookup, who, trace).await;
     guard.flight.finish(match &result {
         Ok(()) => Some(Ok(())),
         Err(Refusal::Invalid(why)) => Some(Err(*why)),
@@ -330,9 +331,10 @@ async fn check(
     caches: &RefCell<AuthCaches>,
     key: CacheKey,
     lookup: CacheLookup,
-    username: &str,
-    password: &str,
+    who: Who<'_>,
+    trace: &impl Trace,
 ) -> Result<(), Refusal> {
+    let Who { username, password } = who;
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let now = monotonic_ms();
     if let CacheLookup::Stale { .. } = lookup {
@@ -360,6 +362,7 @@ async fn check(
         .failed
         .is_known_failure(&key, &user.password, now)
     {
+        trace!(trace, "music: auth cache refused (a known wrong password)");
         return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     }
     let Ok(hash) = DjangoHash::parse(&user.password) else {
