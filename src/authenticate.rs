@@ -30,11 +30,23 @@ use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
 use crate::ffi::thread_task;
+use crate::service::trace::trace;
+use crate::service::trace::Trace;
 
 /// The credentials a request presents.
 pub struct Who<'a> {
     pub username: &'a str,
     pub password: &'a str,
+}
+
+/// Where a user's row comes from: the database, or a fake in the unit tests.
+trait UserSource {
+    async fn by_name(&self, username: &str) -> Result<Option<UserRow>, DbError>;
+}
+
+/// Where PBKDF2 runs: the thread pool, or inline in the unit tests. `None`: refused (busy).
+trait PasswordCheck {
+    async fn run(&self, job: VerifyJob) -> Option<bool>;
 }
 
 /// Reads user rows on a connection leased for that one query.
@@ -43,10 +55,19 @@ struct UserLookup<'a> {
     settings: &'a PoolSettings,
 }
 
-impl UserLookup<'_> {
+impl UserSource for UserLookup<'_> {
     async fn by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
         let db = Db::new(self.pool.acquire().await?, self.settings);
         db.user_by_name(username).await
+    }
+}
+
+/// PBKDF2 on the location's thread pool, within `music_auth_queue`.
+struct ThreadPoolCheck<'a>(&'a ApiSettings);
+
+impl PasswordCheck for ThreadPoolCheck<'_> {
+    async fn run(&self, job: VerifyJob) -> Option<bool> {
+        run_verify(self.0, job).await
     }
 }
 
@@ -184,17 +205,46 @@ async fn run_verify(api: &ApiSettings, mut job: VerifyJob) -> Option<bool> {
     job.result()
 }
 
+/// A cache lookup's outcome, in the debug log's words.
+fn cache_state(lookup: &CacheLookup) -> &'static str {
+    match lookup {
+        CacheLookup::Fresh(_) => "hit",
+        CacheLookup::Stale { .. } => "stale",
+        CacheLookup::Miss => "miss",
+    }
+}
+
 /// Checks `username`/`password` against `auth_user`, reading the user's row on a connection
 /// leased from `pool` for that query.
-pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> Result<(), Refusal> {
+pub async fn authenticate(
+    pool: &Rc<Pool>,
+    api: &ApiSettings,
+    who: Who<'_>,
+    trace: &impl Trace,
+) -> Result<(), Refusal> {
+    let users = UserLookup {
+        pool,
+        settings: &api.pool,
+    };
+    check_basic(&users, &ThreadPoolCheck(api), &auth_caches(api), who, trace).await
+}
+
+/// [`authenticate`] with its user rows, PBKDF2 and caches given.
+async fn check_basic(
+    users: &impl UserSource,
+    hasher: &impl PasswordCheck,
+    caches: &RefCell<AuthCaches>,
+    who: Who<'_>,
+    trace: &impl Trace,
+) -> Result<(), Refusal> {
     let Who { username, password } = who;
     if !username_is_storable(username) {
         // PostgreSQL text cannot hold NUL: no row can have this name, so do not ask.
         return Err(Refusal::Invalid(LoginFailure::UnknownUser));
     }
-    let caches = auth_caches(api);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
+    trace!(trace, "music: auth cache {}", cache_state(&lookup));
     if let CacheLookup::Fresh(_) = lookup {
         return Ok(());
     }
@@ -209,11 +259,8 @@ pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> R
         flight: Rc::new(Flight::default()),
     };
     IN_FLIGHT.with(|m| m.borrow_mut().insert(key, guard.flight.clone()));
-    let lookup_user = UserLookup {
-        pool,
-        settings: &api.pool,
-    };
-    let result = check(&lookup_user, api, &caches, key, lookup, username, password).await;
+    let who = Who { username, password };
+    let result = check(users, hasher, caches, key, lookup, who, trace).await;
     guard.flight.finish(match &result {
         Ok(()) => Some(Ok(())),
         Err(Refusal::Invalid(why)) => Some(Err(*why)),
@@ -231,17 +278,33 @@ pub async fn authenticate_trusted(
     pool: &Rc<Pool>,
     api: &ApiSettings,
     username: &str,
+    trace: &impl Trace,
 ) -> Result<(), Refusal> {
-    let caches = auth_caches(api);
-    // No password: the key only stands for the name, in a cache of its own.
-    let key = CacheKey::new(username, "");
-    if let CacheLookup::Fresh(_) = caches.borrow().trusted.lookup(&key, monotonic_ms()) {
-        return Ok(());
-    }
     let users = UserLookup {
         pool,
         settings: &api.pool,
     };
+    check_trusted(&users, &auth_caches(api), username, trace).await
+}
+
+/// [`authenticate_trusted`] with its user rows and caches given.
+async fn check_trusted(
+    users: &impl UserSource,
+    caches: &RefCell<AuthCaches>,
+    username: &str,
+    trace: &impl Trace,
+) -> Result<(), Refusal> {
+    // No password: the key only stands for the name, in a cache of its own.
+    let key = CacheKey::new(username, "");
+    let lookup = caches.borrow().trusted.lookup(&key, monotonic_ms());
+    trace!(
+        trace,
+        "music: auth cache {} (remote user)",
+        cache_state(&lookup)
+    );
+    if let CacheLookup::Fresh(_) = lookup {
+        return Ok(());
+    }
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let mut caches = caches.borrow_mut();
     match user {
@@ -263,14 +326,15 @@ pub async fn authenticate_trusted(
 }
 
 async fn check(
-    users: &UserLookup<'_>,
-    api: &ApiSettings,
+    users: &impl UserSource,
+    hasher: &impl PasswordCheck,
     caches: &RefCell<AuthCaches>,
     key: CacheKey,
     lookup: CacheLookup,
-    username: &str,
-    password: &str,
+    who: Who<'_>,
+    trace: &impl Trace,
 ) -> Result<(), Refusal> {
+    let Who { username, password } = who;
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let now = monotonic_ms();
     if let CacheLookup::Stale { .. } = lookup {
@@ -285,7 +349,7 @@ async fn check(
     let Some(user) = user else {
         // Django hashes once anyway, so that a missing user takes as long as a wrong password;
         // and when no check can be queued, a missing user is busy like an existing one.
-        return match run_verify(api, VerifyJob::dummy(password.to_owned())).await {
+        return match hasher.run(VerifyJob::dummy(password.to_owned())).await {
             Some(_) => Err(Refusal::Invalid(LoginFailure::UnknownUser)),
             None => Err(Refusal::Busy),
         };
@@ -298,12 +362,13 @@ async fn check(
         .failed
         .is_known_failure(&key, &user.password, now)
     {
+        trace!(trace, "music: auth cache refused (a known wrong password)");
         return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     }
     let Ok(hash) = DjangoHash::parse(&user.password) else {
         return Err(Refusal::Invalid(LoginFailure::PasswordMismatch));
     };
-    match run_verify(api, VerifyJob::new(password.to_owned(), hash)).await {
+    match hasher.run(VerifyJob::new(password.to_owned(), hash)).await {
         Some(true) => {
             caches
                 .borrow_mut()
@@ -319,5 +384,270 @@ async fn check(
             Err(Refusal::Invalid(LoginFailure::PasswordMismatch))
         }
         None => Err(Refusal::Busy),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::future::Future;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+    use crate::auth::django_hash::make_pbkdf2_sha256;
+    use crate::service::trace::Recorded;
+
+    const PASSWORD: &str = "right-pw";
+
+    /// `auth_user` with one row, counting the lookups; `fail` makes them fail.
+    struct FakeUsers {
+        row: Option<UserRow>,
+        fail: Option<DbError>,
+        lookups: Cell<usize>,
+    }
+
+    impl FakeUsers {
+        fn with(active: bool) -> FakeUsers {
+            FakeUsers {
+                row: Some(UserRow {
+                    id: 7,
+                    password: make_pbkdf2_sha256(PASSWORD, "testsalt", 10),
+                    is_active: active,
+                }),
+                fail: None,
+                lookups: Cell::new(0),
+            }
+        }
+
+        fn none() -> FakeUsers {
+            FakeUsers {
+                row: None,
+                ..FakeUsers::with(true)
+            }
+        }
+    }
+
+    impl UserSource for FakeUsers {
+        async fn by_name(&self, _: &str) -> Result<Option<UserRow>, DbError> {
+            self.lookups.set(self.lookups.get() + 1);
+            match &self.fail {
+                Some(e) => Err(e.clone()),
+                None => Ok(self.row.clone()),
+            }
+        }
+    }
+
+    /// PBKDF2 inline, counting the runs; `busy` refuses them as a full queue does.
+    #[derive(Default)]
+    struct Inline {
+        busy: bool,
+        runs: Cell<usize>,
+    }
+
+    impl PasswordCheck for Inline {
+        async fn run(&self, mut job: VerifyJob) -> Option<bool> {
+            self.runs.set(self.runs.get() + 1);
+            if self.busy {
+                return None;
+            }
+            job.run();
+            job.result()
+        }
+    }
+
+    fn caches(valid_ms: u64) -> RefCell<AuthCaches> {
+        RefCell::new(AuthCaches {
+            verified: CredentialCache::new(8, valid_ms),
+            failed: FailureCache::new(8, 60_000),
+            trusted: CredentialCache::new(8, valid_ms),
+        })
+    }
+
+    fn now<T>(f: impl Future<Output = T>) -> T {
+        f.now_or_never().expect("the fakes never wait")
+    }
+
+    fn basic(
+        users: &FakeUsers,
+        hasher: &Inline,
+        caches: &RefCell<AuthCaches>,
+        password: &str,
+        trace: &Recorded,
+    ) -> Result<(), Refusal> {
+        let who = Who {
+            username: "alice",
+            password,
+        };
+        now(check_basic(users, hasher, caches, who, trace))
+    }
+
+    fn invalid(r: Result<(), Refusal>) -> Option<LoginFailure> {
+        match r {
+            Err(Refusal::Invalid(why)) => Some(why),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_miss_reads_the_row_and_hashes_then_the_entry_is_fresh() {
+        let (users, hasher, caches, trace) = (
+            FakeUsers::with(true),
+            Inline::default(),
+            caches(60_000),
+            Recorded::default(),
+        );
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert_eq!((users.lookups.get(), hasher.runs.get()), (1, 1));
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert_eq!(
+            (users.lookups.get(), hasher.runs.get()),
+            (1, 1),
+            "fresh: neither again"
+        );
+        assert_eq!(
+            *trace.0.borrow(),
+            ["music: auth cache miss", "music: auth cache hit"]
+        );
+    }
+
+    #[test]
+    fn a_stale_entry_with_the_same_hash_is_refreshed_without_pbkdf2() {
+        let (users, hasher, caches, trace) = (
+            FakeUsers::with(true),
+            Inline::default(),
+            caches(0),
+            Recorded::default(),
+        );
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert_eq!(
+            (users.lookups.get(), hasher.runs.get()),
+            (2, 1),
+            "stale: row read, no hash"
+        );
+        assert_eq!(trace.0.borrow()[1], "music: auth cache stale");
+    }
+
+    #[test]
+    fn a_stale_entry_of_a_deactivated_user_is_refused() {
+        let (users, hasher, caches, trace) = (
+            FakeUsers::with(true),
+            Inline::default(),
+            caches(0),
+            Recorded::default(),
+        );
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        let inactive = FakeUsers::with(false);
+        let r = basic(&inactive, &hasher, &caches, PASSWORD, &trace);
+        assert_eq!(invalid(r), Some(LoginFailure::InactiveUser));
+    }
+
+    #[test]
+    fn a_wrong_password_is_refused_once_hashed_then_without_hashing() {
+        let (users, hasher, caches, trace) = (
+            FakeUsers::with(true),
+            Inline::default(),
+            caches(60_000),
+            Recorded::default(),
+        );
+        let r = basic(&users, &hasher, &caches, "wrong", &trace);
+        assert_eq!(invalid(r), Some(LoginFailure::PasswordMismatch));
+        let r = basic(&users, &hasher, &caches, "wrong", &trace);
+        assert_eq!(invalid(r), Some(LoginFailure::PasswordMismatch));
+        assert_eq!(
+            hasher.runs.get(),
+            1,
+            "the known failure is refused without PBKDF2"
+        );
+    }
+
+    #[test]
+    fn an_unknown_user_costs_a_hash_and_is_refused() {
+        let (users, hasher, caches, trace) = (
+            FakeUsers::none(),
+            Inline::default(),
+            caches(60_000),
+            Recorded::default(),
+        );
+        let r = basic(&users, &hasher, &caches, PASSWORD, &trace);
+        assert_eq!(invalid(r), Some(LoginFailure::UnknownUser));
+        assert_eq!(hasher.runs.get(), 1);
+    }
+
+    #[test]
+    fn a_full_queue_is_busy_for_known_and_unknown_users() {
+        let busy = Inline {
+            busy: true,
+            ..Inline::default()
+        };
+        for users in [FakeUsers::with(true), FakeUsers::none()] {
+            let r = basic(
+                &users,
+                &busy,
+                &caches(60_000),
+                PASSWORD,
+                &Recorded::default(),
+            );
+            assert!(matches!(r, Err(Refusal::Busy)));
+        }
+    }
+
+    #[test]
+    fn a_database_error_is_passed_on_and_not_cached() {
+        let users = FakeUsers {
+            fail: Some(DbError::PoolTimeout),
+            ..FakeUsers::with(true)
+        };
+        let (hasher, caches) = (Inline::default(), caches(60_000));
+        let r = basic(&users, &hasher, &caches, PASSWORD, &Recorded::default());
+        assert!(matches!(r, Err(Refusal::Db(DbError::PoolTimeout))));
+        assert_eq!(hasher.runs.get(), 0);
+        let r = basic(
+            &FakeUsers::with(true),
+            &hasher,
+            &caches,
+            PASSWORD,
+            &Recorded::default(),
+        );
+        assert!(r.is_ok(), "the next request checks again");
+    }
+
+    #[test]
+    fn a_name_with_nul_is_refused_without_asking() {
+        let (users, hasher, caches) = (FakeUsers::with(true), Inline::default(), caches(60_000));
+        let who = Who {
+            username: "a\0b",
+            password: PASSWORD,
+        };
+        let r = now(check_basic(
+            &users,
+            &hasher,
+            &caches,
+            who,
+            &Recorded::default(),
+        ));
+        assert_eq!(invalid(r), Some(LoginFailure::UnknownUser));
+        assert_eq!(users.lookups.get(), 0);
+    }
+
+    #[test]
+    fn a_trusted_name_must_be_an_active_user_and_is_cached() {
+        let (cache, trace) = (caches(60_000), Recorded::default());
+        let users = FakeUsers::with(true);
+        assert!(now(check_trusted(&users, &cache, "alice", &trace)).is_ok());
+        assert!(now(check_trusted(&users, &cache, "alice", &trace)).is_ok());
+        assert_eq!(users.lookups.get(), 1);
+        assert_eq!(trace.0.borrow()[1], "music: auth cache hit (remote user)");
+        let other = caches(60_000);
+        let r = now(check_trusted(
+            &FakeUsers::with(false),
+            &other,
+            "bob",
+            &trace,
+        ));
+        assert_eq!(invalid(r), Some(LoginFailure::InactiveUser));
+        let r = now(check_trusted(&FakeUsers::none(), &other, "bob", &trace));
+        assert_eq!(invalid(r), Some(LoginFailure::UnknownUser));
     }
 }

@@ -69,12 +69,12 @@ pub fn parse_music_input(
     let raw = if body.is_empty() {
         [RawField::Missing, RawField::Missing]
     } else {
-        read_body(content_type, body)?
+        read_fields(content_type, body)?
     };
     validate(raw, mode)
 }
 
-fn read_body(content_type: Option<&[u8]>, body: &[u8]) -> Result<[RawField; 2], ApiError> {
+fn read_fields(content_type: Option<&[u8]>, body: &[u8]) -> Result<[RawField; 2], ApiError> {
     // WSGI hands headers to Django as Latin-1 text.
     let content_type: String = content_type
         .unwrap_or_default()

@@ -18,21 +18,11 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 pub use database::DbSettings;
-pub use settings::{ApiSettings, PoolSettings};
+pub use settings::{ApiSettings, AuthMode, PoolSettings};
 
 use crate::api::cors::{DEFAULT_ALLOW_HEADERS, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE};
 use crate::api::{AllowedOrigins, CorsPolicy};
 use settings::*;
-
-/// How `/api/musics…` requests are authenticated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthMode {
-    /// HTTP Basic against Django's `auth_user` (the original's behaviour).
-    Basic,
-    /// Trust the user name an access-phase module (`auth_basic`, `auth_request`) verified in
-    /// the same request, if it is an active user in `auth_user`.
-    RemoteUser,
-}
 
 /// Why `nginx -t` refuses a location with `music_auth remote_user`, and what to write instead.
 pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static str {

@@ -10,10 +10,20 @@ use std::rc::Rc;
 
 use chrono_tz::Tz;
 
-use super::{AuthMode, DbSettings};
+use super::database::DbSettings;
 use crate::api::CorsPolicy;
 use crate::ffi::access::Verifiers;
 use crate::ffi::thread_task::ThreadPoolRef;
+
+/// How `/api/musics…` requests are authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMode {
+    /// HTTP Basic against Django's `auth_user` (the original's behaviour).
+    Basic,
+    /// Trust the user name an access-phase module (`auth_basic`, `auth_request`) verified in
+    /// the same request, if it is an active user in `auth_user`.
+    RemoteUser,
+}
 
 /// `music_pool_size`.
 pub const DEFAULT_POOL_SIZE: usize = 2;

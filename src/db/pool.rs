@@ -88,8 +88,7 @@ pub struct Pool {
     limits: PoolLimits,
     slots: RefCell<Vec<(Slot, usize)>>,
     waiters: RefCell<VecDeque<Weak<Waiter>>>,
-    retry_at: Cell<Option<Instant>>,
-    backoff: Cell<Duration>,
+    backoff: Cell<Backoff>,
     last_error: RefCell<String>,
 }
 
@@ -98,6 +97,62 @@ const SPREAD_AT: usize = 4;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// When a pool may try to connect again after failed connects: 100 ms after the first
+/// failure, doubling to 5 s, back to the start after a success.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Backoff {
+    retry_at: Option<Instant>,
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            retry_at: None,
+            next: BACKOFF_MIN,
+        }
+    }
+}
+
+impl Backoff {
+    fn waiting(&self, now: Instant) -> bool {
+        self.retry_at.is_some_and(|t| now < t)
+    }
+
+    /// A connect failed at `now`: returns how long the pool now waits.
+    fn failed(&mut self, now: Instant) -> Duration {
+        let wait = self.next;
+        self.retry_at = Some(now + wait);
+        self.next = (wait * 2).min(BACKOFF_MAX);
+        wait
+    }
+
+    fn succeeded(&mut self) {
+        *self = Backoff::default();
+    }
+}
+
+/// The least busy of the live connections' loads (`None`: not live) that has room under
+/// `limit`.
+fn least_busy(loads: impl Iterator<Item = Option<usize>>, limit: usize) -> Option<usize> {
+    let mut best: Option<(usize, usize)> = None;
+    for (i, load) in loads.enumerate() {
+        if let Some(n) = load {
+            if n < limit && best.is_none_or(|(_, b)| n < b) {
+                best = Some((i, n));
+            }
+        }
+    }
+    best.map(|(i, _)| i)
+}
+
+/// Whether one more request may wait for a connection: the queue bound applies to waiting
+/// for a busy pool; while a connection is being opened the first requests wait for it
+/// (bounded by the pool timeout).
+fn may_wait(waiting: usize, queue: usize, connecting: bool) -> bool {
+    connecting || waiting < queue
+}
 
 thread_local! {
     static POOLS: RefCell<HashMap<(String, Purpose, PoolLimits), Rc<Pool>>> = RefCell::new(HashMap::new());
@@ -116,8 +171,7 @@ pub fn pool_for(settings: &Rc<DbSettings>, pool: &PoolSettings, purpose: Purpose
                     limits,
                     slots: RefCell::new((0..limits.size).map(|_| (Slot::Empty, 0)).collect()),
                     waiters: RefCell::new(VecDeque::new()),
-                    retry_at: Cell::new(None),
-                    backoff: Cell::new(BACKOFF_MIN),
+                    backoff: Cell::new(Backoff::default()),
                     last_error: RefCell::new(String::new()),
                 })
             })
@@ -217,20 +271,16 @@ impl Pool {
     /// The least busy connection with room.
     fn try_lease(self: &Rc<Self>) -> Option<Lease> {
         let mut slots = self.slots.borrow_mut();
-        let mut best: Option<(usize, usize)> = None;
-        let limit = self.per_connection();
-        for (i, (slot, in_flight)) in slots.iter_mut().enumerate() {
-            if let Slot::Ready(c) = slot {
-                if c.is_closed() {
-                    *slot = Slot::Empty;
-                    continue;
-                }
-                if *in_flight < limit && best.is_none_or(|(_, n)| *in_flight < n) {
-                    best = Some((i, *in_flight));
-                }
+        for (slot, _) in slots.iter_mut() {
+            if matches!(slot, Slot::Ready(c) if c.is_closed()) {
+                *slot = Slot::Empty;
             }
         }
-        let (i, _) = best?;
+        let loads = slots.iter().map(|(slot, n)| match slot {
+            Slot::Ready(_) => Some(*n),
+            _ => None,
+        });
+        let i = least_busy(loads, self.per_connection())?;
         let (slot, in_flight) = &mut slots[i];
         let Slot::Ready(conn) = slot else { return None };
         *in_flight += 1;
@@ -244,7 +294,7 @@ impl Pool {
     /// Opens another connection (in an empty slot, unless backing off) once every live one
     /// carries at least `busy` queries; returns whether any connection is live or on its way.
     fn open_when_busier_than(self: &Rc<Self>, busy: usize) -> bool {
-        let backing_off = self.retry_at.get().is_some_and(|t| Instant::now() < t);
+        let backing_off = self.backoff.get().waiting(Instant::now());
         let mut slots = self.slots.borrow_mut();
         let mut any_live = slots.iter().any(|(s, _)| !matches!(s, Slot::Empty));
         let all_busy = slots.iter().all(|(s, n)| match s {
@@ -276,14 +326,15 @@ impl Pool {
         match result {
             Ok(conn) => {
                 *slot = (Slot::Ready(conn), 0);
-                self.retry_at.set(None);
-                self.backoff.set(BACKOFF_MIN);
+                let mut backoff = self.backoff.get();
+                backoff.succeeded();
+                self.backoff.set(backoff);
             }
             Err(e) => {
                 slot.0 = Slot::Empty;
-                let wait = self.backoff.get();
-                self.retry_at.set(Some(Instant::now() + wait));
-                self.backoff.set((wait * 2).min(BACKOFF_MAX));
+                let mut backoff = self.backoff.get();
+                let wait = backoff.failed(Instant::now());
+                self.backoff.set(backoff);
                 let message = match e {
                     DbError::Unavailable(why) => why,
                     other => other.to_string(),
@@ -344,9 +395,8 @@ impl Pool {
                     return Err(DbError::Unavailable(why));
                 }
                 self.waiters.borrow_mut().retain(|w| w.strong_count() > 0);
-                // The bound applies to waiting for a busy pool; while a connection is being
-                // opened the first requests wait for it (bounded by the pool timeout).
-                if !self.is_connecting() && self.waiters.borrow().len() >= self.limits.queue {
+                let waiting = self.waiters.borrow().len();
+                if !may_wait(waiting, self.limits.queue, self.is_connecting()) {
                     return Err(DbError::QueueFull);
                 }
                 let me = Rc::new(Waiter {
@@ -402,5 +452,52 @@ mod tests {
             }
         );
         assert_eq!(streams, PoolLimits { size: 1, ..queries });
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_to_5s_and_resets_on_success() {
+        let t0 = Instant::now();
+        let mut b = Backoff::default();
+        assert!(!b.waiting(t0));
+        let waits: Vec<u128> = (0..8).map(|_| b.failed(t0).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        assert!(b.waiting(t0 + Duration::from_millis(4999)));
+        assert!(!b.waiting(t0 + Duration::from_millis(5000)));
+        b.succeeded();
+        assert!(!b.waiting(t0));
+        assert_eq!(b.failed(t0), BACKOFF_MIN);
+    }
+
+    #[test]
+    fn a_lease_goes_to_the_least_busy_live_connection_with_room() {
+        assert_eq!(
+            least_busy([Some(3), Some(1), Some(2)].into_iter(), 32),
+            Some(1)
+        );
+        // Not live (empty or connecting) connections take nothing.
+        assert_eq!(least_busy([None, Some(5), None].into_iter(), 32), Some(1));
+        // The first of equals.
+        assert_eq!(least_busy([Some(2), Some(2)].into_iter(), 32), Some(0));
+    }
+
+    #[test]
+    fn a_full_pool_leases_nothing() {
+        assert_eq!(least_busy([Some(32), Some(32)].into_iter(), 32), None);
+        assert_eq!(least_busy([None, None].into_iter(), 32), None);
+        assert_eq!(least_busy(std::iter::empty(), 32), None);
+        // A stream connection is leased once (limit 1).
+        assert_eq!(least_busy([Some(1), Some(0)].into_iter(), 1), Some(1));
+        assert_eq!(least_busy([Some(1), Some(1)].into_iter(), 1), None);
+    }
+
+    #[test]
+    fn the_queue_bound_applies_unless_a_connection_is_being_opened() {
+        assert!(may_wait(0, 1, false));
+        assert!(!may_wait(1, 1, false), "a full queue refuses (503 at once)");
+        assert!(!may_wait(0, 0, false));
+        assert!(
+            may_wait(5, 1, true),
+            "the first requests wait for a connection on its way"
+        );
     }
 }

@@ -9,6 +9,7 @@
 //! cleanup clears the `alive` flag if nginx frees the request first (worker shutdown), so a task
 //! never touches a freed request.
 
+use std::any::Any;
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
@@ -22,28 +23,9 @@ use nginx_sys::{
     ngx_read_file, ngx_str_t, ngx_table_elt_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_OK,
 };
 
-use crate::http::{Body, Response};
+use ngx::http::HttpModule;
 
-/// What the handler needs to know about a request, copied out of nginx's structures.
-#[derive(Debug, Default)]
-pub struct RequestInfo {
-    pub method: String,
-    /// `r->uri`: the decoded, normalised path.
-    pub uri: String,
-    /// `r->args`: the raw query string without `?`.
-    pub args: String,
-    /// The Host header as sent (with its port), else the server name.
-    pub host: String,
-    pub https: bool,
-    pub authorization: Option<Vec<u8>>,
-    pub content_type: Option<Vec<u8>>,
-    pub origin: Option<String>,
-    pub cors_request_method: Option<String>,
-    /// The user name an access-phase module verified in this request
-    /// ([`crate::ffi::access::verified_user`]); set by the handler for `music_auth remote_user`.
-    pub remote_user: Option<String>,
-    pub has_body: bool,
-}
+use crate::http::{Body, RequestInfo, Response};
 
 fn ngx_str_bytes(s: &ngx_str_t) -> &[u8] {
     if s.len == 0 || s.data.is_null() {
@@ -119,6 +101,9 @@ struct State {
     /// The client closed its connection while the request was being served.
     client_gone: Cell<bool>,
     gone_waker: Cell<Option<Waker>>,
+    /// What the content handler left for the body callback while nginx reads the body
+    /// ([`PendingRequest::park`]); dropped with the request if the callback never runs.
+    parked: Cell<Option<Box<dyn Any>>>,
 }
 
 /// A request held open (`NGX_DONE`) until a task answers it.
@@ -127,6 +112,10 @@ pub struct PendingRequest {
     state: Rc<State>,
     /// The one buffer a streamed response reuses for every chunk (from the request pool).
     stream_buf: *mut ngx_buf_t,
+    /// The event handlers, which find `state` in the ctx slot of the module that holds the
+    /// request (chosen at `new`).
+    on_read: unsafe extern "C" fn(*mut ngx_http_request_t),
+    on_write: unsafe extern "C" fn(*mut ngx_http_request_t),
 }
 
 unsafe extern "C" fn request_gone(data: *mut c_void) {
@@ -134,18 +123,37 @@ unsafe extern "C" fn request_gone(data: *mut c_void) {
     // `PendingRequest::new`; it is released here, once.
     let state = unsafe { Rc::from_raw(data as *const State) };
     state.alive.set(false);
+    drop(state.parked.take());
     if let Some(w) = state.gone_waker.take() {
         w.wake();
     }
 }
 
 impl PendingRequest {
+    /// Takes hold of `r` for a later answer, with a reference of this module's own on the
+    /// request (`r->main->count`, released by the finalize of [`PendingRequest::finish`] and
+    /// the other endings).
+    ///
+    /// # Safety
+    /// `r` must be a valid main request in its content phase; the caller returns `NGX_DONE`.
+    pub unsafe fn hold<M: HttpModule>(r: *mut ngx_http_request_t) -> Option<PendingRequest> {
+        // SAFETY: `r` is valid (caller); the count is released by the one finalize below.
+        unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
+        // SAFETY: as above, and the count is taken.
+        let pending = unsafe { Self::new::<M>(r) };
+        if pending.is_none() {
+            // SAFETY: `r` is valid; gives the count back (nginx frees nothing at this count).
+            unsafe { (*(*r).main).set_count((*(*r).main).count() - 1) };
+        }
+        pending
+    }
+
     /// Takes hold of `r` for a later answer.
     ///
     /// # Safety
     /// `r` must be a valid main request; the caller returns `NGX_DONE` to nginx (after
     /// incrementing `r->main->count` or having `ngx_http_read_client_request_body` do it).
-    pub unsafe fn new(r: *mut ngx_http_request_t) -> Option<PendingRequest> {
+    pub unsafe fn new<M: HttpModule>(r: *mut ngx_http_request_t) -> Option<PendingRequest> {
         let state = Rc::new(State {
             alive: Cell::new(true),
             ..State::default()
@@ -158,13 +166,53 @@ impl PendingRequest {
         // The request owns one count until its cleanup runs; the ctx slot borrows it, so
         // the event handlers below can reach the state while the request lives.
         cln.data = Rc::into_raw(state.clone()) as *mut c_void;
-        // SAFETY: `r` is valid; the slot belongs to this module.
-        unsafe { *ctx_slot(r) = Rc::as_ptr(&state) as *mut c_void };
+        // SAFETY: `r` is valid; the slot belongs to module `M`.
+        unsafe { *ctx_slot::<M>(r) = Rc::as_ptr(&state) as *mut c_void };
         Some(PendingRequest {
             r: NonNull::new(r)?,
             state,
             stream_buf: ptr::null_mut(),
+            on_read: check_client::<M>,
+            on_write: stream_write_handler::<M>,
         })
+    }
+
+    /// Leaves `work` with the request while nginx reads its body; [`PendingRequest::resume`]
+    /// gives both back in the body callback.
+    pub fn park<T: 'static>(self, work: T) {
+        self.state.parked.set(Some(Box::new(work)));
+    }
+
+    /// The request and the work [`PendingRequest::park`] left, once (`None` after that, or if
+    /// nothing of type `T` was parked).
+    ///
+    /// # Safety
+    /// `r` must be a live request that module `M` holds.
+    pub unsafe fn resume<M: HttpModule, T: 'static>(
+        r: *mut ngx_http_request_t,
+    ) -> Option<(PendingRequest, T)> {
+        // SAFETY: `r` is live (caller); the slot is null or our state.
+        let state = unsafe { *ctx_slot::<M>(r) as *const State };
+        if state.is_null() {
+            return None;
+        }
+        // SAFETY: the slot borrows the count the request's cleanup holds, still alive since
+        // the request is; this takes one more for the returned handle.
+        let state = unsafe {
+            Rc::increment_strong_count(state);
+            Rc::from_raw(state)
+        };
+        let work = state.parked.take()?.downcast::<T>().ok()?;
+        Some((
+            PendingRequest {
+                r: NonNull::new(r)?,
+                state,
+                stream_buf: ptr::null_mut(),
+                on_read: check_client::<M>,
+                on_write: stream_write_handler::<M>,
+            },
+            *work,
+        ))
     }
 
     pub fn is_alive(&self) -> bool {
@@ -183,7 +231,7 @@ impl PendingRequest {
     pub fn watch_client(&self) {
         if self.is_alive() {
             // SAFETY: alive and held by our count.
-            unsafe { (*self.r.as_ptr()).read_event_handler = Some(check_client) };
+            unsafe { (*self.r.as_ptr()).read_event_handler = Some(self.on_read) };
         }
     }
 
@@ -238,7 +286,7 @@ impl PendingRequest {
             return Err(Gone);
         }
         // SAFETY: as above; installs our write handler so a blocked client wakes the task.
-        unsafe { (*r).write_event_handler = Some(stream_write_handler) };
+        unsafe { (*r).write_event_handler = Some(self.on_write) };
         Ok(())
     }
 
@@ -307,27 +355,24 @@ impl PendingRequest {
     }
 }
 
-fn ctx_slot(r: *mut ngx_http_request_t) -> *mut *mut c_void {
-    // SAFETY: `r->ctx` has one slot per HTTP module; ours is `ctx_index` of our module, set
-    // by nginx at configuration time.
-    unsafe {
-        let index = (*std::ptr::addr_of!(crate::ngx_http_music_module)).ctx_index;
-        (*r).ctx.add(index)
-    }
+fn ctx_slot<M: HttpModule>(r: *mut ngx_http_request_t) -> *mut *mut c_void {
+    // SAFETY: `r->ctx` has one slot per HTTP module; module `M`'s is its `ctx_index`, set by
+    // nginx at configuration time.
+    unsafe { (*r).ctx.add(M::module().ctx_index) }
 }
 
 /// The state of a held request, from its ctx slot (null before `PendingRequest::new`).
 ///
 /// # Safety
 /// `r` must be a live request; the state lives as long as the request (its cleanup holds it).
-unsafe fn state_of<'a>(r: *mut ngx_http_request_t) -> Option<&'a State> {
+unsafe fn state_of<'a, M: HttpModule>(r: *mut ngx_http_request_t) -> Option<&'a State> {
     // SAFETY: the slot is null or points at the `State` the request's cleanup keeps alive.
-    unsafe { (*ctx_slot(r) as *const State).as_ref() }
+    unsafe { (*ctx_slot::<M>(r) as *const State).as_ref() }
 }
 
 /// `r->read_event_handler` while a task serves the request: notices a client that closed
 /// its connection (a peek that reads end-of-file or fails).
-unsafe extern "C" fn check_client(r: *mut ngx_http_request_t) {
+unsafe extern "C" fn check_client<M: HttpModule>(r: *mut ngx_http_request_t) {
     // SAFETY: nginx calls this with the live request whose client connection became readable.
     unsafe {
         let c = (*r).connection;
@@ -348,7 +393,7 @@ unsafe extern "C" fn check_client(r: *mut ngx_http_request_t) {
         }
         if gone {
             (*c).set_error(1);
-            if let Some(state) = state_of(r) {
+            if let Some(state) = state_of::<M>(r) {
                 state.client_gone.set(true);
                 if let Some(w) = state.gone_waker.take() {
                     w.wake();
@@ -358,7 +403,7 @@ unsafe extern "C" fn check_client(r: *mut ngx_http_request_t) {
     }
 }
 
-unsafe extern "C" fn stream_write_handler(r: *mut ngx_http_request_t) {
+unsafe extern "C" fn stream_write_handler<M: HttpModule>(r: *mut ngx_http_request_t) {
     // SAFETY: nginx calls this with the live request whose write event fired; flushing with a
     // null chain pushes out what the filters hold.
     unsafe {
@@ -369,7 +414,7 @@ unsafe extern "C" fn stream_write_handler(r: *mut ngx_http_request_t) {
         } else {
             ngx_http_output_filter(r, ptr::null_mut());
         }
-        if let Some(waker) = state_of(r).and_then(|s| s.writable.take()) {
+        if let Some(waker) = state_of::<M>(r).and_then(|s| s.writable.take()) {
             waker.wake();
         }
     }
@@ -582,7 +627,7 @@ unsafe fn output_reusing(
 ///
 /// # Safety
 /// `r` must be a valid request whose body has been read completely.
-pub unsafe fn read_body(r: *mut ngx_http_request_t) -> Result<Vec<u8>, BodyUnreadable> {
+pub unsafe fn body_bytes(r: *mut ngx_http_request_t) -> Result<Vec<u8>, BodyUnreadable> {
     let mut body = Vec::new();
     // SAFETY: after `ngx_http_read_client_request_body` completed, `request_body->bufs` is a
     // valid chain of memory or file buffers.

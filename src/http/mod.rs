@@ -1,4 +1,9 @@
-//! A response as the API layer describes it, before the FFI layer hands it to nginx.
+//! A request and a response as the API layer sees them: what was asked ([`RequestInfo`],
+//! copied out of nginx by `ffi::request`) and the answer before the FFI layer hands it to nginx.
+
+mod request;
+
+pub use request::RequestInfo;
 
 /// The body of a [`Response`].
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -199,7 +199,7 @@ unsafe extern "C" fn set_stats(
         return duplicate(cf, &directive);
     }
     // SAFETY: inside a location block every http module's location configuration exists.
-    let api = unsafe { crate::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
+    let api = unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
     if api {
         ngx_conf_log_error!(
             NGX_LOG_EMERG,
@@ -267,7 +267,7 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(Counting::Into(zone)) = StatsModule::location_conf(req).and_then(|c| c.count) else {
         return NGX_OK as ngx_int_t;
     };
-    let api = crate::Module::location_conf(req).filter(|c| c.api);
+    let api = crate::module::Module::location_conf(req).filter(|c| c.api);
     // SAFETY: as above.
     unsafe { handler::count(r, zone, api.map(|c| c.prefix.as_str())) }
 }

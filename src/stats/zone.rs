@@ -335,8 +335,12 @@ pub struct ZoneRef(NonNull<ngx_shm_zone_t>);
 /// The tag that marks the zones as this module's (nginx refuses a name used by another
 /// module) and lets nginx hand a zone over to the next configuration on reload.
 fn tag() -> *mut c_void {
-    ptr::addr_of!(crate::ngx_http_music_module) as *mut c_void
+    ptr::addr_of!(ZONE_TAG) as *mut c_void
 }
+
+/// Its address is the tag: one per loaded `.so`, the same across reloads (nginx keeps the
+/// library loaded while the old cycle's zones are handed over).
+static ZONE_TAG: u8 = 0;
 
 fn pagesize() -> usize {
     // SAFETY: set once by ngx_os_init at startup, before any configuration is read.
