@@ -2,7 +2,7 @@ package t::Music;
 
 # Helpers for the ngx-music test files (loaded with `prove -I.`, as `use t::Music;`), usable
 # under our harness and the real Test::Nginx alike: the database fixture, users with Django
-# password hashes, Basic auth headers and expected JSON.
+# password hashes, Basic auth headers, the defaults of the API files' blocks and expected JSON.
 #
 # The database comes from build/test: $ENV{TEST_NGINX_PG_URL} (a libpq URL).
 
@@ -16,6 +16,7 @@ use Time::Local qw(timegm);
 
 our @EXPORT = qw(psql reset_music add_user basic django_hash days_since
     $http_config $admin);
+our @EXPORT_OK = qw(api_defaults);
 
 our $admin = basic('admin', 'admin1234');
 
@@ -87,6 +88,23 @@ sub add_user {
 sub basic {
     my ($user, $password) = @_;
     return "Authorization: Basic " . encode_base64("$user:$password", '');
+}
+
+# The block preprocessor of the data-driven files that test the API: each section the block
+# lacks gets its default, the API at /api/ on the test database, the table reset to the two
+# rows of reset_music; %sections adds or replaces defaults:
+#   add_block_preprocessor(sub { t::Music::api_defaults(shift, more_headers => $t::Music::admin) });
+sub api_defaults {
+    my ($block, %sections) = @_;
+    my %defaults = (
+        http_config => $http_config,
+        config      => "    location /api/ { music_api; }\n",
+        init        => 't::Music::reset_music()',
+        %sections,
+    );
+    for my $name (sort keys %defaults) {
+        $block->set_value($name => $defaults{$name}) unless defined $block->$name;
+    }
 }
 
 # Python's timedelta.days of (now - created) for a UTC "Y-m-d H:M:S" time.

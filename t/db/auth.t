@@ -11,10 +11,8 @@ no_shuffle();
 { no warnings 'once'; push @Test::Nginx::Socket::ExtraSections, 'same_nginx'; }
 add_block_preprocessor(sub {
     my $block = shift;
-    return if defined $block->same_nginx;   # keeps the previous block's nginx (and its caches)
-    $block->set_value(http_config => $t::Music::http_config) unless defined $block->http_config;
-    $block->set_value(config => "    location /api/ { music_api; }\n") unless defined $block->config;
-    $block->set_value(init => 't::Music::reset_music()') unless defined $block->init;
+    # same_nginx: keeps the previous block's nginx (and its caches)
+    t::Music::api_defaults($block) unless defined $block->same_nginx;
 });
 run_tests();
 

@@ -7,12 +7,7 @@ repeat_each(1);
 plan tests => repeat_each() * 47;
 no_shuffle();
 add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(http_config => $t::Music::http_config) unless defined $block->http_config;
-    $block->set_value(config => "    location /api/ { music_api; }\n") unless defined $block->config;
-    $block->set_value(init => 't::Music::reset_music()') unless defined $block->init;
-    $block->set_value(more_headers => "Content-Type: application/json\n" . $t::Music::admin)
-        unless defined $block->more_headers;
+    t::Music::api_defaults(shift, more_headers => "Content-Type: application/json\n" . $t::Music::admin);
 });
 run_tests();
 

@@ -5,12 +5,7 @@ use t::Music;
 repeat_each(1);
 plan tests => repeat_each() * 28;
 no_shuffle();
-add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(http_config => $t::Music::http_config) unless defined $block->http_config;
-    $block->set_value(config => "    location /api/ { music_api; }\n") unless defined $block->config;
-    $block->set_value(init => 't::Music::reset_music()') unless defined $block->init;
-});
+add_block_preprocessor(sub { t::Music::api_defaults(shift) });
 run_tests();
 
 sub fields {

@@ -36,11 +36,8 @@ our $protected = $check . <<'_EOC_';
 _EOC_
 
 add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(http_config => $t::Music::http_config) unless defined $block->http_config;
-    $block->set_value(config => $main::protected) unless defined $block->config;
-    $block->set_value(user_files => $main::htpasswd) unless defined $block->user_files;
-    $block->set_value(init => 'main::users()') unless defined $block->init;
+    t::Music::api_defaults(shift, config => $main::protected, user_files => $main::htpasswd,
+        init => 'main::users()');
 });
 run_tests();
 

@@ -7,15 +7,12 @@ repeat_each(1);
 plan tests => repeat_each() * 10;
 no_shuffle();
 add_block_preprocessor(sub {
-    my $block = shift;
-    $block->set_value(http_config => $t::Music::http_config) unless defined $block->http_config;
-    $block->set_value(more_headers => $t::Music::admin) unless defined $block->more_headers;
-    $block->set_value(init => q{t::Music::psql(q{TRUNCATE music RESTART IDENTITY;
+    t::Music::api_defaults(shift, more_headers => $t::Music::admin,
+        init => q{t::Music::psql(q{TRUNCATE music RESTART IDENTITY;
         INSERT INTO music (song, singer, last_modify_date, created) VALUES
         ('winter', 's', '2022-01-15 12:00:00.5+00', '2022-01-15 12:00:00+00'),
         ('summer', 's', '2022-07-15 12:00:00+00', '2022-07-15 12:00:00.000001+00'),
-        ('recent', 's', now() - interval '47 hours', now() - interval '47 hours');})})
-        unless defined $block->init;
+        ('recent', 's', now() - interval '47 hours', now() - interval '47 hours');})});
 });
 run_tests();
 
