@@ -41,11 +41,12 @@ use IO::Socket::INET;
 use IO::Select;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
+use t::Music qw(request);
 use t::Nginx;
 
-our @EXPORT_OK = qw(pick long_variant req load summarize by_status rss_kb fd_count nginx_conf start_nginx live_workers
+our @EXPORT_OK = qw(pick long_variant load summarize by_status rss_kb fd_count nginx_conf start_nginx live_workers
     stop_nginx responsive
-    children_of cmdline tcp_ports_to alert_lines wait_until basic_admin detail_of write_outcomes);
+    children_of cmdline tcp_ports_to alert_lines wait_until detail_of write_outcomes);
 
 sub long_variant { $ENV{NGX_MUSIC_STRESS_LONG} ? 1 : 0 }
 
@@ -61,21 +62,6 @@ sub pick {
 sub under_asan { $ENV{NGX_MUSIC_UNDER_ASAN} ? 1 : 0 }
 
 sub project_root { $ENV{TEST_NGINX_PROJECT} // Cwd::getcwd() }
-
-sub basic_admin {
-    require MIME::Base64;
-    return "Authorization: Basic " . MIME::Base64::encode_base64('admin:admin1234', '') . "\r\n";
-}
-
-# A raw HTTP/1.1 request, keep-alive unless close => 1.
-sub req {
-    my ($method, $uri, %o) = @_;
-    my $body = $o{body} // '';
-    my $h = $o{headers} // '';
-    $h .= "Content-Length: " . length($body) . "\r\n" if length $body || $method =~ /^(POST|PUT|PATCH)$/;
-    $h .= "Connection: close\r\n" if $o{close};
-    return "$method $uri HTTP/1.1\r\nHost: localhost\r\n$h\r\n$body";
-}
 
 # Polls $cond every $step seconds for at most $seconds; returns its last value.
 sub wait_until {
@@ -234,7 +220,7 @@ sub backtrace {
 # ($tries requests, each on its own connection): a worker stuck in a deadlock does not.
 sub responsive {
     my ($n, $timeout, $tries) = @_;
-    my @r = $n->parallel($timeout // 3, (t::Nginx::request('GET', '/alive')) x ($tries // 6));
+    my @r = $n->parallel($timeout // 3, (request('GET', '/alive', close => 1)) x ($tries // 6));
     return !grep { $_->{status} != 200 } @r;
 }
 

@@ -2,7 +2,8 @@ package t::Music;
 
 # Helpers for the ngx-music test files (loaded with `prove -I.`, as `use t::Music;`), usable
 # under our harness and the real Test::Nginx alike: the database fixture, users with Django
-# password hashes, Basic auth headers, the defaults of the API files' blocks and expected JSON.
+# password hashes, Basic auth headers, raw HTTP requests, the defaults of the API files' blocks
+# and expected JSON.
 #
 # The database comes from build/test: $ENV{TEST_NGINX_PG_URL} (a libpq URL).
 
@@ -16,9 +17,12 @@ use Time::Local qw(timegm);
 
 our @EXPORT = qw(psql reset_music add_user basic django_hash days_since
     $http_config $admin);
-our @EXPORT_OK = qw(api_defaults);
+our @EXPORT_OK = qw(request basic_credentials api_defaults);
 
-our $admin = basic('admin', 'admin1234');
+# The account build/bootstrap-db creates (user, password), and its Authorization header line
+# (no line end: what a --- more_headers section holds).
+our @admin_login = ('admin', 'admin1234');
+our $admin = basic(@admin_login);
 
 # Every file's http {} block: the database (the URL is expanded by the harness).
 # The waits are 2 s unless TEST_NGINX_DB_WAIT says otherwise (build/memcheck and build/asan
@@ -85,9 +89,27 @@ sub add_user {
         VALUES ('$hash', false, '$u', '', '', '', false, $active, now());});
 }
 
-sub basic {
+# The Authorization header's value for HTTP Basic auth, and the whole header line (no line end).
+sub basic_credentials {
     my ($user, $password) = @_;
-    return "Authorization: Basic " . encode_base64("$user:$password", '');
+    return "Basic " . encode_base64("$user:$password", '');
+}
+
+sub basic { "Authorization: " . basic_credentials(@_) }
+
+# A raw HTTP/1.1 request to send on a socket (t::Nginx's parallel, a load client):
+#   request('POST', '/api/musics/', headers => "Content-Type: application/json\n$admin",
+#           body => '{...}', close => 1)
+# headers: header lines, each ending in "\n" or "\r\n" (the last may have no line end); they go
+# out ending in CRLF. A body, and every POST, PUT and PATCH, gets a Content-Length. Keep-alive
+# unless close => 1 (Connection: close: t::Nginx's parallel reads each answer until the close).
+sub request {
+    my ($method, $uri, %opt) = @_;
+    my $body = $opt{body} // '';
+    my $headers = join '', map { "$_\r\n" } grep { length } split /\r?\n/, $opt{headers} // '';
+    $headers .= "Content-Length: " . length($body) . "\r\n" if length $body || $method =~ /^(POST|PUT|PATCH)$/;
+    $headers .= "Connection: close\r\n" if $opt{close};
+    return "$method $uri HTTP/1.1\r\nHost: localhost\r\n$headers\r\n$body";
 }
 
 # The block preprocessor of the data-driven files that test the API: each section the block

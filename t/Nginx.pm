@@ -133,6 +133,7 @@ sub children_of {
 
 # Sends raw HTTP requests all at once, each on its own connection; returns the responses
 # (status, headers text, body) in the same order, waiting at most $timeout seconds in all.
+# Each answer is read until nginx closes: build them with t::Music::request(..., close => 1).
 sub parallel {
     my ($self, $timeout, @requests) = @_;
     my (@socks, %buf, %index);
@@ -158,14 +159,6 @@ sub parallel {
         my ($status) = ($head // '') =~ m{^HTTP/1\.\d (\d{3})};
         { status => $status // 0, head => $head // '', body => $body // '' }
     } 0 .. $#requests;
-}
-
-sub request {
-    my ($method, $uri, %opt) = @_;
-    my $body = $opt{body} // '';
-    my $headers = $opt{headers} // '';
-    $headers .= "Content-Length: " . length($body) . "\r\n" if length $body;
-    return "$method $uri HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n$headers\r\n$body";
 }
 
 1;

@@ -34,9 +34,10 @@ use HTTP::Tiny;
 use IO::Select;
 use IO::Socket::INET;
 use JSON::PP;
-use MIME::Base64 qw(encode_base64);
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(sleep time);
+use t::Music ();
+use t::Nginx ();
 
 my $ROOT = abs_path(dirname(abs_path(__FILE__)) . '/..');
 my $ENTRYPOINT = "$ROOT/nginx-conf/docker/entrypoint";
@@ -567,14 +568,6 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
 
 ############################################################################ 5. run for real
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1', LocalPort => 0, Proto => 'tcp')
-        or die "socket: $!";
-    my $p = $s->sockport;
-    close $s;
-    return $p;
-}
-
 my %children;    # pid => name: only the processes this file started
 
 sub start_entrypoint {
@@ -609,7 +602,7 @@ sub stop_child {
 
 my $http = HTTP::Tiny->new(timeout => 5, keep_alive => 0);
 
-sub auth { return { Authorization => 'Basic ' . encode_base64(join(':', @_), '') } }
+sub auth { return { Authorization => t::Music::basic_credentials(@_) } }
 
 # Waits (bounded) until GET $url answers 200, or the process has exited.
 sub wait_http {
@@ -660,7 +653,7 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     ($rc, $out) = psql_admin("CREATE DATABASE $dbname OWNER $role");
     is($rc, 0, 'an empty database') or return diag $out;
 
-    my ($p1, $p2, $plb) = (free_port(), free_port(), free_port());
+    my ($p1, $p2, $plb) = (t::Nginx::free_port(), t::Nginx::free_port(), t::Nginx::free_port());
     my %common = (NGX_MUSIC_WORKERS => '1', DB_WAIT_SECONDS => '20', ADMIN_USER => 'admin',
         ADMIN_PASSWORD => 'admin1234', NGX_MUSIC_ERROR_LOG_LEVEL => 'warn');
     my %app1_env = (%common, NGX_MUSIC_PORT => $p1, NGX_MUSIC_RUN_DIR => "$tmp/app1",
@@ -676,7 +669,7 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     ok(wait_http("http://127.0.0.1:$p1/api/", $app1), 'app1 (PG* variables) answers GET /api/')
         or return diag slurp("$tmp/app1.out");
     like(slurp("$tmp/app1.out"), qr/created superuser 'admin'/, 'first start: schema and admin user created');
-    my $r = $http->post("http://127.0.0.1:$p1/api/musics/", { headers => { %{ auth('admin', 'admin1234') },
+    my $r = $http->post("http://127.0.0.1:$p1/api/musics/", { headers => { %{ auth(@t::Music::admin_login) },
         'Content-Type' => 'application/json' }, content => '{"song":"compose-song","singer":"compose-singer"}' });
     is($r->{status}, 201, 'POST /api/musics/ as admin: 201 (the password reached the module intact)')
         or diag "$r->{status} $r->{content}";
@@ -686,7 +679,7 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     ok(wait_http("http://127.0.0.1:$p2/api/", $app2), 'app2 (DATABASE_URL) answers GET /api/')
         or return diag slurp("$tmp/app2.out");
     like(slurp("$tmp/app2.out"), qr/user 'admin' exists, left unchanged/, 'second app: the bootstrap changes nothing');
-    $r = $http->get("http://127.0.0.1:$p2/api/musics/", { headers => auth('admin', 'admin1234') });
+    $r = $http->get("http://127.0.0.1:$p2/api/musics/", { headers => auth(@t::Music::admin_login) });
     like($r->{content}, qr/"song":"compose-song"/, 'app2 sees what app1 wrote');
 
     # restart app1: the data stays
@@ -694,7 +687,7 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     $app1 = start_entrypoint('app1-restart', entrypoint_env(%app1_env), 'app');
     ok(wait_http("http://127.0.0.1:$p1/api/", $app1), 'app1 restarted') or return diag slurp("$tmp/app1-restart.out");
     like(slurp("$tmp/app1-restart.out"), qr/user 'admin' exists, left unchanged/, 'restart: nothing re-created');
-    $r = $http->get("http://127.0.0.1:$p1/api/musics/", { headers => auth('admin', 'admin1234') });
+    $r = $http->get("http://127.0.0.1:$p1/api/musics/", { headers => auth(@t::Music::admin_login) });
     like($r->{content}, qr/"song":"compose-song"/, 'restart: the data is still there');
 
     # the balancer in front of them
@@ -748,7 +741,7 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     $ok = 0;
     for (1 .. 20) { $ok++ if $http->get("http://127.0.0.1:$plb/api/")->{status} == 200 }
     is($ok, 20, 'app1 stopped: 20 GET /api/ through the balancer, all 200 (app2)');
-    $r = $http->get("http://127.0.0.1:$plb/api/musics/", { headers => auth('admin', 'admin1234') });
+    $r = $http->get("http://127.0.0.1:$plb/api/musics/", { headers => auth(@t::Music::admin_login) });
     is($r->{status}, 200, 'and authenticated reads too');
 
     # app1 comes back: once its fail_timeout (10 s) has passed the balancer sends it its share
@@ -825,7 +818,7 @@ subtest 'X-Real-IP: believed from the configured balancer only, never buying the
     # limit_req acts before), listening on 127.0.0.1 only. Returns its log, stats and stop.
     my $start_app = sub {
         my ($name, %env) = @_;
-        my ($dir, $port) = ("$tmp/$name", free_port());
+        my ($dir, $port) = ("$tmp/$name", t::Nginx::free_port());
         my ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, LOG_DIR => "$dir-log",
             NGX_MUSIC_PORT => $port, NGX_MUSIC_WORKERS => '1',
             DATABASE_URL => 'postgres://nobody@127.0.0.1:9/none', %env), $ENTRYPOINT, 'render', 'app');

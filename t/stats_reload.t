@@ -9,6 +9,7 @@ use warnings;
 use Test::More;
 use JSON::PP;
 use Time::HiRes qw(time sleep);
+use t::Music ();
 use t::Nginx;
 
 plan tests => 25;
@@ -40,7 +41,7 @@ my $n = t::Nginx->new(name => 'stats-reload');
 $n->write_conf(conf($n->port));
 $n->start;
 
-sub get { t::Nginx::request('GET', $_[0]) }
+sub get { t::Music::request('GET', $_[0], close => 1) }
 
 sub page {
     my ($r) = $n->parallel(5, get('/stats'));

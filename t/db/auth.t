@@ -274,7 +274,7 @@ Wr0ng-Tw1ce
 --- request
 GET /api/musics/
 --- more_headers eval
-"Authorization: Basic " . MIME::Base64::encode_base64("x\"\n2026/01/01 [error] 1#1 *1 user \"admin\" password mismatch\r:pw", '')
+t::Music::basic("x\"\n2026/01/01 [error] 1#1 *1 user \"admin\" password mismatch\r", 'pw')
 --- error_code: 403
 --- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
 --- grep_error_log_out
@@ -286,7 +286,7 @@ user "x\x22\x0A2026/01/01 [error] 1#1 *1 user \x22admin\x22 password mismatch\x0
 --- request
 GET /api/musics/
 --- more_headers eval
-"Authorization: Basic " . MIME::Base64::encode_base64("nul\0byte:pw", '')
+t::Music::basic("nul\0byte", 'pw')
 --- error_code: 403
 --- grep_error_log eval: qr/\[error\] \d+#\d+: \*\d+ \Kuser "[^\n]*/
 --- grep_error_log_out

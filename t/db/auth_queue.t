@@ -8,7 +8,6 @@
 use strict;
 use warnings;
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 use IO::Socket::INET;
 use t::Music;
@@ -55,8 +54,7 @@ EOC
 
 sub login {
     my ($user, $password) = @_;
-    return t::Nginx::request('GET', '/api/musics/1/detail/',
-        headers => "Authorization: Basic " . encode_base64("$user:$password", '') . "\r\n");
+    return t::Music::request('GET', '/api/musics/1/detail/', headers => t::Music::basic($user, $password), close => 1);
 }
 
 # Sends the first user's login, waits until its PBKDF2 is surely running, then sends the

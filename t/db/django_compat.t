@@ -9,7 +9,6 @@
 use strict;
 use warnings;
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use t::Music;
 use t::Nginx;
 
@@ -46,10 +45,11 @@ http {
 }
 EOC
 $n->start;
-my $auth = "Authorization: Basic " . encode_base64('admin:admin1234', '') . "\r\nContent-Type: application/json\r\n";
-my ($created) = $n->parallel(5, t::Nginx::request('POST', '/api/musics/', headers => $auth, body => '{"song":"s","singer":"t"}'));
+my $auth = "$t::Music::admin\nContent-Type: application/json";
+my ($created) = $n->parallel(5, t::Music::request('POST', '/api/musics/', headers => $auth, body => '{"song":"s","singer":"t"}',
+    close => 1));
 is($created->{status}, 201, 'the module creates an item in the Django-made database');
-my ($list) = $n->parallel(5, t::Nginx::request('GET', '/api/musics/', headers => $auth));
+my ($list) = $n->parallel(5, t::Music::request('GET', '/api/musics/', headers => $auth, close => 1));
 like($list->{body}, qr/"song":"s","singer":"t"/, 'and lists it');
 $n->stop;
 

@@ -11,7 +11,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req load summarize alert_lines wait_until basic_admin live_workers start_nginx write_outcomes);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick load summarize alert_lines wait_until live_workers
+    start_nginx write_outcomes);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -30,10 +32,10 @@ my $n = start_nginx(
     name => 'fault-backend-kill', url => $pg->url, workers => $workers,
     http => "music_pool_size $pool_size; music_connect_timeout 1s; music_pool_timeout 1s; music_query_timeout 2s;",
 );
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
 my @w = live_workers($n);
-my ($warm) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
+my ($warm) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
 is($warm->{status}, 200, 'warm-up answered 200');
 
 my $load = load(
@@ -42,9 +44,9 @@ my $load = load(
     make => sub {
         my ($c, $seq) = @_;
         return $seq % 2
-            ? { tag => "post:bk-$c-$seq", req => req('POST', '/api/musics/', headers => $json . $auth,
+            ? { tag => "post:bk-$c-$seq", req => request('POST', '/api/musics/', headers => $json . $auth,
                 body => qq({"song":"bk-$c-$seq","singer":"s"})) }
-            : { tag => 'get', req => req('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
+            : { tag => 'get', req => request('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
     },
 );
 my ($terminated, @kill_at) = (0);

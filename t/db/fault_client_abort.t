@@ -14,7 +14,8 @@ use Test::More;
 use IO::Socket::INET;
 use POSIX ();
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive req alert_lines wait_until basic_admin live_workers start_nginx);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive alert_lines wait_until live_workers start_nginx);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -28,9 +29,9 @@ my $n = start_nginx(
     http => 'music_pool_size 1; music_pool_pipeline 1; music_pool_queue 16; music_pool_timeout 5s;
         music_query_timeout 10s; music_auth_cache_valid 10m;',
 );
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
-my $get = req('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
+my $get = request('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
 my @w = live_workers($n);
 
 sub timed_get {
@@ -48,7 +49,7 @@ sub active_like {
 
 # ---- 1. a write
 my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
-print $s req('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"slow-abort","singer":"s"}');
+print $s request('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"slow-abort","singer":"s"}');
 my $t_start = time;
 ok(wait_until(2, sub { active_like(qr/^INSERT/) }), 'the slow INSERT runs on the server');
 close $s;
@@ -76,7 +77,7 @@ if ($locker == 0) {
 ok(wait_until(2, sub { $pg->psql(q{SELECT count(*) FROM pg_locks WHERE relation = 'music'::regclass AND mode = 'AccessExclusiveLock' AND granted}) }),
     'another session holds the table lock');
 $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
-print $s req('GET', '/api/musics/1/', headers => $auth);
+print $s request('GET', '/api/musics/1/', headers => $auth);
 ok(wait_until(2, sub { active_like(qr/^SELECT/) }), 'the GET waits on the server');
 close $s;
 $t_abort = time;

@@ -17,7 +17,8 @@ use IO::Select;
 use POSIX ();
 use File::Temp ();
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req alert_lines wait_until basic_admin live_workers start_nginx rss_kb);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick alert_lines wait_until live_workers start_nginx rss_kb);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -42,10 +43,10 @@ my $n = start_nginx(
     http => 'keepalive_timeout 300s; music_auth_cache_valid 10m;',
 );
 my ($worker) = live_workers($n);
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $root = "GET /api/ HTTP/1.1\r\nHost: localhost\r\n\r\n";
 my $detail = "GET /api/musics/1/detail/ HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n";
-my ($warm) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
+my ($warm) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
 is($warm->{status}, 200, 'warm-up answered 200');
 my $rss0 = rss_kb($worker);
 
@@ -111,7 +112,7 @@ is($opened, $N, "$N connections open");
 is($answered, $N, "every one of them got its first answer: 200");
 
 sleep 1;
-my $status = ($n->parallel(5, req('GET', '/status', close => 1)))[0]{body};
+my $status = ($n->parallel(5, request('GET', '/status', close => 1)))[0]{body};
 my ($active) = $status =~ /Active connections: (\d+)/;
 cmp_ok($active // 0, '>=', $N, "nginx counts them as active connections ($active)");
 my $rss = rss_kb($worker);
@@ -123,7 +124,7 @@ SKIP: {
 }
 
 my $t = time;
-my @fresh = $n->parallel(10, (req('GET', '/api/musics/1/detail/', headers => $auth, close => 1)) x 20);
+my @fresh = $n->parallel(10, (request('GET', '/api/musics/1/detail/', headers => $auth, close => 1)) x 20);
 my $dt = time - $t;
 is(scalar(grep { $_->{status} == 200 } @fresh), 20, sprintf 'with them idle, 20 new requests answer 200 (%.2fs)', $dt);
 ok(responsive($n), 'the worker answers /alive');

@@ -15,7 +15,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req load summarize alert_lines wait_until basic_admin live_workers start_nginx);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick load summarize alert_lines wait_until live_workers
+    start_nginx);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -38,9 +40,9 @@ my $n = start_nginx(
     workers => 2,
     http => "music_connect_timeout ${connect}s; music_pool_timeout ${pool}s; music_query_timeout ${query}s;",
 );
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
-my $get = req('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
+my $get = request('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
 $pg->psql(q{INSERT INTO music (song, singer, last_modify_date, created) VALUES ('one', 'x', now(), now())});
 
 sub parallel_get { $n->parallel(15, ($get) x $_[0]) }
@@ -64,7 +66,7 @@ is(scalar(grep { json_503($_) } @idle), scalar @idle, 'database stopped: every r
     or diag explain [map { "$_->{status} $_->{body}" } @idle];
 my ($worst) = sort { $b <=> $a } map { $_->{dt} } @idle;
 cmp_ok($worst, '<=', $bound, "...each within the connect/pool timeout (+1s); slowest ${\ sprintf '%.2f', $worst}s");
-my ($alive) = $n->parallel(5, req('GET', '/alive', close => 1));
+my ($alive) = $n->parallel(5, request('GET', '/alive', close => 1));
 is($alive->{status}, 200, 'nginx serves the rest meanwhile');
 
 $pg->start;
@@ -90,9 +92,9 @@ my $load = load(
     make => sub {
         my ($c, $seq) = @_;
         return $seq % 4 == 3
-            ? { tag => "post-$c-$seq", req => req('POST', '/api/musics/', headers => $json . $auth,
+            ? { tag => "post-$c-$seq", req => request('POST', '/api/musics/', headers => $json . $auth,
                 body => qq({"song":"down-$c-$seq","singer":"s"})) }
-            : { tag => 'get', req => req('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
+            : { tag => 'get', req => request('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
     },
 );
 my @windows;   # [down_at, up_at]

@@ -14,7 +14,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req load summarize alert_lines wait_until basic_admin live_workers start_nginx);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick load summarize alert_lines wait_until live_workers
+    start_nginx);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -36,10 +38,10 @@ my %conf = (
         music_auth_cache_valid 10m;",
 );
 my $n = start_nginx(name => 'fault-pg-frozen', %conf);
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
-my $get = req('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
-my $slow_post = req('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"slow-frozen","singer":"s"}', close => 1);
+my $get = request('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
+my $slow_post = request('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"slow-frozen","singer":"s"}', close => 1);
 
 sub timed_parallel {
     my ($nginx, @reqs) = @_;
@@ -55,7 +57,7 @@ is(scalar(grep { $_->{status} == 200 } @warm), 4, 'warm-up answered 200');
 
 for my $cycle (1 .. $P{cycles}) {
     my $bg = $P{clients} ? load(port => $n->port, clients => $P{clients}, seconds => $P{frozen} + 6, timeout => 10,
-        pace => 0.01, make => sub { { tag => 'get', req => req('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 } }) : undef;
+        pace => 0.01, make => sub { { tag => 'get', req => request('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 } }) : undef;
     # the slow INSERT, answered by a forked client
     my $slow = load(port => $n->port, clients => 1, max_requests => 1, seconds => 20, timeout => 15,
         make => sub { { tag => 'slow', req => $slow_post } });

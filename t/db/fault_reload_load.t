@@ -18,8 +18,9 @@ use Test::More;
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use t::Music ();
-use t::Fault qw(stop_nginx responsive pick req load summarize alert_lines wait_until basic_admin live_workers start_nginx
-    write_outcomes fd_count tcp_ports_to cmdline);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick load summarize alert_lines wait_until live_workers
+    start_nginx write_outcomes fd_count tcp_ports_to cmdline);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -48,7 +49,7 @@ for my $sig (qw(HUP QUIT)) {
         POSIX::_exit(0);
     }
     my $t = time;
-    my ($r) = $one->parallel(15, req('GET', '/api/musics/1/detail/', headers => $slow_auth, close => 1));
+    my ($r) = $one->parallel(15, request('GET', '/api/musics/1/detail/', headers => $slow_auth, close => 1));
     waitpid($kid, 0);
     is($r->{status}, 200, sprintf('%s while a request waits for PBKDF2 on the thread pool: the old worker answers it (%s after %.2fs)',
         $sig eq 'HUP' ? 'a reload' : 'a graceful stop', $r->{status}, time - $t));
@@ -64,7 +65,7 @@ my $n = start_nginx(
     http => "music_pool_size $pool_size; music_connect_timeout 2s; music_pool_timeout 2s; music_query_timeout 5s;",
 );
 my $master = $n->{pid};
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
 my $fds_before = fd_count($master);
 my @first_workers = live_workers($n);
@@ -75,9 +76,9 @@ my $load = load(
     make => sub {
         my ($c, $seq) = @_;
         return $seq % 3 == 2
-            ? { tag => "post:rl-$c-$seq", req => req('POST', '/api/musics/', headers => $json . $auth,
+            ? { tag => "post:rl-$c-$seq", req => request('POST', '/api/musics/', headers => $json . $auth,
                 body => qq({"song":"rl-$c-$seq","singer":"s"}), close => 1) }
-            : { tag => 'get', req => req('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
+            : { tag => 'get', req => request('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
     },
 );
 sleep 1;
@@ -111,7 +112,7 @@ my @now = live_workers($n);
 ok(!grep({ my $w = $_; grep { $_ == $w } @first_workers } @now), 'the workers are new ones');
 
 # connections: none left over from an old worker
-my ($r) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
+my ($r) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
 is($r->{status}, 200, 'the new workers answer');
 ok(responsive($n), 'every worker answers (/alive)');
 my (@orphans, @b);

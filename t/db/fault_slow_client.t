@@ -18,7 +18,8 @@ use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
 use JSON::PP ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req alert_lines wait_until basic_admin live_workers start_nginx rss_kb);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick alert_lines wait_until live_workers start_nginx rss_kb);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -36,8 +37,8 @@ my $n = start_nginx(
     http => 'music_query_timeout 2s; music_pool_timeout 2s; music_auth_cache_valid 10m; music_pool_stream_size ' . ($P{slow} + 2) . ';',
 );
 my ($worker) = live_workers($n);
-my $auth = basic_admin();
-my $list = req('GET', '/api/musics/', headers => $auth, close => 1);
+my $auth = $t::Music::admin;
+my $list = request('GET', '/api/musics/', headers => $auth, close => 1);
 
 # A client socket with a small receive buffer (set before connecting: it bounds the window).
 sub small_socket {
@@ -148,7 +149,7 @@ my @lat;
 my $t_end = time + $P{stalled};
 while (time < $t_end) {
     my $t = time;
-    my ($r) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
+    my ($r) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
     push @lat, [$r->{status}, time - $t, $r->{body}];
     sleep 0.05;
 }
@@ -157,7 +158,7 @@ is(scalar @slow_or_bad, 0, sprintf('with a stalled list stream, other requests s
     or diag(sprintf "%d of %d requests failed or were slow; first: %s", scalar @slow_or_bad, scalar @lat,
         join(' | ', map { sprintf '%d %.2fs %s', @$_ } @slow_or_bad[0 .. ($#slow_or_bad > 2 ? 2 : $#slow_or_bad)]));
 close $stalled;
-my $ok = wait_until(5, sub { my ($r) = $n->parallel(3, req('GET', '/api/musics/1/detail/', headers => $auth, close => 1)); $r->{status} == 200 }, 0.2);
+my $ok = wait_until(5, sub { my ($r) = $n->parallel(3, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1)); $r->{status} == 200 }, 0.2);
 ok($ok, 'after the stalled client left, requests answer 200');
 is_deeply([live_workers($n)], [$worker], 'the worker did not die');
 ok(responsive($n), 'every worker still answers (/alive)');

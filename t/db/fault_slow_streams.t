@@ -18,7 +18,8 @@ use IO::Select;
 use Socket qw(SOL_SOCKET SO_RCVBUF pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time sleep);
 use POSIX ();
-use t::Fault qw(stop_nginx responsive req alert_lines wait_until basic_admin start_nginx);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive alert_lines wait_until start_nginx);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -33,9 +34,9 @@ my $n = start_nginx(
     http => "music_pool_size $pool; music_pool_stream_size $streams; music_pool_timeout ${pool_timeout}s;
         music_query_timeout 10s; music_auth_cache_valid 10m;",
 );
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
-my $list = req('GET', '/api/musics/', headers => $auth, close => 1);
+my $list = request('GET', '/api/musics/', headers => $auth, close => 1);
 
 # The whole list, read as fast as possible: (status, number of rows).
 sub full_list {
@@ -89,9 +90,9 @@ while (time < $t_end) {
     $i++;
     my $t = time;
     my @r = $n->parallel($pool_timeout + 2,
-        req('GET', '/api/musics/1/', headers => $auth, close => 1),
-        req('POST', '/api/musics/', headers => $json . $auth, body => qq({"song":"during $i","singer":"slow"}), close => 1),
-        req('PATCH', '/api/musics/1/', headers => $json . $auth, body => qq({"singer":"patched $i"}), close => 1));
+        request('GET', '/api/musics/1/', headers => $auth, close => 1),
+        request('POST', '/api/musics/', headers => $json . $auth, body => qq({"song":"during $i","singer":"slow"}), close => 1),
+        request('PATCH', '/api/musics/1/', headers => $json . $auth, body => qq({"singer":"patched $i"}), close => 1));
     my $dt = time - $t;
     push @short, map { [$_->[0], $_->[1]{status}, $dt, $_->[1]{body}] } (['GET', $r[0]], ['POST', $r[1]], ['PATCH', $r[2]]);
     sleep 0.1;
@@ -125,8 +126,8 @@ cmp_ok($t_503, '>=', $pool_timeout - 0.5, "they waited for a list connection for
 diag(sprintf 'the 503s had all arrived %.1fs after the lists were requested', $t_503);
 
 # short requests still fine while the two streams stay stalled
-my @r = $n->parallel(3, req('GET', '/api/musics/1/', headers => $auth, close => 1),
-    req('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"after","singer":"slow"}', close => 1));
+my @r = $n->parallel(3, request('GET', '/api/musics/1/', headers => $auth, close => 1),
+    request('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"after","singer":"slow"}', close => 1));
 is(join(' ', map { $_->{status} } @r), '200 201', 'with both streams still held, GET and POST still answer');
 
 # ---- 4. the readers go away: the stream connections come back

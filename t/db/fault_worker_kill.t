@@ -9,8 +9,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req load summarize alert_lines wait_until basic_admin live_workers start_nginx
-    write_outcomes tcp_ports_to);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick load summarize alert_lines wait_until live_workers
+    start_nginx write_outcomes tcp_ports_to);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -26,7 +27,7 @@ my $n = start_nginx(
     name => 'fault-worker-kill', url => $pg->url, workers => $workers,
     http => "music_pool_size $pool_size; music_connect_timeout 1s; music_pool_timeout 2s; music_query_timeout 3s;",
 );
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
 my $load = load(
     port => $n->port, clients => $P{clients}, timeout => 10, pace => 0.003,
@@ -34,9 +35,9 @@ my $load = load(
     make => sub {
         my ($c, $seq) = @_;
         return $seq % 3 == 2
-            ? { tag => "post:wk-$c-$seq", req => req('POST', '/api/musics/', headers => $json . $auth,
+            ? { tag => "post:wk-$c-$seq", req => request('POST', '/api/musics/', headers => $json . $auth,
                 body => qq({"song":"wk-$c-$seq","singer":"s"}), close => 1) }
-            : { tag => 'get', req => req('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
+            : { tag => 'get', req => request('GET', '/api/musics/1/detail/', headers => $auth), retry_stale => 1 };
     },
 );
 my (@kills, @victim_ports, @replaced);

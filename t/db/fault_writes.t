@@ -13,8 +13,9 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive pick req load summarize alert_lines wait_until basic_admin live_workers start_nginx
-    write_outcomes);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive pick load summarize alert_lines wait_until live_workers
+    start_nginx write_outcomes);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -31,14 +32,14 @@ my $n = start_nginx(
     http => 'music_connect_timeout 1s; music_pool_timeout 1s; music_query_timeout 3s; music_auth_cache_valid 10m;',
 );
 my @w = live_workers($n);
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
 my $load = load(
     port => $n->port, clients => $P{clients}, timeout => 10, pace => 0.002,
     seconds => $P{cycles} * ($P{up} + $P{down} + 5) + $P{after} + 10,   # a bound; stopped below
     make => sub {
         my ($c, $seq) = @_;
-        return { tag => "post:wr-$c-$seq", req => req('POST', '/api/musics/', headers => $json . $auth,
+        return { tag => "post:wr-$c-$seq", req => request('POST', '/api/musics/', headers => $json . $auth,
             body => qq({"song":"wr-$c-$seq","singer":"s"})) };
     },
 );

@@ -4,7 +4,6 @@
 use strict;
 use warnings;
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
 use POSIX ();
 use IO::Socket::INET;
@@ -14,7 +13,7 @@ use t::Nginx;
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 plan tests => 17;
 
-my $auth = "Authorization: Basic " . encode_base64('admin:admin1234', '') . "\r\n";
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
 
 sub slow_inserts {
@@ -39,8 +38,8 @@ http {
 EOC
 }
 
-my $post = t::Nginx::request('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"s","singer":"t"}');
-my $get = t::Nginx::request('GET', '/api/musics/1/detail/', headers => $auth);
+my $post = t::Music::request('POST', '/api/musics/', headers => $json . $auth, body => '{"song":"s","singer":"t"}', close => 1);
+my $get = t::Music::request('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
 
 {   # queue 0: the second request is refused at once
     slow_inserts(1);

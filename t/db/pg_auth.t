@@ -4,7 +4,6 @@
 use strict;
 use warnings;
 use Test::More;
-use MIME::Base64 qw(encode_base64);
 use t::Music;
 use t::Nginx;
 
@@ -28,7 +27,6 @@ close $outfh;
 t::Music::psql('SELECT pg_reload_conf()');
 t::Music::reset_music();
 
-my $auth = "Authorization: Basic " . encode_base64('admin:admin1234', '') . "\r\n";
 sub detail_via {
     my ($conninfo) = @_;
     my $n = t::Nginx->new(name => 'pg-auth');
@@ -42,7 +40,7 @@ http {
 }
 EOC
     $n->start;
-    my ($r) = $n->parallel(5, t::Nginx::request('GET', '/api/musics/1/detail/', headers => $auth));
+    my ($r) = $n->parallel(5, t::Music::request('GET', '/api/musics/1/detail/', headers => $t::Music::admin, close => 1));
     $n->stop;
     return ($r, $n->error_log);
 }

@@ -17,7 +17,6 @@ use warnings;
 use Test::More;
 use File::Temp ();
 use IO::Socket::INET;
-use MIME::Base64 ();
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
 use t::Music;
@@ -125,7 +124,7 @@ sub PgBouncer::stop {
 
 # ------------------------------------------------------------------ nginx and requests
 
-my $auth = "Authorization: Basic " . MIME::Base64::encode_base64('admin:admin1234', '') . "\r\n";
+my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
 
 # nginx with the API on the pooler ($directive is added at http level as it is), and at
@@ -171,7 +170,7 @@ sub dechunk {
 
 sub one {
     my ($n, $method, $uri, %o) = @_;
-    my ($r) = $n->parallel(10, t::Nginx::request($method, $uri, headers => $o{headers} // $auth, body => $o{body}));
+    my ($r) = $n->parallel(10, t::Music::request($method, $uri, headers => $o{headers} // $auth, body => $o{body}, close => 1));
     return dechunk($r);
 }
 
@@ -180,14 +179,14 @@ sub one {
 sub load {
     my ($n, $total, $concurrency) = @_;
     my @mix = (
-        (map { t::Nginx::request('GET', '/api/musics/1/', headers => $auth) } 1 .. 20),
-        (map { t::Nginx::request('GET', '/api/musics/', headers => $auth) } 1 .. 4),
-        (map { t::Nginx::request('GET', '/api/musics/2/detail/', headers => $auth) } 1 .. 2),
-        (map { t::Nginx::request('GET', '/api/musics/all_singer/', headers => $auth) } 1 .. 2),
-        (map { t::Nginx::request('POST', '/api/musics/', headers => $auth . $json,
-                body => '{"song":"load","singer":"pooled"}') } 1 .. 2),
-        (map { t::Nginx::request('PATCH', '/api/musics/2/', headers => $auth . $json,
-                body => '{"song":"patched"}') } 1 .. 2),
+        (map { t::Music::request('GET', '/api/musics/1/', headers => $auth, close => 1) } 1 .. 20),
+        (map { t::Music::request('GET', '/api/musics/', headers => $auth, close => 1) } 1 .. 4),
+        (map { t::Music::request('GET', '/api/musics/2/detail/', headers => $auth, close => 1) } 1 .. 2),
+        (map { t::Music::request('GET', '/api/musics/all_singer/', headers => $auth, close => 1) } 1 .. 2),
+        (map { t::Music::request('POST', '/api/musics/', headers => $json . $auth,
+                body => '{"song":"load","singer":"pooled"}', close => 1) } 1 .. 2),
+        (map { t::Music::request('PATCH', '/api/musics/2/', headers => $json . $auth,
+                body => '{"song":"patched"}', close => 1) } 1 .. 2),
     );
     my @all;
     while (@all < $total) {
@@ -218,23 +217,23 @@ sub error_lines { grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $_[0] }
     $r = one($n, 'GET', '/api/musics/1/');
     like("$r->{status} $r->{body}", qr/^200 \{"id":1,"song":"song_test","singer":"singer_test","last_modify_date":"2022-04-05T11:45:05\.123456\+08:00"/,
         'an item');
-    $r = one($n, 'POST', '/api/musics/', headers => $auth . $json, body => '{"song":"s3","singer":"p3"}');
+    $r = one($n, 'POST', '/api/musics/', headers => $json . $auth, body => '{"song":"s3","singer":"p3"}');
     like("$r->{status} $r->{body}", qr/^201 \{"id":3,"song":"s3","singer":"p3",/, 'POST creates');
-    $r = one($n, 'PUT', '/api/musics/3/', headers => $auth . $json, body => '{"song":"put","singer":"putter"}');
+    $r = one($n, 'PUT', '/api/musics/3/', headers => $json . $auth, body => '{"song":"put","singer":"putter"}');
     like("$r->{status} $r->{body}", qr/^200 \{"id":3,"song":"put","singer":"putter",/, 'PUT replaces');
-    $r = one($n, 'PATCH', '/api/musics/3/', headers => $auth . $json, body => '{"singer":"patcher"}');
+    $r = one($n, 'PATCH', '/api/musics/3/', headers => $json . $auth, body => '{"singer":"patcher"}');
     like("$r->{status} $r->{body}", qr/^200 \{"id":3,"song":"put","singer":"patcher",/, 'PATCH changes one field');
     $r = one($n, 'GET', '/api/musics/3/detail/');
     is("$r->{status} $r->{body}", '200 {"singer":"patcher","song":"put"}', 'detail/');
     $r = one($n, 'GET', '/api/musics/all_singer/');
     is("$r->{status} $r->{body}", '200 ["singer_test","singer_two","patcher"]', 'all_singer/');
-    $r = one($n, 'PUT', '/api/musics/99/', headers => $auth . $json, body => '{"song":""}');
+    $r = one($n, 'PUT', '/api/musics/99/', headers => $json . $auth, body => '{"song":""}');
     is("$r->{status} $r->{body}", '404 {"detail":"Not found."}', 'an invalid PUT of a missing row is 404 (the row is looked up first)');
     $r = one($n, 'DELETE', '/api/musics/3/');
     is($r->{status}, 204, 'DELETE');
     $r = one($n, 'GET', '/api/musics/3/');
     is("$r->{status} $r->{body}", '404 {"detail":"Not found."}', 'the deleted row is gone');
-    $r = one($n, 'GET', '/api/musics/1/', headers => "Authorization: Basic " . MIME::Base64::encode_base64('admin:wrong', '') . "\r\n");
+    $r = one($n, 'GET', '/api/musics/1/', headers => t::Music::basic('admin', 'wrong'));
     is("$r->{status} $r->{body}", '403 {"detail":"Invalid username/password."}', 'a wrong password is refused (the user row read through the pooler)');
     is(t::Music::psql('SELECT count(*) FROM music'), 2, 'the writes reached the database');
 
@@ -243,7 +242,7 @@ sub error_lines { grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $_[0] }
     t::Music::psql(q{CREATE OR REPLACE FUNCTION slow_song() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$ LANGUAGE plpgsql;
         DROP TRIGGER IF EXISTS slow ON music;
         CREATE TRIGGER slow BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION slow_song();});
-    $r = one($n, 'POST', '/slow/api/musics/', headers => $auth . $json, body => '{"song":"slow","singer":"s"}');
+    $r = one($n, 'POST', '/slow/api/musics/', headers => $json . $auth, body => '{"song":"slow","singer":"s"}');
     t::Music::psql('DROP TRIGGER IF EXISTS slow ON music');
     is("$r->{status} $r->{body}", '504 {"detail":"Database query timed out."}', 'a statement past music_query_timeout is 504');
     my $running = 1;
@@ -277,7 +276,7 @@ sub error_lines { grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $_[0] }
     t::Music::reset_music();
     my $bouncer = start_bouncer(mode => 'transaction', servers => 2);
     my $n = start_nginx($bouncer, '# music_prepared_statements: the default (on)', 2);
-    my @answers = (one($n, 'POST', '/api/musics/', headers => $auth . $json, body => '{"song":"one","singer":"prepared"}'),
+    my @answers = (one($n, 'POST', '/api/musics/', headers => $json . $auth, body => '{"song":"one","singer":"prepared"}'),
         load($n, 400, 32));
     my @failed = grep { $_->{status} !~ /^20[01]$/ } @answers;
     my @not503 = grep { $_->{status} != 503 || $_->{body} ne '{"detail":"Database unavailable."}' } @failed;
@@ -300,7 +299,7 @@ sub error_lines { grep { /\[(error|crit|alert|emerg)\]/ } split /\n/, $_[0] }
     t::Music::reset_music();
     my $bouncer = start_bouncer(mode => 'session', servers => 4);
     my $n = start_nginx($bouncer, 'music_prepared_statements on;', 1);
-    my $r = one($n, 'POST', '/api/musics/', headers => $auth . $json, body => '{"song":"s3","singer":"session"}');
+    my $r = one($n, 'POST', '/api/musics/', headers => $json . $auth, body => '{"song":"s3","singer":"session"}');
     like("$r->{status} $r->{body}", qr/^201 \{"id":3,/, 'on, session mode: POST');
     my @answers = load($n, 200, 16);
     my @bad = grep { $_->{status} !~ /^20[01]$/ } @answers;

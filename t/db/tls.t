@@ -6,8 +6,8 @@
 use strict;
 use warnings;
 use Test::More;
-use t::Music;
-use t::Fault qw(start_nginx stop_nginx req basic_admin);
+use t::Music qw(request);
+use t::Fault qw(start_nginx stop_nginx);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -28,7 +28,7 @@ my $sockdir = $pg->dir . '.sock';
     $pg->psql('SELECT pg_reload_conf()');
 }
 
-my $auth = basic_admin();
+my $auth = $t::Music::admin;
 my $unavailable = '{"detail":"Database unavailable."}';
 my $password = "user=postgres password=$pass dbname=postgres";
 
@@ -38,7 +38,7 @@ sub get_via {
     my ($conninfo) = @_;
     my $n = start_nginx(name => 'tls', url => $conninfo, workers => 1,
         http => 'music_connect_timeout 2s; music_pool_timeout 2s;');
-    my ($r) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
+    my ($r) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
     return ($r, $n->error_log, $n);
 }
 
@@ -124,7 +124,7 @@ refused("host=localhost port=$port $password sslrootcert=system",
     $pg->psql(q{CREATE TRIGGER slow BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION slow_song()});
     my $n = start_nginx(name => 'tls-cancel', workers => 1, http => 'music_query_timeout 1s;',
         url => "host=localhost port=$port $password sslmode=verify-full sslrootcert=$tls/ca.pem");
-    my ($r) = $n->parallel(10, req('POST', '/api/musics/', headers => "Content-Type: application/json\r\n$auth",
+    my ($r) = $n->parallel(10, request('POST', '/api/musics/', headers => "Content-Type: application/json\r\n$auth",
         body => '{"song":"slow","singer":"s"}', close => 1));
     is($r->{status}, 504, 'a statement over music_query_timeout: 504');
     my $gone = t::Fault::wait_until(4, sub {
@@ -140,7 +140,7 @@ refused("host=localhost port=$port $password sslrootcert=system",
     if (t::Music::psql('SHOW ssl') eq 'off') {
         my $sep = $plain =~ /\?/ ? '&' : '?';
         my $n = start_nginx(name => 'tls-cb', url => "$plain${sep}channel_binding=require", workers => 1);
-        my ($r) = $n->parallel(5, req('GET', '/api/musics/', headers => $auth, close => 1));
+        my ($r) = $n->parallel(5, request('GET', '/api/musics/', headers => $auth, close => 1));
         is("$r->{status} $r->{body}", "503 $unavailable", 'channel_binding=require without TLS: 503');
         like($n->error_log, qr/\[error\].*server did not use channel binding/, 'and the log says why');
         stop_nginx($n);

@@ -14,7 +14,8 @@ use Test::More;
 use File::Temp ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
-use t::Fault qw(stop_nginx responsive req alert_lines wait_until basic_admin live_workers start_nginx tcp_ports_to);
+use t::Music qw(request);
+use t::Fault qw(stop_nginx responsive alert_lines wait_until live_workers start_nginx tcp_ports_to);
 
 plan skip_all => 'long fault/stress variant: run ./build/stress' unless $ENV{NGX_MUSIC_STRESS};
 plan skip_all => 'TEST_NGINX_PG_URL not set' unless $ENV{TEST_NGINX_PG_URL};
@@ -31,9 +32,7 @@ my $n = start_nginx(
     http => "music_pool_size $pool_size; music_pool_stream_size $stream_size; music_connect_timeout 1s; music_pool_timeout 2s; music_query_timeout 3s;",
 );
 my $dir = File::Temp::tempdir('ngx-music-wrk.XXXXXX', TMPDIR => 1, CLEANUP => 1);
-my $auth = basic_admin();
-$auth =~ s/^Authorization: //;
-$auth =~ s/\r\n$//;
+my $auth = t::Music::basic_credentials(@t::Music::admin_login);
 open my $lua, '>', "$dir/mixed.lua" or die;
 print $lua <<"LUA";
 -- GET one row (6 in 10), GET the list (1 in 10), POST a unique song (3 in 10); counts statuses
@@ -133,7 +132,7 @@ my @missing = grep { !$in{$_} } @created;
 is(scalar @missing, 0, 'every 201 is in the table (' . scalar(@created) . ')') or diag("@missing[0 .. 9]");
 is($pg->psql(q{SELECT count(*) FROM (SELECT song FROM music GROUP BY song HAVING count(*) > 1) d}), '0', 'no song twice');
 
-my ($r) = $n->parallel(5, req('GET', '/api/musics/1/detail/', headers => basic_admin(), close => 1));
+my ($r) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $t::Music::admin, close => 1));
 is($r->{status}, 200, 'the API answers after the run');
 ok(responsive($n), 'every worker answers /alive');
 my $most = $workers * ($pool_size + $stream_size);
