@@ -44,8 +44,8 @@ my $n = start_nginx(
 );
 my ($worker) = live_workers($n);
 my $auth = $t::Music::admin;
-my $root = "GET /api/ HTTP/1.1\r\nHost: localhost\r\n\r\n";
-my $detail = "GET /api/musics/1/detail/ HTTP/1.1\r\nHost: localhost\r\n${auth}\r\n";
+my $root = request('GET', '/api/');
+my $detail = request('GET', '/api/musics/1/detail/', headers => $auth);
 my ($warm) = $n->parallel(5, request('GET', '/api/musics/1/detail/', headers => $auth, close => 1));
 is($warm->{status}, 200, 'warm-up answered 200');
 my $rss0 = rss_kb($worker);
