@@ -86,6 +86,9 @@ stage_static() {
 
 pid_alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 
+# A TCP port free on 127.0.0.1 (the kernel picks it; nothing holds it once printed).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
 # Stops the process whose pid is in file $1 (TERM, then KILL after $2 seconds).
 stop_pidfile() {
     local f=$1 t=${2:-15} pid i
@@ -101,14 +104,15 @@ stop_pidfile() {
 # start_test_pg NAME: a throwaway PostgreSQL for the t/ files (build/pg on a free 127.0.0.1
 # port in a temporary directory, then build/bootstrap-db, which honours ADMIN_HASH_ITERATIONS),
 # exported as the TEST_NGINX_PG_* variables the tests read. Stopped and removed when the
-# calling script exits (INT and TERM included). Used by build/test, build/memcheck, build/asan.
+# calling script exits (INT and TERM included). Used by build/test, build/stress, build/memcheck,
+# build/asan.
 start_test_pg() {
     TEST_PG_AREA=$(mktemp -d "${TMPDIR:-/tmp}/ngx-music-$1.XXXXXX")
     chmod 755 "$TEST_PG_AREA"
     trap stop_test_pg EXIT
     trap 'exit 130' INT TERM
     local port url
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    port=$(free_port)
     url=$("$ROOT/build/pg" start "$TEST_PG_AREA/pg" "$port" | tail -1)
     "$ROOT/build/bootstrap-db" "$url"
     export TEST_NGINX_PG_URL="$url" TEST_NGINX_PG_PORT="$port" TEST_NGINX_PG_DATA="$TEST_PG_AREA/pg"
@@ -119,4 +123,15 @@ start_test_pg() {
 stop_test_pg() {
     "$ROOT/build/pg" stop "$TEST_PG_AREA/pg" || true
     rm -rf "$TEST_PG_AREA"
+}
+
+# export_test_nginx_env [NGINX MODULE]: what the t/ files read besides the database (see
+# start_test_pg): the nginx binary to run (default build/nginx's), the module it loads (default
+# the release build), random ports for parallel files, the checkout, and where psql is.
+export_test_nginx_env() {
+    export TEST_NGINX_BINARY="${1:-$NGINX_BIN}"
+    export TEST_NGINX_LOAD_MODULES="${2:-$MODULE_SO}"
+    export TEST_NGINX_RANDOMIZE=1
+    export TEST_NGINX_PROJECT="$ROOT"
+    export PGBIN
 }
