@@ -654,8 +654,8 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     is($rc, 0, 'an empty database') or return diag $out;
 
     my ($p1, $p2, $plb) = (t::Nginx::free_port(), t::Nginx::free_port(), t::Nginx::free_port());
-    my %common = (NGX_MUSIC_WORKERS => '1', DB_WAIT_SECONDS => '20', ADMIN_USER => 'admin',
-        ADMIN_PASSWORD => 'admin1234', NGX_MUSIC_ERROR_LOG_LEVEL => 'warn');
+    my %common = (NGX_MUSIC_WORKERS => '1', DB_WAIT_SECONDS => '20', ADMIN_USER => $t::Music::admin_login[0],
+        ADMIN_PASSWORD => $t::Music::admin_login[1], NGX_MUSIC_ERROR_LOG_LEVEL => 'warn');
     my %app1_env = (%common, NGX_MUSIC_PORT => $p1, NGX_MUSIC_RUN_DIR => "$tmp/app1",
         LOG_DIR => "$tmp/app1-log", PGHOST => $pg_host, PGPORT => $pg_port, PGUSER => $role,
         PGPASSWORD => $PW, PGDATABASE => $dbname);
