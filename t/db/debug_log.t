@@ -15,7 +15,7 @@ plan tests => 14;
 
 t::Music::reset_music();
 t::Music::add_user('debuguser', 'debug-pw');
-my $auth = t::Music::basic('debuguser', 'debug-pw') . "\r\n";
+my $auth = t::Music::basic('debuguser', 'debug-pw');
 
 my $n = t::Nginx->new(name => 'debug-log');
 $n->write_conf(<<"EOC");
@@ -48,7 +48,7 @@ sub lines_of {
     return ($r, substr(debug_log(), $before));
 }
 
-my ($r, $log) = lines_of(t::Nginx::request('GET', '/api/musics/1/', headers => $auth));
+my ($r, $log) = lines_of(t::Music::request('GET', '/api/musics/1/', headers => $auth, close => 1));
 is($r->{status}, 200, 'GET of one song');
 like($log, qr/music: route Item\(Id\(1\)\)/, 'GET: the route');
 like($log, qr/music: action Ok\(Retrieve\(1\)\)/, 'GET: the action');
@@ -56,14 +56,14 @@ like($log, qr/music: auth cache miss/, 'GET: the first login misses the auth cac
 like($log, qr/music: pool lease \(queries\)/, 'GET: the pool lease');
 like($log, qr/music: statement retrieve 1/, 'GET: the statement');
 
-($r, $log) = lines_of(t::Nginx::request('POST', '/api/musics/', headers => $auth
-    . "Content-Type: application/json\r\n", body => '{"song":"dbg","singer":"log"}'));
+($r, $log) = lines_of(t::Music::request('POST', '/api/musics/', headers => "$auth\nContent-Type: application/json",
+    body => '{"song":"dbg","singer":"log"}', close => 1));
 is($r->{status}, 201, 'POST of a song');
 like($log, qr/music: action Ok\(Create\)/, 'POST: the action');
 like($log, qr/music: auth cache hit/, 'POST: the same credentials hit the cache');
 like($log, qr/music: statement create/, 'POST: the statement');
 
-($r, $log) = lines_of(t::Nginx::request('GET', '/api/musics/', headers => $auth));
+($r, $log) = lines_of(t::Music::request('GET', '/api/musics/', headers => $auth, close => 1));
 is($r->{status}, 200, 'GET of the list');
 like($log, qr/music: pool lease \(streams\)/, 'list: a stream connection');
 like($log, qr/music: stream end: 3 rows, Complete/, 'list: the stream end');
