@@ -20,7 +20,8 @@ our @EXPORT = qw(psql reset_music add_user basic django_hash days_since
 our @EXPORT_OK = qw(request basic_credentials api_defaults);
 
 # The account build/bootstrap-db creates (user, password), and its Authorization header line
-# (no line end: what a --- more_headers section holds).
+# (no line end: what a --- more_headers section holds; followed by another header, it needs
+# "\n" between them: "$admin\nContent-Type: ...").
 our @admin_login = ('admin', 'admin1234');
 our $admin = basic(@admin_login);
 
@@ -107,7 +108,8 @@ sub request {
     my ($method, $uri, %opt) = @_;
     my $body = $opt{body} // '';
     my $headers = join '', map { "$_\r\n" } grep { length } split /\r?\n/, $opt{headers} // '';
-    $headers .= "Content-Length: " . length($body) . "\r\n" if length $body || $method =~ /^(POST|PUT|PATCH)$/;
+    $headers .= "Content-Length: " . length($body) . "\r\n"
+        if length $body || $method =~ /^(POST|PUT|PATCH)$/;
     $headers .= "Connection: close\r\n" if $opt{close};
     return "$method $uri HTTP/1.1\r\nHost: localhost\r\n$headers\r\n$body";
 }
