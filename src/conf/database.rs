@@ -4,9 +4,9 @@
 //! Host names are resolved when the configuration is read (as nginx does for `proxy_pass`
 //! with a literal host), so no lookup ever blocks a worker. Supported: TCP hosts and
 //! addresses, unix socket directories (`host=/run/postgresql`), several hosts (tried in
-//! order), user, password, dbname, options, application_name, and libpq's TLS words (see
-//! [`super::tls`]). Not supported: GSSAPI, `hostaddr`, `target_session_attrs` other than `any`,
-//! `load_balance_hosts=random`.
+//! order, or shuffled with `load_balance_hosts=random`), `target_session_attrs` (see
+//! [`super::hosts`]), user, password, dbname, options, application_name, and libpq's TLS words
+//! (see [`super::tls`]). Not supported: GSSAPI, `hostaddr`.
 //!
 //! tokio-postgres says only "invalid connection string" for any mistake, so the string is
 //! first read here with the same grammar ([`check`]) to name the part that is wrong and why.
@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use tokio_postgres::config::{Host, SslMode};
 
+use super::hosts::HostWords;
 use super::tls::{SslMode as Mode, TlsPolicy, TlsWords};
 use crate::ffi::peer::Endpoint;
 use crate::ffi::tls::TlsContext;
@@ -30,6 +31,11 @@ pub struct DbSettings {
     /// The host name each endpoint was found under (checked against the server's certificate
     /// with `sslmode=verify-full`, sent as SNI).
     pub host_names: Vec<String>,
+    /// The place in the host list of each endpoint's host: a host's addresses stay together
+    /// when `load_balance_hosts=random` shuffles the hosts.
+    pub host_of: Vec<usize>,
+    /// `target_session_attrs` and `load_balance_hosts`.
+    pub hosts: HostWords,
     /// What a TCP connection does about TLS.
     pub tls: TlsPolicy,
     /// nginx's SSL context for this setting, made when the configuration is read (only when
@@ -82,6 +88,7 @@ impl DbSettings {
         }
         let mut endpoints = Vec::new();
         let mut host_names = Vec::new();
+        let mut host_of = Vec::new();
         for (i, host) in hosts.iter().enumerate() {
             let port = match ports.len() {
                 0 => 5432,
@@ -96,6 +103,7 @@ impl DbSettings {
                     for addr in addrs {
                         endpoints.push(Endpoint::Tcp(addr));
                         host_names.push(name.clone());
+                        host_of.push(i);
                     }
                 }
                 Host::Unix(dir) => {
@@ -103,6 +111,7 @@ impl DbSettings {
                     path.push(format!(".s.PGSQL.{port}"));
                     host_names.push(dir.display().to_string());
                     endpoints.push(Endpoint::Unix(path));
+                    host_of.push(i);
                 }
             }
         }
@@ -111,6 +120,8 @@ impl DbSettings {
             config,
             endpoints,
             host_names,
+            host_of,
+            hosts: checked.hosts,
             tls,
             tls_context: None,
         })
@@ -135,13 +146,14 @@ const KNOWN: &str = "user, password, host, port, dbname, options, application_na
 /// never in a message.
 pub fn check(conninfo: &str) -> Result<Checked, String> {
     let mut tls = TlsWords::default();
+    let mut hosts = HostWords::default();
     let rest = match ["postgres://", "postgresql://"]
         .iter()
         .find_map(|scheme| conninfo.strip_prefix(scheme))
     {
         Some(rest) => {
             let scheme = &conninfo[..conninfo.len() - rest.len()];
-            format!("{scheme}{}", check_url(rest, &mut tls)?)
+            format!("{scheme}{}", check_url(rest, &mut tls, &mut hosts)?)
         }
         None => match url_scheme(conninfo) {
             Some(scheme) => {
@@ -150,16 +162,17 @@ pub fn check(conninfo: &str) -> Result<Checked, String> {
                      \"postgresql://\" URL, or key=value words"
                 ))
             }
-            None => check_words(conninfo, &mut tls)?,
+            None => check_words(conninfo, &mut tls, &mut hosts)?,
         },
     };
-    Ok(Checked { tls, rest })
+    Ok(Checked { tls, hosts, rest })
 }
 
 /// What [`check`] read: the TLS words, and the string without those tokio-postgres does not
 /// know (`sslrootcert`...) nor reads as libpq does (`sslmode`), for tokio-postgres's parser.
 pub struct Checked {
     pub tls: TlsWords,
+    pub hosts: HostWords,
     pub rest: String,
 }
 
@@ -175,7 +188,7 @@ fn url_scheme(s: &str) -> Option<&str> {
 
 /// `key=value` words: the value may be quoted with `'`; `\` escapes the next character.
 /// Returns the string without the TLS words.
-fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
+fn check_words(s: &str, tls: &mut TlsWords, hosts: &mut HostWords) -> Result<String, String> {
     let mut rest = String::with_capacity(s.len());
     let mut kept_from = 0;
     let mut it = s.char_indices().peekable();
@@ -230,7 +243,7 @@ fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
                 return Err(format!("parameter \"{key}\" has no value"));
             }
         }
-        if check_parameter(key, &value, tls)? {
+        if check_parameter(key, &value, tls, hosts)? {
             let end = it.peek().map_or(s.len(), |&(i, _)| i);
             rest.push_str(&s[kept_from..start]);
             kept_from = end;
@@ -241,7 +254,7 @@ fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
 
 /// `[user[:password]@][host[:port][,...]][/dbname][?key=value&...]`, after the scheme.
 /// Returns it without the TLS parameters.
-fn check_url(s: &str, tls: &mut TlsWords) -> Result<String, String> {
+fn check_url(s: &str, tls: &mut TlsWords, words: &mut HostWords) -> Result<String, String> {
     let mut rest = s;
     if let Some(at) = rest.find('@') {
         let credentials = &rest[..at];
@@ -303,7 +316,7 @@ fn check_url(s: &str, tls: &mut TlsWords) -> Result<String, String> {
         let value = decode(value).map_err(|_| {
             format!("the value of URL parameter \"{key}\" is not percent-encoded UTF-8")
         })?;
-        if !check_parameter(&key, &value, tls)? {
+        if !check_parameter(&key, &value, tls, words)? {
             kept.push(piece);
         }
     }
@@ -415,9 +428,15 @@ fn check_host(host: &str) -> Result<(), String> {
 }
 
 /// One parameter, by name: known, with a value this module can use. `password` is never shown.
-/// `Ok(true)`: a TLS word taken into `tls`, to be left out of what tokio-postgres parses.
-fn check_parameter(key: &str, value: &str, tls: &mut TlsWords) -> Result<bool, String> {
-    if tls.take(key, value)? {
+/// `Ok(true)`: a TLS word taken into `tls`, or a multi-host word into `hosts`, to be left out
+/// of what tokio-postgres parses.
+fn check_parameter(
+    key: &str,
+    value: &str,
+    tls: &mut TlsWords,
+    hosts: &mut HostWords,
+) -> Result<bool, String> {
+    if tls.take(key, value)? || hosts.take(key, value)? {
         return Ok(true);
     }
     check_other_parameter(key, value).map(|()| false)
@@ -440,22 +459,6 @@ fn check_other_parameter(key: &str, value: &str) -> Result<(), String> {
         }),
         // checked by `TlsWords::take`, and read by tokio-postgres too
         "sslnegotiation" | "channel_binding" => Ok(()),
-        "target_session_attrs" => match value {
-            "any" => Ok(()),
-            "read-write" | "read-only" => Err(format!(
-                "unsupported \"{key}={value}\": the hosts are tried in order, whatever \
-                 their role (write target_session_attrs=any)"
-            )),
-            _ => Err(invalid("any")),
-        },
-        "load_balance_hosts" => match value {
-            "disable" => Ok(()),
-            "random" => Err(format!(
-                "unsupported \"{key}={value}\": the hosts are tried in order (write \
-                 load_balance_hosts=disable)"
-            )),
-            _ => Err(invalid("disable")),
-        },
         "hostaddr" => match value.split(',').all(|a| a.parse::<IpAddr>().is_ok()) {
             true => Err(format!(
                 "unsupported \"{key}\": write the address as host={value}"
@@ -668,16 +671,14 @@ mod tests {
                 "invalid keepalives \"yes\": expected 0 or 1".into(),
             ),
             (
-                "host=::1 user=u target_session_attrs=read-write",
-                "unsupported \"target_session_attrs=read-write\": the hosts are tried in \
-                 order, whatever their role (write target_session_attrs=any)"
+                "host=::1 user=u target_session_attrs=replica",
+                "invalid target_session_attrs \"replica\": expected any, read-write, \
+                 read-only, primary, standby or prefer-standby"
                     .into(),
             ),
             (
-                "host=::1 user=u load_balance_hosts=random",
-                "unsupported \"load_balance_hosts=random\": the hosts are tried in order \
-                 (write load_balance_hosts=disable)"
-                    .into(),
+                "postgres://u@h/db?load_balance_hosts=yes",
+                "invalid load_balance_hosts \"yes\": expected disable or random".into(),
             ),
             (
                 "user=u hostaddr=127.0.0.1",
@@ -767,6 +768,27 @@ mod tests {
         let d = DbSettings::parse("host=127.0.0.1 user=u sslmode=allow").unwrap();
         assert_eq!(d.config.get_ssl_mode(), SslMode::Disable);
         assert!(d.may_use_tls());
+    }
+
+    /// libpq's multi-host words are read here, with all six roles PostgreSQL 14 knows.
+    #[test]
+    fn multi_host_words() {
+        use super::super::hosts::TargetSessionAttrs as T;
+        let d = DbSettings::parse(
+            "postgres://u@127.0.0.1:5433,[::1]:5434,127.0.0.1/db?target_session_attrs=prefer-standby&load_balance_hosts=random",
+        )
+        .unwrap();
+        assert_eq!(d.hosts.target, T::PreferStandby);
+        assert!(d.hosts.random);
+        assert_eq!(d.host_of, vec![0, 1, 2]);
+        assert_eq!(d.config.get_dbname(), Some("db"));
+        let d = DbSettings::parse("host=::1,/tmp user=u target_session_attrs=standby").unwrap();
+        assert_eq!(d.hosts.target, T::Standby);
+        assert!(!d.hosts.random);
+        assert_eq!(d.host_of, vec![0, 1]);
+        let d = DbSettings::parse("host=::1 user=u").unwrap();
+        assert_eq!(d.hosts, HostWords::default());
+        assert_eq!(d.hosts.target, T::Any);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod database;
 pub mod directives;
+pub mod hosts;
 pub mod setter;
 pub mod settings;
 pub mod tls;

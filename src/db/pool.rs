@@ -221,7 +221,7 @@ impl Pool {
         let limit = self.per_connection();
         for (i, (slot, in_flight)) in slots.iter_mut().enumerate() {
             if let Slot::Ready(c) = slot {
-                if c.is_closed() {
+                if c.is_retired() {
                     *slot = Slot::Empty;
                     continue;
                 }
