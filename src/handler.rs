@@ -431,14 +431,19 @@ async fn execute(
         return Err(failure);
     }
     let streams = matches!(work.action, Ok(Action::ListAll | Action::AllSingers));
-    let lease = if streams {
-        // Streams have connections of their own (see `Purpose::Streams`).
-        pool_for(&conf.database, &conf.pool, Purpose::Streams)
-            .acquire()
-            .await?
+    // Streams have connections of their own (see `Purpose::Streams`).
+    let purpose = if streams {
+        Purpose::Streams
     } else {
-        pool.acquire().await?
+        Purpose::Queries
     };
+    // Reads (GET/HEAD of a list, an item, detail/, all_singer/) may go to music_read_database;
+    // writes and logins always go to music_database (db::reads chooses the pool).
+    let reads_only = matches!(
+        work.action,
+        Ok(Action::ListAll | Action::AllSingers | Action::Retrieve(_) | Action::Detail(_))
+    );
+    let lease = db::reads::lease_for(conf, purpose, reads_only).await?;
     let db = Db::new(lease, &conf.pool);
 
     let not_found = || Failure::from(ApiError::not_found());

@@ -6,6 +6,7 @@ pub mod conn;
 mod order;
 pub mod pool;
 pub mod queries;
+pub mod reads;
 pub mod role;
 mod row;
 pub mod statements;
