@@ -2,7 +2,9 @@
 //! tokio-postgres's own parser and turned into the endpoints the worker connects to.
 //!
 //! Host names are resolved when the configuration is read (as nginx does for `proxy_pass`
-//! with a literal host), so no lookup ever blocks a worker. Supported: TCP hosts and
+//! with a literal host), so no lookup ever blocks a worker; where a `resolver` is in effect
+//! they are looked up again through it when a connection is opened
+//! ([`crate::ffi::resolver`]), and one that does not resolve yet is then no error. Supported: TCP hosts and
 //! addresses, unix socket directories (`host=/run/postgresql`), several hosts (tried in
 //! order, or shuffled with `load_balance_hosts=random`), `target_session_attrs` (see
 //! [`super::hosts`]), user, password, dbname, options, application_name, and libpq's TLS words
@@ -11,6 +13,7 @@
 //! tokio-postgres says only "invalid connection string" for any mistake, so the string is
 //! first read here with the same grammar ([`check`]) to name the part that is wrong and why.
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
 
@@ -19,6 +22,7 @@ use tokio_postgres::config::{Host, SslMode};
 use super::hosts::HostWords;
 use super::tls::{SslMode as Mode, TlsPolicy, TlsWords};
 use crate::ffi::peer::Endpoint;
+use crate::ffi::resolver::DbResolver;
 use crate::ffi::tls::TlsContext;
 
 /// A parsed `music_database` value.
@@ -36,6 +40,15 @@ pub struct DbSettings {
     pub host_of: Vec<usize>,
     /// `target_session_attrs` and `load_balance_hosts`.
     pub hosts: HostWords,
+    /// Per host of the list: its name and port when it is a TCP host name (not an address),
+    /// to be looked up again when a connection is opened if a resolver is set.
+    pub names: Vec<Option<(String, u16)>>,
+    /// Why host names did not resolve when the configuration was read (their hosts have no
+    /// endpoints): an error unless a `resolver` looks them up later.
+    pub unresolved: Vec<String>,
+    /// nginx's resolver, set when the first `music_api` location that uses this setting is
+    /// merged, if a `resolver` is in effect there.
+    pub resolver: Cell<Option<DbResolver>>,
     /// What a TCP connection does about TLS.
     pub tls: TlsPolicy,
     /// nginx's SSL context for this setting, made when the configuration is read (only when
@@ -53,7 +66,17 @@ impl std::fmt::Debug for DbSettings {
 }
 
 impl DbSettings {
+    /// A connection string whose every host name resolves now.
     pub fn parse(conninfo: &str) -> Result<DbSettings, String> {
+        let settings = Self::parse_resolving_later(conninfo)?;
+        match settings.unresolved.first() {
+            Some(why) => Err(why.clone()),
+            None => Ok(settings),
+        }
+    }
+
+    /// A connection string whose host names may not resolve yet ([`Self::unresolved`]).
+    pub fn parse_resolving_later(conninfo: &str) -> Result<DbSettings, String> {
         let checked = check(conninfo)?;
         let tls = checked.tls.resolve()?;
         let mut config: tokio_postgres::Config =
@@ -89,6 +112,8 @@ impl DbSettings {
         let mut endpoints = Vec::new();
         let mut host_names = Vec::new();
         let mut host_of = Vec::new();
+        let mut names = Vec::new();
+        let mut unresolved = Vec::new();
         for (i, host) in hosts.iter().enumerate() {
             let port = match ports.len() {
                 0 => 5432,
@@ -97,9 +122,15 @@ impl DbSettings {
             };
             match host {
                 Host::Tcp(name) => {
-                    let addrs = (name.as_str(), port)
-                        .to_socket_addrs()
-                        .map_err(|e| format!("host \"{name}\" not found: {e}"))?;
+                    let literal = name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok();
+                    names.push((!literal).then(|| (name.clone(), port)));
+                    let addrs = match (name.as_str(), port).to_socket_addrs() {
+                        Ok(addrs) => addrs,
+                        Err(e) => {
+                            unresolved.push(format!("host \"{name}\" not found: {e}"));
+                            continue;
+                        }
+                    };
                     for addr in addrs {
                         endpoints.push(Endpoint::Tcp(addr));
                         host_names.push(name.clone());
@@ -107,6 +138,7 @@ impl DbSettings {
                     }
                 }
                 Host::Unix(dir) => {
+                    names.push(None);
                     let mut path = PathBuf::from(dir);
                     path.push(format!(".s.PGSQL.{port}"));
                     host_names.push(dir.display().to_string());
@@ -122,6 +154,9 @@ impl DbSettings {
             host_names,
             host_of,
             hosts: checked.hosts,
+            names,
+            unresolved,
+            resolver: Cell::new(None),
             tls,
             tls_context: None,
         })
@@ -130,7 +165,23 @@ impl DbSettings {
     /// TCP connections may use TLS, so an SSL context is needed.
     pub fn may_use_tls(&self) -> bool {
         self.tls.mode != Mode::Disable
-            && self.endpoints.iter().any(|e| matches!(e, Endpoint::Tcp(_)))
+            && (self.endpoints.iter().any(|e| matches!(e, Endpoint::Tcp(_)))
+                || self.names.iter().any(Option::is_some))
+    }
+
+    /// Looks the host names up through `resolver` when connecting, from now on (the first
+    /// location's resolver serves every location sharing this setting). Without one, every
+    /// name must have resolved when the configuration was read.
+    pub fn use_resolver(&self, resolver: Option<DbResolver>) -> Result<(), String> {
+        if self.resolver.get().is_none() {
+            self.resolver.set(resolver);
+        }
+        match (self.resolver.get(), self.unresolved.first()) {
+            (None, Some(why)) => Err(format!(
+                "{why} (or set a \"resolver\" to look it up when connecting)"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -789,6 +840,37 @@ mod tests {
         let d = DbSettings::parse("host=::1 user=u").unwrap();
         assert_eq!(d.hosts, HostWords::default());
         assert_eq!(d.hosts.target, T::Any);
+    }
+
+    /// A name that does not resolve when the configuration is read is kept for the resolver;
+    /// without one it is refused, with what to do.
+    #[test]
+    fn names_resolved_later() {
+        let d = DbSettings::parse_resolving_later("host=no-such-host.invalid,127.0.0.1 user=u")
+            .unwrap();
+        assert_eq!(
+            d.names,
+            vec![Some(("no-such-host.invalid".to_owned(), 5432)), None]
+        );
+        assert_eq!(
+            d.endpoints,
+            vec![Endpoint::Tcp("127.0.0.1:5432".parse().unwrap())]
+        );
+        assert_eq!(d.host_of, vec![1]);
+        assert_eq!(d.unresolved.len(), 1);
+        let why = d.use_resolver(None).unwrap_err();
+        assert!(
+            why.starts_with("host \"no-such-host.invalid\" not found: "),
+            "{why}"
+        );
+        assert!(why.ends_with(" (or set a \"resolver\" to look it up when connecting)"));
+        // TLS may be needed for a host known only by name
+        let d = DbSettings::parse_resolving_later("host=no-such-host.invalid user=u").unwrap();
+        assert!(d.endpoints.is_empty() && d.may_use_tls());
+        // addresses and resolvable names need no resolver
+        let d = DbSettings::parse("host=localhost,::1 user=u").unwrap();
+        assert_eq!(d.names, vec![Some(("localhost".to_owned(), 5432)), None]);
+        assert!(d.use_resolver(None).is_ok());
     }
 
     #[test]

@@ -223,7 +223,8 @@ unsafe extern "C" fn set_database(
     if slot.is_some() {
         return duplicate(cf, &words[0]);
     }
-    let parsed = DbSettings::parse(&words[1]).and_then(|mut db| {
+    // a name that does not resolve yet is an error at merge only if no `resolver` is set
+    let parsed = DbSettings::parse_resolving_later(&words[1]).and_then(|mut db| {
         if db.may_use_tls() {
             // SAFETY: `cf` is the configuration being read, as this handler's caller gives it.
             db.tls_context = Some(unsafe { TlsContext::create(cf, &db.tls) }?);

@@ -76,10 +76,11 @@ impl PgConn {
         mode: StatementMode,
     ) -> Result<Rc<PgConn>, DbError> {
         let mut last = DbError::Unavailable("no database endpoint".into());
-        let order = attempt_order(&settings.host_of, settings.hosts.random);
+        let now = Endpoints::now(settings, timeout_ms, &mut last).await;
+        let order = attempt_order(&now.host_of, settings.hosts.random);
         for &target in passes(settings.hosts.target) {
             for &i in &order {
-                let (endpoint, host) = (&settings.endpoints[i], &settings.host_names[i]);
+                let (endpoint, host) = (&now.endpoints[i], &now.host_names[i]);
                 let open = Self::open_one(settings, endpoint, host, mode, target);
                 match with_deadline(timeout_ms as _, open).await {
                     Ok(Ok(conn)) => return Ok(Rc::new(conn)),
@@ -205,6 +206,64 @@ impl PgConn {
             role: Rc::new(Cell::new(None)),
             _task: task,
         })
+    }
+}
+
+/// The endpoints a new connection tries: those found when the configuration was read, with
+/// every host name looked up again through nginx's resolver when one is set.
+struct Endpoints {
+    endpoints: Vec<Endpoint>,
+    host_names: Vec<String>,
+    host_of: Vec<usize>,
+}
+
+impl Endpoints {
+    /// A name that does not resolve leaves its host out, its reason in `last`.
+    async fn now(settings: &DbSettings, timeout_ms: u64, last: &mut DbError) -> Endpoints {
+        let Some(resolver) = settings.resolver.get() else {
+            return Endpoints {
+                endpoints: settings.endpoints.clone(),
+                host_names: settings.host_names.clone(),
+                host_of: settings.host_of.clone(),
+            };
+        };
+        let mut now = Endpoints {
+            endpoints: Vec::new(),
+            host_names: Vec::new(),
+            host_of: Vec::new(),
+        };
+        for (host, name) in settings.names.iter().enumerate() {
+            let Some((name, port)) = name else {
+                for (i, _) in settings
+                    .host_of
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &h)| h == host)
+                {
+                    now.endpoints.push(settings.endpoints[i].clone());
+                    now.host_names.push(settings.host_names[i].clone());
+                    now.host_of.push(host);
+                }
+                continue;
+            };
+            let found = with_deadline(timeout_ms as _, resolver.resolve(name, *port)).await;
+            match found {
+                Ok(Ok(addrs)) => {
+                    for addr in addrs {
+                        now.endpoints.push(Endpoint::Tcp(addr));
+                        now.host_names.push(name.clone());
+                        now.host_of.push(host);
+                    }
+                }
+                Ok(Err(why)) => {
+                    *last = DbError::Unavailable(format!("host \"{name}\" not found: {why}"));
+                }
+                Err(_) => {
+                    *last = DbError::Unavailable(format!("looking up \"{name}\" timed out"));
+                }
+            }
+        }
+        now
     }
 }
 
