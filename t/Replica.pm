@@ -10,11 +10,28 @@ use strict;
 use warnings;
 use Exporter 'import';
 use File::Temp ();
+use POSIX ();
 use Time::HiRes qw(sleep);
 use t::Fault;
 use t::Nginx;
 
 our @EXPORT_OK = qw(standby_of);
+
+# Runs a command (no shell: a URL's "&" and "?" stay as they are) from / (the test's directory
+# may be one the postgres user cannot enter); returns its output, stderr included; $? is set.
+sub run_from_root {
+    my @cmd = @_;
+    my $pid = open(my $fh, '-|') // die "fork: $!";
+    if ($pid == 0) {
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(126);
+        chdir '/';
+        exec @cmd or POSIX::_exit(127);
+    }
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    return $out;
+}
 
 # The primary must accept replication connections over TCP with its password.
 sub allow_replication {
@@ -47,7 +64,7 @@ sub standby_of {
     my @as = $uid == $> ? () : ('runuser', '-u', $name, '--');
     my @cmd = (@as, t::Fault::Pg::pgbin() . '/pg_basebackup', '-d', $primary->url, '-D', $self->{dir},
         '-R', '-X', 'stream', '-c', 'fast');
-    my $out = `cd / && @cmd 2>&1`;
+    my $out = run_from_root(@cmd);
     die "pg_basebackup failed: $out" if $?;
     my $dir = $self->{dir};
     $out = `"$self->{root}/build/pg" start "$dir" $port 2>&1`;
@@ -69,7 +86,7 @@ sub standby_of {
 sub t::Fault::Pg::promote {
     my ($self) = @_;
     my @cmd = $self->_as_owner(t::Fault::Pg::pgbin() . '/pg_ctl', '-D', $self->{dir}, '-w', '-t', '60', 'promote');
-    my $out = `cd / && @cmd 2>&1`;
+    my $out = run_from_root(@cmd);
     die "pg_ctl promote failed: $out" if $?;
     return 1;
 }

@@ -24,8 +24,11 @@ my $json = "Content-Type: application/json\r\n";
 sub url_of {
     my ($pg, $attrs, @ports) = @_;
     my ($pass) = $pg->url =~ m{://[^:]+:([^@]+)@} or die 'no password in ' . $pg->url;
-    my $list = join ',', map { "127.0.0.1:$_" } @ports;
-    return "postgres://postgres:$pass\@$list/postgres?target_session_attrs=$attrs";
+    # over TLS (NGX_MUSIC_FAULT_TLS: the standby is a copy of the primary, its certificate too)
+    my $host = $pg->{tls} ? 'localhost' : '127.0.0.1';
+    my $list = join ',', map { "$host:$_" } @ports;
+    my $tls = $pg->{tls} ? "&sslmode=verify-full&sslrootcert=$pg->{tls}/ca.pem" : '';
+    return "postgres://postgres:$pass\@$list/postgres?target_session_attrs=$attrs$tls";
 }
 
 for my $mode (qw(sync async)) {
@@ -104,6 +107,10 @@ for my $mode (qw(sync async)) {
         like($reader->error_log, qr/\[error\].*is a primary, not a server for target_session_attrs=standby/,
             'its connection was retired and no standby qualifies');
         stop_nginx($reader);
+    }
+    if ($primary->{tls}) {
+        my ($sessions, $over_tls) = $standby->ssl_sessions;
+        ok($sessions > 0 && $over_tls == $sessions, "$mode: every session on the new primary is TLS ($over_tls of $sessions)");
     }
     my @stuck = stop_nginx($n);
     is(scalar @stuck, 0, "$mode: nginx exits on QUIT");
