@@ -70,6 +70,30 @@ for my $case (
     like($where, qr/\b$other 0\b/, "target_session_attrs=$attrs: none on the $other ($where)");
 }
 
+# load_balance_hosts=random: every new connection draws the order again. One worker, its
+# session ended after each request, so each request opens a connection: over 12 of them both
+# servers get some (all on one: a chance of 1 in 2048), where in order all go to the first.
+{
+    my $url = url_of('any', qw(standby primary)) . '&load_balance_hosts=random';
+    my $n = start_nginx(name => 'multi_host', url => $url, workers => 1,
+        http => 'music_connect_timeout 2s; music_pool_timeout 3s; music_pool_size 1;');
+    my %on;
+    for (1 .. 12) {
+        my ($r) = $n->parallel(10, $get);
+        my @where = grep { ($_ eq 'primary' ? $primary : $standby)->count_backends } qw(primary standby);
+        $on{"$r->{status} @where"}++;
+        for my $pg ($primary, $standby) {
+            $pg->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ngx-music'});
+        }
+        wait_until(3, sub { !$primary->count_backends && !$standby->count_backends }, 0.05);
+        sleep 0.2;
+    }
+    my $seen = join ', ', map { "$_: $on{$_}" } sort keys %on;
+    ok($on{'200 primary'} && $on{'200 standby'} && $on{'200 primary'} + $on{'200 standby'} == 12,
+        "load_balance_hosts=random: the connections spread over both servers ($seen)");
+    stop_nginx($n);
+}
+
 # The standby is listed first and any server will do: a write reaches it.
 {
     my ($r, $where, $log) = one_request(url_of('any', qw(standby primary)), $post);
