@@ -103,11 +103,12 @@ sub dns_server {
         print $log "$name $type\n";
         close $log;
         my ($rcode, @answers) = (3);
-        if ($name eq 'db.test') {
+        open my $fh, '<', "$dns_dir/addr";
+        chomp(my $ip = <$fh> // '');
+        # "none": db.test does not exist (NXDOMAIN)
+        if ($name eq 'db.test' && $ip ne 'none') {
             $rcode = 0;
             if ($type == 1) {
-                open my $fh, '<', "$dns_dir/addr";
-                chomp(my $ip = <$fh> // '');
                 # a pointer to the question's name, A, IN, TTL 1 s, 4 bytes
                 push @answers, pack('n n n N n', 0xc00c, 1, 1, 1, 4) . pack('C4', split /\./, $ip);
             }
@@ -149,6 +150,21 @@ ok(wait_until(10, sub { push @seen, list(); $seen[-1] eq '200 B' }, 0.2),
     'db.test is 127.0.0.2 now: the list comes from B, with no reload') or diag "answers: @seen";
 my @sessions = $pgb->backends;
 ok(@sessions >= 1, 'the module has sessions on B');
+
+# db.test gone from the DNS: new connections fail like an unreachable server (503, the reason
+# logged); back again: the module reconnects by itself.
+set_address('none');
+sleep 1.5;
+$pgb->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ngx-music'});
+wait_until(3, sub { !$pgb->count_backends }, 0.05);
+sleep 0.2;
+is(list(), '503 ?', 'db.test not found: 503');
+like($n->error_log, qr/\[error\].*music: database unavailable: host "db\.test" not found: Host not found/,
+    'the error log says the name was not found');
+set_address('127.0.0.2');
+@seen = ();
+ok(wait_until(10, sub { push @seen, list(); $seen[-1] eq '200 B' }, 0.3),
+    'db.test back: the module reconnects without a reload') or diag "answers: @seen";
 like($n->error_log, qr/^(?!.*\[(alert|crit|emerg)\])/s, 'no alert in the error log');
 stop_nginx($n);
 
