@@ -75,6 +75,20 @@ unsafe extern "C" fn merge_loc_conf(
         );
         return NGX_CONF_ERROR;
     };
+    // Host names are looked up through the location's `resolver` when connecting, if set.
+    let resolver = ffi::resolver::DbResolver::of_location(clcf);
+    for db in std::iter::once(&database).chain(merged.reads.database.as_ref()) {
+        if let Err(why) = db.use_resolver(resolver) {
+            ngx_conf_log_error!(
+                NGX_LOG_EMERG,
+                cf,
+                "\"music_api\" in location \"{}\": {}",
+                conf.prefix,
+                why
+            );
+            return NGX_CONF_ERROR;
+        }
+    }
     let mut verifiers = None;
     if merged.auth.mode == conf::AuthMode::RemoteUser {
         // SAFETY: nginx is merging this location: `cf->ctx` is its context.

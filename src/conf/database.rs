@@ -2,22 +2,27 @@
 //! tokio-postgres's own parser and turned into the endpoints the worker connects to.
 //!
 //! Host names are resolved when the configuration is read (as nginx does for `proxy_pass`
-//! with a literal host), so no lookup ever blocks a worker. Supported: TCP hosts and
+//! with a literal host), so no lookup ever blocks a worker; where a `resolver` is in effect
+//! they are looked up again through it when a connection is opened
+//! ([`crate::ffi::resolver`]), and one that does not resolve yet is then no error. Supported: TCP hosts and
 //! addresses, unix socket directories (`host=/run/postgresql`), several hosts (tried in
-//! order), user, password, dbname, options, application_name, and libpq's TLS words (see
-//! [`super::tls`]). Not supported: GSSAPI, `hostaddr`, `target_session_attrs` other than `any`,
-//! `load_balance_hosts=random`.
+//! order, or shuffled with `load_balance_hosts=random`), `target_session_attrs` (see
+//! [`super::hosts`]), user, password, dbname, options, application_name, and libpq's TLS words
+//! (see [`super::tls`]). Not supported: GSSAPI, `hostaddr`.
 //!
 //! tokio-postgres says only "invalid connection string" for any mistake, so the string is
 //! first read here with the same grammar ([`check`]) to name the part that is wrong and why.
 
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv6Addr, ToSocketAddrs};
 use std::path::PathBuf;
 
 use tokio_postgres::config::{Host, SslMode};
 
+use super::hosts::HostWords;
 use super::tls::{SslMode as Mode, TlsPolicy, TlsWords};
 use crate::ffi::peer::Endpoint;
+use crate::ffi::resolver::DbResolver;
 use crate::ffi::tls::TlsContext;
 
 /// A parsed `music_database` value.
@@ -30,6 +35,20 @@ pub struct DbSettings {
     /// The host name each endpoint was found under (checked against the server's certificate
     /// with `sslmode=verify-full`, sent as SNI).
     pub host_names: Vec<String>,
+    /// The place in the host list of each endpoint's host: a host's addresses stay together
+    /// when `load_balance_hosts=random` shuffles the hosts.
+    pub host_of: Vec<usize>,
+    /// `target_session_attrs` and `load_balance_hosts`.
+    pub hosts: HostWords,
+    /// Per host of the list: its name and port when it is a TCP host name (not an address),
+    /// to be looked up again when a connection is opened if a resolver is set.
+    pub names: Vec<Option<(String, u16)>>,
+    /// Why host names did not resolve when the configuration was read (their hosts have no
+    /// endpoints): an error unless a `resolver` looks them up later.
+    pub unresolved: Vec<String>,
+    /// nginx's resolver, set when the first `music_api` location that uses this setting is
+    /// merged, if a `resolver` is in effect there.
+    pub resolver: Cell<Option<DbResolver>>,
     /// What a TCP connection does about TLS.
     pub tls: TlsPolicy,
     /// nginx's SSL context for this setting, made when the configuration is read (only when
@@ -47,7 +66,17 @@ impl std::fmt::Debug for DbSettings {
 }
 
 impl DbSettings {
+    /// A connection string whose every host name resolves now.
     pub fn parse(conninfo: &str) -> Result<DbSettings, String> {
+        let settings = Self::parse_resolving_later(conninfo)?;
+        match settings.unresolved.first() {
+            Some(why) => Err(why.clone()),
+            None => Ok(settings),
+        }
+    }
+
+    /// A connection string whose host names may not resolve yet ([`Self::unresolved`]).
+    pub fn parse_resolving_later(conninfo: &str) -> Result<DbSettings, String> {
         let checked = check(conninfo)?;
         let tls = checked.tls.resolve()?;
         let mut config: tokio_postgres::Config =
@@ -82,6 +111,9 @@ impl DbSettings {
         }
         let mut endpoints = Vec::new();
         let mut host_names = Vec::new();
+        let mut host_of = Vec::new();
+        let mut names = Vec::new();
+        let mut unresolved = Vec::new();
         for (i, host) in hosts.iter().enumerate() {
             let port = match ports.len() {
                 0 => 5432,
@@ -90,19 +122,28 @@ impl DbSettings {
             };
             match host {
                 Host::Tcp(name) => {
-                    let addrs = (name.as_str(), port)
-                        .to_socket_addrs()
-                        .map_err(|e| format!("host \"{name}\" not found: {e}"))?;
+                    let literal = name.trim_matches(['[', ']']).parse::<IpAddr>().is_ok();
+                    names.push((!literal).then(|| (name.clone(), port)));
+                    let addrs = match (name.as_str(), port).to_socket_addrs() {
+                        Ok(addrs) => addrs,
+                        Err(e) => {
+                            unresolved.push(format!("host \"{name}\" not found: {e}"));
+                            continue;
+                        }
+                    };
                     for addr in addrs {
                         endpoints.push(Endpoint::Tcp(addr));
                         host_names.push(name.clone());
+                        host_of.push(i);
                     }
                 }
                 Host::Unix(dir) => {
+                    names.push(None);
                     let mut path = PathBuf::from(dir);
                     path.push(format!(".s.PGSQL.{port}"));
                     host_names.push(dir.display().to_string());
                     endpoints.push(Endpoint::Unix(path));
+                    host_of.push(i);
                 }
             }
         }
@@ -111,6 +152,11 @@ impl DbSettings {
             config,
             endpoints,
             host_names,
+            host_of,
+            hosts: checked.hosts,
+            names,
+            unresolved,
+            resolver: Cell::new(None),
             tls,
             tls_context: None,
         })
@@ -119,7 +165,23 @@ impl DbSettings {
     /// TCP connections may use TLS, so an SSL context is needed.
     pub fn may_use_tls(&self) -> bool {
         self.tls.mode != Mode::Disable
-            && self.endpoints.iter().any(|e| matches!(e, Endpoint::Tcp(_)))
+            && (self.endpoints.iter().any(|e| matches!(e, Endpoint::Tcp(_)))
+                || self.names.iter().any(Option::is_some))
+    }
+
+    /// Looks the host names up through `resolver` when connecting, from now on (the first
+    /// location's resolver serves every location sharing this setting). Without one, every
+    /// name must have resolved when the configuration was read.
+    pub fn use_resolver(&self, resolver: Option<DbResolver>) -> Result<(), String> {
+        if self.resolver.get().is_none() {
+            self.resolver.set(resolver);
+        }
+        match (self.resolver.get(), self.unresolved.first()) {
+            (None, Some(why)) => Err(format!(
+                "{why} (or set a \"resolver\" to look it up when connecting)"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -135,13 +197,14 @@ const KNOWN: &str = "user, password, host, port, dbname, options, application_na
 /// never in a message.
 pub fn check(conninfo: &str) -> Result<Checked, String> {
     let mut tls = TlsWords::default();
+    let mut hosts = HostWords::default();
     let rest = match ["postgres://", "postgresql://"]
         .iter()
         .find_map(|scheme| conninfo.strip_prefix(scheme))
     {
         Some(rest) => {
             let scheme = &conninfo[..conninfo.len() - rest.len()];
-            format!("{scheme}{}", check_url(rest, &mut tls)?)
+            format!("{scheme}{}", check_url(rest, &mut tls, &mut hosts)?)
         }
         None => match url_scheme(conninfo) {
             Some(scheme) => {
@@ -150,16 +213,17 @@ pub fn check(conninfo: &str) -> Result<Checked, String> {
                      \"postgresql://\" URL, or key=value words"
                 ))
             }
-            None => check_words(conninfo, &mut tls)?,
+            None => check_words(conninfo, &mut tls, &mut hosts)?,
         },
     };
-    Ok(Checked { tls, rest })
+    Ok(Checked { tls, hosts, rest })
 }
 
 /// What [`check`] read: the TLS words, and the string without those tokio-postgres does not
 /// know (`sslrootcert`...) nor reads as libpq does (`sslmode`), for tokio-postgres's parser.
 pub struct Checked {
     pub tls: TlsWords,
+    pub hosts: HostWords,
     pub rest: String,
 }
 
@@ -175,7 +239,7 @@ fn url_scheme(s: &str) -> Option<&str> {
 
 /// `key=value` words: the value may be quoted with `'`; `\` escapes the next character.
 /// Returns the string without the TLS words.
-fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
+fn check_words(s: &str, tls: &mut TlsWords, hosts: &mut HostWords) -> Result<String, String> {
     let mut rest = String::with_capacity(s.len());
     let mut kept_from = 0;
     let mut it = s.char_indices().peekable();
@@ -230,7 +294,7 @@ fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
                 return Err(format!("parameter \"{key}\" has no value"));
             }
         }
-        if check_parameter(key, &value, tls)? {
+        if check_parameter(key, &value, tls, hosts)? {
             let end = it.peek().map_or(s.len(), |&(i, _)| i);
             rest.push_str(&s[kept_from..start]);
             kept_from = end;
@@ -241,7 +305,7 @@ fn check_words(s: &str, tls: &mut TlsWords) -> Result<String, String> {
 
 /// `[user[:password]@][host[:port][,...]][/dbname][?key=value&...]`, after the scheme.
 /// Returns it without the TLS parameters.
-fn check_url(s: &str, tls: &mut TlsWords) -> Result<String, String> {
+fn check_url(s: &str, tls: &mut TlsWords, words: &mut HostWords) -> Result<String, String> {
     let mut rest = s;
     if let Some(at) = rest.find('@') {
         let credentials = &rest[..at];
@@ -303,7 +367,7 @@ fn check_url(s: &str, tls: &mut TlsWords) -> Result<String, String> {
         let value = decode(value).map_err(|_| {
             format!("the value of URL parameter \"{key}\" is not percent-encoded UTF-8")
         })?;
-        if !check_parameter(&key, &value, tls)? {
+        if !check_parameter(&key, &value, tls, words)? {
             kept.push(piece);
         }
     }
@@ -415,9 +479,15 @@ fn check_host(host: &str) -> Result<(), String> {
 }
 
 /// One parameter, by name: known, with a value this module can use. `password` is never shown.
-/// `Ok(true)`: a TLS word taken into `tls`, to be left out of what tokio-postgres parses.
-fn check_parameter(key: &str, value: &str, tls: &mut TlsWords) -> Result<bool, String> {
-    if tls.take(key, value)? {
+/// `Ok(true)`: a TLS word taken into `tls`, or a multi-host word into `hosts`, to be left out
+/// of what tokio-postgres parses.
+fn check_parameter(
+    key: &str,
+    value: &str,
+    tls: &mut TlsWords,
+    hosts: &mut HostWords,
+) -> Result<bool, String> {
+    if tls.take(key, value)? || hosts.take(key, value)? {
         return Ok(true);
     }
     check_other_parameter(key, value).map(|()| false)
@@ -440,22 +510,6 @@ fn check_other_parameter(key: &str, value: &str) -> Result<(), String> {
         }),
         // checked by `TlsWords::take`, and read by tokio-postgres too
         "sslnegotiation" | "channel_binding" => Ok(()),
-        "target_session_attrs" => match value {
-            "any" => Ok(()),
-            "read-write" | "read-only" => Err(format!(
-                "unsupported \"{key}={value}\": the hosts are tried in order, whatever \
-                 their role (write target_session_attrs=any)"
-            )),
-            _ => Err(invalid("any")),
-        },
-        "load_balance_hosts" => match value {
-            "disable" => Ok(()),
-            "random" => Err(format!(
-                "unsupported \"{key}={value}\": the hosts are tried in order (write \
-                 load_balance_hosts=disable)"
-            )),
-            _ => Err(invalid("disable")),
-        },
         "hostaddr" => match value.split(',').all(|a| a.parse::<IpAddr>().is_ok()) {
             true => Err(format!(
                 "unsupported \"{key}\": write the address as host={value}"
@@ -668,16 +722,14 @@ mod tests {
                 "invalid keepalives \"yes\": expected 0 or 1".into(),
             ),
             (
-                "host=::1 user=u target_session_attrs=read-write",
-                "unsupported \"target_session_attrs=read-write\": the hosts are tried in \
-                 order, whatever their role (write target_session_attrs=any)"
+                "host=::1 user=u target_session_attrs=replica",
+                "invalid target_session_attrs \"replica\": expected any, read-write, \
+                 read-only, primary, standby or prefer-standby"
                     .into(),
             ),
             (
-                "host=::1 user=u load_balance_hosts=random",
-                "unsupported \"load_balance_hosts=random\": the hosts are tried in order \
-                 (write load_balance_hosts=disable)"
-                    .into(),
+                "postgres://u@h/db?load_balance_hosts=yes",
+                "invalid load_balance_hosts \"yes\": expected disable or random".into(),
             ),
             (
                 "user=u hostaddr=127.0.0.1",
@@ -767,6 +819,58 @@ mod tests {
         let d = DbSettings::parse("host=127.0.0.1 user=u sslmode=allow").unwrap();
         assert_eq!(d.config.get_ssl_mode(), SslMode::Disable);
         assert!(d.may_use_tls());
+    }
+
+    /// libpq's multi-host words are read here, with all six roles PostgreSQL 14 knows.
+    #[test]
+    fn multi_host_words() {
+        use super::super::hosts::TargetSessionAttrs as T;
+        let d = DbSettings::parse(
+            "postgres://u@127.0.0.1:5433,[::1]:5434,127.0.0.1/db?target_session_attrs=prefer-standby&load_balance_hosts=random",
+        )
+        .unwrap();
+        assert_eq!(d.hosts.target, T::PreferStandby);
+        assert!(d.hosts.random);
+        assert_eq!(d.host_of, vec![0, 1, 2]);
+        assert_eq!(d.config.get_dbname(), Some("db"));
+        let d = DbSettings::parse("host=::1,/tmp user=u target_session_attrs=standby").unwrap();
+        assert_eq!(d.hosts.target, T::Standby);
+        assert!(!d.hosts.random);
+        assert_eq!(d.host_of, vec![0, 1]);
+        let d = DbSettings::parse("host=::1 user=u").unwrap();
+        assert_eq!(d.hosts, HostWords::default());
+        assert_eq!(d.hosts.target, T::Any);
+    }
+
+    /// A name that does not resolve when the configuration is read is kept for the resolver;
+    /// without one it is refused, with what to do.
+    #[test]
+    fn names_resolved_later() {
+        let d = DbSettings::parse_resolving_later("host=no-such-host.invalid,127.0.0.1 user=u")
+            .unwrap();
+        assert_eq!(
+            d.names,
+            vec![Some(("no-such-host.invalid".to_owned(), 5432)), None]
+        );
+        assert_eq!(
+            d.endpoints,
+            vec![Endpoint::Tcp("127.0.0.1:5432".parse().unwrap())]
+        );
+        assert_eq!(d.host_of, vec![1]);
+        assert_eq!(d.unresolved.len(), 1);
+        let why = d.use_resolver(None).unwrap_err();
+        assert!(
+            why.starts_with("host \"no-such-host.invalid\" not found: "),
+            "{why}"
+        );
+        assert!(why.ends_with(" (or set a \"resolver\" to look it up when connecting)"));
+        // TLS may be needed for a host known only by name
+        let d = DbSettings::parse_resolving_later("host=no-such-host.invalid user=u").unwrap();
+        assert!(d.endpoints.is_empty() && d.may_use_tls());
+        // addresses and resolvable names need no resolver
+        let d = DbSettings::parse("host=localhost,::1 user=u").unwrap();
+        assert_eq!(d.names, vec![Some(("localhost".to_owned(), 5432)), None]);
+        assert!(d.use_resolver(None).is_ok());
     }
 
     #[test]

@@ -26,13 +26,23 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 22] = [
+pub static mut COMMANDS: [ngx_command_t; 24] = [
     setter::command(
         ngx_string!("music_api"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
         set_api,
     ),
     command(ngx_string!("music_database"), NGX_CONF_TAKE1, set_database),
+    command(
+        ngx_string!("music_read_database"),
+        NGX_CONF_TAKE1,
+        set_database,
+    ),
+    command(
+        ngx_string!("music_read_fallback"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
     command(ngx_string!("music_pool_size"), NGX_CONF_TAKE1, set_value),
     command(
         ngx_string!("music_pool_stream_size"),
@@ -205,10 +215,16 @@ unsafe extern "C" fn set_database(
 ) -> *mut c_char {
     // SAFETY: as in `set_api`.
     let (conf, words) = unsafe { (conf_of(conf), words(cf)) };
-    if conf.database.is_some() {
+    // `music_database` (every request), or `music_read_database` (the requests that only read)
+    let slot = match words[0].as_str() {
+        "music_read_database" => &mut conf.read_database,
+        _ => &mut conf.database,
+    };
+    if slot.is_some() {
         return duplicate(cf, &words[0]);
     }
-    let parsed = DbSettings::parse(&words[1]).and_then(|mut db| {
+    // a name that does not resolve yet is an error at merge only if no `resolver` is set
+    let parsed = DbSettings::parse_resolving_later(&words[1]).and_then(|mut db| {
         if db.may_use_tls() {
             // SAFETY: `cf` is the configuration being read, as this handler's caller gives it.
             db.tls_context = Some(unsafe { TlsContext::create(cf, &db.tls) }?);
@@ -217,7 +233,7 @@ unsafe extern "C" fn set_database(
     });
     match parsed {
         Ok(db) => {
-            conf.database = Some(Rc::new(db));
+            *slot = Some(Rc::new(db));
             NGX_CONF_OK
         }
         Err(why) => {
@@ -294,6 +310,7 @@ unsafe extern "C" fn set_value(
             store!(query_timeout_ms, parse_duration_ms(v).filter(|&ms| ms > 0))
         }
         "music_prepared_statements" => store!(prepared_statements, parse_flag(v)),
+        "music_read_fallback" => store!(read_fallback, parse_flag(v)),
         "music_time_zone" => {
             if conf.time_zone.is_some() {
                 return duplicate(cf, &words[0]);

@@ -8,6 +8,7 @@
 
 pub mod database;
 pub mod directives;
+pub mod hosts;
 pub mod setter;
 pub mod settings;
 pub mod tls;
@@ -18,7 +19,7 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 pub use database::DbSettings;
-pub use settings::{ApiSettings, AuthMode, PoolSettings};
+pub use settings::{ApiSettings, AuthMode, PoolSettings, ReadSettings};
 
 use crate::api::cors::{DEFAULT_ALLOW_HEADERS, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE};
 use crate::api::{AllowedOrigins, CorsPolicy};
@@ -50,6 +51,10 @@ pub struct LocationConf {
     /// The location's prefix (`/api/`), taken from the location when `music_api` is read.
     pub prefix: String,
     pub database: Option<Rc<DbSettings>>,
+    /// `music_read_database`: where the requests that only read go.
+    pub read_database: Option<Rc<DbSettings>>,
+    /// `music_read_fallback`: reads go to `database` when no read server answers.
+    pub read_fallback: Option<bool>,
     pub pool_size: Option<usize>,
     /// Connections per worker for streamed lists, apart from `pool_size`.
     pub pool_stream_size: Option<usize>,
@@ -92,6 +97,15 @@ impl LocationConf {
         if self.database.is_none() {
             self.database = prev.database.clone();
         }
+        if self.read_database.is_none() {
+            self.read_database = prev.read_database.clone();
+        }
+        let reads = ReadSettings {
+            database: self.read_database.clone(),
+            fallback: merged(&mut self.read_fallback, &prev.read_fallback, || {
+                DEFAULT_READ_FALLBACK
+            }),
+        };
         if self.auth.is_none() {
             self.auth_declared_at = prev.auth_declared_at.clone();
         }
@@ -160,6 +174,7 @@ impl LocationConf {
         };
         MergedSettings {
             pool,
+            reads,
             auth,
             cors,
             time_zone: merged(&mut self.time_zone, &prev.time_zone, || DEFAULT_TIME_ZONE),
@@ -203,6 +218,11 @@ mod tests {
                     connect_ms: 3000,
                     query_timeout_ms: 10_000,
                     prepared_statements: true,
+                },
+                // every read on music_database unless music_read_database is set
+                reads: ReadSettings {
+                    database: None,
+                    fallback: true,
                 },
                 auth: AuthSettings {
                     mode: AuthMode::Basic,
@@ -261,6 +281,35 @@ mod tests {
         // The level keeps what it resolved, for the levels below it.
         let mut nested = LocationConf::default();
         assert_eq!(nested.merge_from(&location), merged);
+    }
+
+    /// A read server set at http level serves the locations below; `music_read_fallback` is
+    /// inherited like any flag.
+    #[test]
+    fn the_read_server_and_its_fallback_are_inherited() {
+        let read = Rc::new(DbSettings::parse("host=127.0.0.1 user=r").unwrap());
+        let http = LocationConf {
+            read_database: Some(read.clone()),
+            ..Default::default()
+        };
+        let server = LocationConf {
+            read_fallback: Some(false),
+            ..Default::default()
+        };
+        let (location, merged) = merge_chain(http, server, LocationConf::default());
+        assert!(Rc::ptr_eq(merged.reads.database.as_ref().unwrap(), &read));
+        assert!(!merged.reads.fallback);
+        let mut nested = LocationConf::default();
+        assert_eq!(nested.merge_from(&location).reads, merged.reads);
+        // another read server below replaces it
+        let other = Rc::new(DbSettings::parse("host=127.0.0.1 user=o").unwrap());
+        let mut own = LocationConf {
+            read_database: Some(other.clone()),
+            ..Default::default()
+        };
+        let reads = own.merge_from(&location).reads;
+        assert!(Rc::ptr_eq(reads.database.as_ref().unwrap(), &other));
+        assert_ne!(reads, merged.reads);
     }
 
     #[test]

@@ -41,6 +41,9 @@ pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 3000;
 pub const DEFAULT_QUERY_TIMEOUT_MS: u64 = 10_000;
 /// `music_prepared_statements`: statements are prepared once per connection.
 pub const DEFAULT_PREPARED_STATEMENTS: bool = true;
+/// `music_read_fallback`: a read goes to `music_database` when no `music_read_database`
+/// server answers.
+pub const DEFAULT_READ_FALLBACK: bool = true;
 /// `music_time_zone`: the original deployment's `TIME_ZONE = 'Asia/Taipei'`.
 pub const DEFAULT_TIME_ZONE: Tz = chrono_tz::Asia::Taipei;
 /// `music_auth`: HTTP Basic, as the original.
@@ -82,6 +85,26 @@ pub struct PoolSettings {
     pub prepared_statements: bool,
 }
 
+/// Where the requests that only read go (`music_read_database`, `music_read_fallback`).
+#[derive(Clone, Debug)]
+pub struct ReadSettings {
+    /// `None`: to `music_database`, as every other request.
+    pub database: Option<Rc<DbSettings>>,
+    /// When no read server answers, read from `music_database` instead of answering 503.
+    pub fallback: bool,
+}
+
+impl PartialEq for ReadSettings {
+    /// The same read server is the same parsed `music_read_database` (one per directive).
+    fn eq(&self, other: &ReadSettings) -> bool {
+        let same = match (&self.database, &other.database) {
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            (a, b) => a.is_none() && b.is_none(),
+        };
+        same && self.fallback == other.fallback
+    }
+}
+
 /// How requests are authenticated (`music_auth*`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AuthSettings {
@@ -101,6 +124,7 @@ pub struct AuthSettings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MergedSettings {
     pub pool: PoolSettings,
+    pub reads: ReadSettings,
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
     pub time_zone: Tz,
@@ -113,6 +137,8 @@ pub struct ApiSettings {
     pub prefix: String,
     pub database: Rc<DbSettings>,
     pub pool: PoolSettings,
+    /// The read pool's server, if any: its pool has the same limits as `pool`, of its own.
+    pub reads: ReadSettings,
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
     pub time_zone: Tz,
@@ -135,6 +161,7 @@ impl ApiSettings {
     ) -> ApiSettings {
         let MergedSettings {
             pool,
+            reads,
             auth,
             cors,
             time_zone,
@@ -143,6 +170,7 @@ impl ApiSettings {
             prefix,
             database,
             pool,
+            reads,
             auth,
             cors,
             time_zone,

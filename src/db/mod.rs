@@ -3,8 +3,11 @@
 
 mod cancel;
 pub mod conn;
+mod order;
 pub mod pool;
 pub mod queries;
+pub mod reads;
+pub mod role;
 mod row;
 pub mod statements;
 mod timestamp;

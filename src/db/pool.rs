@@ -272,7 +272,7 @@ impl Pool {
     fn try_lease(self: &Rc<Self>) -> Option<Lease> {
         let mut slots = self.slots.borrow_mut();
         for (slot, _) in slots.iter_mut() {
-            if matches!(slot, Slot::Ready(c) if c.is_closed()) {
+            if matches!(slot, Slot::Ready(c) if c.is_retired()) {
                 *slot = Slot::Empty;
             }
         }

@@ -148,6 +148,18 @@ impl Db {
             if code == "57014" {
                 return DbError::QueryTimeout;
             }
+            // 25006 read_only_sql_transaction: a write reached a server that only reads (a
+            // standby the host list led to, or a primary demoted under us). The database as a
+            // whole is unavailable for writes here, not the request at fault: the connection
+            // is retired so the next one searches the hosts again.
+            if code == "25006" {
+                self.lease.discard();
+                return DbError::Unavailable(format!(
+                    "{} on {}: a write reached a read-only server",
+                    describe(&e),
+                    self.lease.conn.endpoint
+                ));
+            }
             if code.starts_with("57") || code.starts_with("08") {
                 self.lease.discard();
                 return DbError::ConnectionLost { write };

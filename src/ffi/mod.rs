@@ -13,6 +13,7 @@ pub mod executor;
 pub mod peer;
 pub mod process;
 pub mod request;
+pub mod resolver;
 pub mod thread_task;
 pub mod timer;
 pub mod tls;

@@ -149,18 +149,24 @@ pub async fn execute(
         Ok(Action::AllSingers) => Some(Stmt::AllSingers),
         _ => None,
     };
-    let lease = if stmt.is_some() {
-        // Streams have connections of their own (see `Purpose::Streams`).
-        let lease = pool_for(&conf.database, &conf.pool, Purpose::Streams)
-            .acquire()
-            .await?;
-        trace!(trace, "music: pool lease (streams)");
-        lease
-    } else {
-        let lease = pool.acquire().await?;
-        trace!(trace, "music: pool lease (queries)");
-        lease
+    // Streams have connections of their own (see `Purpose::Streams`).
+    let purpose = match stmt {
+        Some(_) => Purpose::Streams,
+        None => Purpose::Queries,
     };
+    // Reads (GET/HEAD of a list, an item, detail/, all_singer/) may go to music_read_database;
+    // writes and logins always go to music_database (db::reads chooses the pool).
+    let reads_only = matches!(
+        work.action,
+        Ok(Action::ListAll | Action::AllSingers | Action::Retrieve(_) | Action::Detail(_))
+    );
+    let lease = crate::db::reads::lease_for(conf, purpose, reads_only).await?;
+    trace!(
+        trace,
+        "music: pool lease ({:?}, reads only: {})",
+        purpose,
+        reads_only
+    );
     let db = Db::new(lease, &conf.pool);
     if let Some(stmt) = stmt {
         trace!(trace, "music: statement {:?} (streamed)", stmt);
