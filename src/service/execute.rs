@@ -161,12 +161,10 @@ pub async fn execute(
         Ok(Action::ListAll | Action::AllSingers | Action::Retrieve(_) | Action::Detail(_))
     );
     let lease = crate::db::reads::lease_for(conf, purpose, reads_only).await?;
-    trace!(
-        trace,
-        "music: pool lease ({:?}, reads only: {})",
-        purpose,
-        reads_only
-    );
+    match purpose {
+        Purpose::Streams => trace!(trace, "music: pool lease (streams)"),
+        Purpose::Queries => trace!(trace, "music: pool lease (queries)"),
+    }
     let db = Db::new(lease, &conf.pool);
     if let Some(stmt) = stmt {
         trace!(trace, "music: statement {:?} (streamed)", stmt);

@@ -13,12 +13,13 @@ use strict;
 use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
-use t::Fault qw(start_nginx stop_nginx req load summarize alert_lines wait_until basic_admin write_outcomes);
+use t::Fault qw(start_nginx stop_nginx load summarize alert_lines wait_until write_outcomes);
+use t::Music ();
 use t::Replica qw(standby_of);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
-my $auth = basic_admin();
+my $auth = "$t::Music::admin\r\n";
 my $json = "Content-Type: application/json\r\n";
 
 sub url_of {
@@ -41,7 +42,7 @@ for my $mode (qw(sync async)) {
     # reads from the standby only, to see its connection retired at the promotion
     my $reader = $mode eq 'sync' && start_nginx(name => 'failover-standby-reader', workers => 1,
         url => url_of($primary, 'standby', @ports), http => 'music_connect_timeout 1s; music_auth_cache_valid 10m;');
-    my $get = req('GET', '/api/musics/1/', headers => $auth, close => 1);
+    my $get = t::Music::request('GET', '/api/musics/1/', headers => $auth, close => 1);
     if ($reader) {
         my ($r) = $reader->parallel(10, $get);
         is($r->{status}, 200, 'target_session_attrs=standby reads from the standby before the failover');
@@ -52,11 +53,11 @@ for my $mode (qw(sync async)) {
         make => sub {
             my ($c, $seq) = @_;
             return $seq % 2
-                ? { tag => 'get', req => req('GET', '/api/musics/1/', headers => $auth) }
-                : { tag => "post:fo-$mode-$c-$seq", req => req('POST', '/api/musics/', headers => $json . $auth,
+                ? { tag => 'get', req => t::Music::request('GET', '/api/musics/1/', headers => $auth) }
+                : { tag => "post:fo-$mode-$c-$seq", req => t::Music::request('POST', '/api/musics/', headers => $json . $auth,
                     body => qq({"song":"fo-$mode-$c-$seq","singer":"s"})) };
         },
-    );
+   );
     sleep 2;
     my $killed_at = time;
     $primary->stop('immediate');

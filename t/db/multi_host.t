@@ -8,7 +8,7 @@ use strict;
 use warnings;
 use Test::More;
 use t::Music;
-use t::Fault qw(start_nginx stop_nginx req basic_admin wait_until);
+use t::Fault qw(start_nginx stop_nginx wait_until);
 use t::Replica qw(standby_of);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
@@ -21,7 +21,7 @@ wait_until(10, sub { ($standby->psql('SELECT count(*) FROM music', allow_fail =>
 my ($pass) = $primary->url =~ m{://[^:]+:([^@]+)@} or die 'no password in ' . $primary->url;
 my %port = (primary => $primary->port, standby => $standby->port);
 
-my $auth = basic_admin();
+my $auth = "$t::Music::admin\r\n";
 my $unavailable = '{"detail":"Database unavailable."}';
 my $json = "Content-Type: application/json\r\n";
 
@@ -48,8 +48,8 @@ sub one_request {
     return ($r, $where, $log);
 }
 
-my $get = req('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
-my $post = req('POST', '/api/musics/', headers => $auth . $json, close => 1,
+my $get = t::Music::request('GET', '/api/musics/1/detail/', headers => $auth, close => 1);
+my $post = t::Music::request('POST', '/api/musics/', headers => $auth . $json, close => 1,
     body => '{"song":"written","singer":"w"}');
 
 # Each value with the hosts in the order that makes the choice visible: the first host listed

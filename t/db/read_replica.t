@@ -10,7 +10,7 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(time sleep);
 use t::Music;
-use t::Fault qw(start_nginx stop_nginx req basic_admin wait_until);
+use t::Fault qw(start_nginx stop_nginx wait_until);
 use t::Replica qw(standby_of);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
@@ -21,7 +21,7 @@ my $standby = standby_of($primary);
 wait_until(10, sub { ($standby->psql('SELECT count(*) FROM music', allow_fail => 1) // 0) == 1 })
     or BAIL_OUT('the standby did not replay the row');
 
-my $auth = basic_admin();
+my $auth = "$t::Music::admin\r\n";
 my $json = "Content-Type: application/json\r\n";
 my $unavailable = '{"detail":"Database unavailable."}';
 my $read_url = $standby->url . '?application_name=ngx-music-read';
@@ -36,7 +36,7 @@ sub one {
     my ($n, $method, $uri, $body) = @_;
     my %o = (headers => $auth . ($body ? $json : ''), close => 1);
     $o{body} = $body if defined $body;
-    my ($r) = $n->parallel(10, req($method, $uri, %o));
+    my ($r) = $n->parallel(10, t::Music::request($method, $uri, %o));
     return $r;
 }
 

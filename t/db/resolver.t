@@ -14,7 +14,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use t::Music;
 use t::Nginx;
-use t::Fault qw(start_nginx stop_nginx req basic_admin wait_until);
+use t::Fault qw(start_nginx stop_nginx wait_until);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 
@@ -118,7 +118,7 @@ sub dns_server {
     }
 }
 
-my $auth = basic_admin();
+my $auth = "$t::Music::admin\r\n";
 my ($pass) = $pga->url =~ m{://[^:]+:([^@]+)@} or die;
 my $url = "postgres://postgres:$pass\@db.test:$port/postgres";
 
@@ -135,7 +135,7 @@ my $url = "postgres://postgres:$pass\@db.test:$port/postgres";
 my $n = start_nginx(name => 'resolver', url => $url, workers => 1,
     http => "resolver 127.0.0.1:$dns_port valid=1s ipv6=off; resolver_timeout 2s; music_connect_timeout 2s; music_pool_timeout 3s;");
 sub list {
-    my ($r) = $n->parallel(10, req('GET', '/api/musics/', headers => $auth, close => 1));
+    my ($r) = $n->parallel(10, t::Music::request('GET', '/api/musics/', headers => $auth, close => 1));
     return "$r->{status} " . ($r->{body} =~ /"on-a"/ ? 'A' : $r->{body} =~ /"on-b"/ ? 'B' : '?');
 }
 is(list(), '200 A', 'db.test is 127.0.0.1: the list comes from A');
