@@ -24,6 +24,7 @@ pub mod db;
 pub mod ffi;
 pub mod handler;
 pub mod http;
+pub mod metrics;
 pub mod stats;
 pub mod time;
 
@@ -172,8 +173,8 @@ pub static mut ngx_http_music_module: ngx_module_t = ngx_module_t {
     ..ngx_module_t::default()
 };
 
-// The `.so`'s module list, as nginx's `objs/ngx_modules.c` would declare it: two nginx
-// modules, the API and the PV/UV counters. Written out because ngx 0.5's `ngx_modules!` macro
+// The `.so`'s module list, as nginx's `objs/ngx_modules.c` would declare it: three nginx
+// modules, the API, the PV/UV counters and the metrics. Written out because ngx 0.5's `ngx_modules!` macro
 // counts only one module (its `count!` rejects the trailing comma it generates for two).
 #[cfg(not(any(test, fuzzing)))]
 mod module_list {
@@ -182,22 +183,25 @@ mod module_list {
 
     use nginx_sys::ngx_module_t;
 
+    use crate::metrics::module::ngx_http_music_metrics_module;
     use crate::ngx_http_music_module;
     use crate::stats::module::ngx_http_music_stats_module;
 
     #[no_mangle]
     #[allow(non_upper_case_globals)]
-    pub static mut ngx_modules: [*const ngx_module_t; 3] = [
+    pub static mut ngx_modules: [*const ngx_module_t; 4] = [
         ptr::addr_of!(ngx_http_music_module),
         ptr::addr_of!(ngx_http_music_stats_module),
+        ptr::addr_of!(ngx_http_music_metrics_module),
         ptr::null(),
     ];
 
     #[no_mangle]
     #[allow(non_upper_case_globals)]
-    pub static mut ngx_module_names: [*const c_char; 3] = [
+    pub static mut ngx_module_names: [*const c_char; 4] = [
         c"ngx_http_music_module".as_ptr(),
         c"ngx_http_music_stats_module".as_ptr(),
+        c"ngx_http_music_metrics_module".as_ptr(),
         ptr::null(),
     ];
 
