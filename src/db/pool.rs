@@ -125,6 +125,20 @@ pub fn pool_for(settings: &Rc<DbSettings>, pool: &PoolSettings, purpose: Purpose
     })
 }
 
+/// The pool a readiness probe checks: the worker's query pool for this connection string
+/// that already exists (the API's, whatever its limits), else the one of these settings.
+pub fn primary_for(settings: &Rc<DbSettings>, pool: &PoolSettings) -> Rc<Pool> {
+    let existing = POOLS.with(|p| {
+        p.borrow()
+            .iter()
+            .find(|((conninfo, purpose, _), _)| {
+                *purpose == Purpose::Queries && *conninfo == settings.conninfo
+            })
+            .map(|(_, pool)| pool.clone())
+    });
+    existing.unwrap_or_else(|| pool_for(settings, pool, Purpose::Queries))
+}
+
 /// Drops every pool of this worker (worker exit).
 pub fn shutdown_all() {
     let pools = POOLS.with(|p| std::mem::take(&mut *p.borrow_mut()));
@@ -300,6 +314,14 @@ impl Pool {
         }
         drop(slots);
         self.wake_all();
+    }
+
+    /// Whether a connection is open and not known to be broken (a readiness probe's answer).
+    pub fn has_working_connection(&self) -> bool {
+        self.slots
+            .borrow()
+            .iter()
+            .any(|(s, _)| matches!(s, Slot::Ready(c) if !c.is_closed()))
     }
 
     fn is_connecting(&self) -> bool {

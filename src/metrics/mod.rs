@@ -21,6 +21,7 @@
 //!   [`zone`] and [`module`] the nginx glue.
 
 pub mod expose;
+pub mod health;
 pub mod module;
 pub mod record;
 pub mod shared;
@@ -33,13 +34,17 @@ use ngx::http::{Merge, MergeConfigError};
 pub enum Page {
     /// `music_metrics`.
     Metrics,
+    /// `music_health live|ready`.
+    Health(health::Probe),
 }
 
 /// The metrics module's location configuration.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct MetricsConf {
     /// The page this location serves (not inherited: a content handler is the location's own).
     pub page: Option<Page>,
+    /// For `music_health ready`: the database it checks, resolved in merge.
+    pub ready: Option<health::ReadyTarget>,
 }
 
 impl Merge for MetricsConf {

@@ -18,10 +18,12 @@ use ngx::core::NGX_CONF_ERROR;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
+use super::health::{self, Probe, ReadyTarget};
 use super::zone::{self, ZoneRef};
-use super::{expose, record, MetricsConf};
+use super::{expose, record, MetricsConf, Page};
 use crate::conf::setter::{args, command, conf_of, duplicate, text, NGX_CONF_OK};
-use crate::ffi::request::respond_now;
+use crate::ffi::executor::spawn;
+use crate::ffi::request::{self, respond_now, PendingRequest};
 use crate::http::{Body, Response};
 use crate::stats::{parse_size, split_zone_arg};
 
@@ -59,7 +61,7 @@ static ZONE_DECLARED: AtomicBool = AtomicBool::new(false);
 static PAGE_WITHOUT_ZONE: AtomicBool = AtomicBool::new(false);
 
 /// The directive table, terminated by an empty command.
-static mut COMMANDS: [ngx_command_t; 3] = [
+static mut COMMANDS: [ngx_command_t; 4] = [
     command(
         ngx_string!("music_metrics_zone"),
         NGX_HTTP_MAIN_CONF | NGX_CONF_TAKE1,
@@ -69,6 +71,11 @@ static mut COMMANDS: [ngx_command_t; 3] = [
         ngx_string!("music_metrics"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
         set_metrics,
+    ),
+    command(
+        ngx_string!("music_health"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_TAKE1,
+        set_health,
     ),
     ngx_command_t::empty(),
 ];
@@ -81,7 +88,7 @@ static NGX_HTTP_MUSIC_METRICS_MODULE_CTX: ngx_http_module_t = ngx_http_module_t 
     create_srv_conf: None,
     merge_srv_conf: None,
     create_loc_conf: Some(MetricsModule::create_loc_conf),
-    merge_loc_conf: Some(MetricsModule::merge_loc_conf),
+    merge_loc_conf: Some(merge_loc_conf),
 };
 
 unsafe extern "C" fn init_process(cycle: *mut ngx_cycle_t) -> ngx_int_t {
@@ -203,8 +210,80 @@ unsafe extern "C" fn set_metrics(
     if !ZONE_DECLARED.load(Ordering::Relaxed) {
         PAGE_WITHOUT_ZONE.store(true, Ordering::Relaxed);
     }
-    conf.page = Some(super::Page::Metrics);
+    conf.page = Some(Page::Metrics);
     clcf.handler = Some(metrics_handler);
+    NGX_CONF_OK
+}
+
+unsafe extern "C" fn set_health(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as in `set_metrics`.
+    let (a, conf) = unsafe { (args(cf), conf_of::<MetricsConf>(conf)) };
+    let (directive, value) = (text(&a[0]), text(&a[1]));
+    if conf.page.is_some() {
+        return duplicate(cf, &directive);
+    }
+    let Some(probe) = Probe::parse(&value) else {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "invalid value \"{}\" in \"{}\" directive, it must be \"live\" or \"ready\"",
+            value,
+            directive
+        );
+        return NGX_CONF_ERROR;
+    };
+    // SAFETY: inside a location block every http module's location configuration exists.
+    if unsafe { crate::Module::location_conf(&*cf) }.is_some_and(|c| c.api) {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "\"{}\" and \"music_api\" cannot share a location",
+            directive
+        );
+        return NGX_CONF_ERROR;
+    }
+    // SAFETY: inside a location block the core module's location configuration exists.
+    let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
+        return NGX_CONF_ERROR;
+    };
+    conf.page = Some(Page::Health(probe));
+    clcf.handler = Some(health_handler);
+    NGX_CONF_OK
+}
+
+/// Merges a location's configuration; for `music_health ready`, resolves the database and
+/// pool settings it checks from the API module's configuration of the same location (merged
+/// already: that module comes first in the `.so`'s module list).
+unsafe extern "C" fn merge_loc_conf(
+    cf: *mut ngx_conf_t,
+    _prev: *mut c_void,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: nginx passes a location configuration created by `create_loc_conf`.
+    let conf = unsafe { conf_of::<MetricsConf>(conf) };
+    if conf.page != Some(Page::Health(Probe::Ready)) {
+        return NGX_CONF_OK;
+    }
+    // SAFETY: while locations are merged `cf->ctx` holds this location's configurations.
+    let Some(api) = (unsafe { crate::Module::location_conf(&*cf) }) else {
+        return NGX_CONF_ERROR;
+    };
+    let Some(database) = api.database.clone() else {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "\"music_health ready\" needs \"music_database\" (the database it checks)"
+        );
+        return NGX_CONF_ERROR;
+    };
+    // the API module's merge filled every pool setting of this level: a child level that
+    // sets nothing resolves to them
+    let pool = crate::conf::LocationConf::default().merge_from(api).pool;
+    conf.ready = Some(ReadyTarget { database, pool });
     NGX_CONF_OK
 }
 
@@ -294,6 +373,41 @@ unsafe extern "C" fn metrics_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     };
     // SAFETY: `r` is valid and in its content phase (above).
     unsafe { respond_now(r, &response) }
+}
+
+/// The content handler of `music_health`.
+unsafe extern "C" fn health_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
+    // SAFETY: nginx runs content handlers with a valid request in its content phase.
+    let req = unsafe { &*r };
+    if req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize == 0 {
+        return NGX_HTTP_NOT_ALLOWED as ngx_int_t;
+    }
+    let Some(conf) = MetricsModule::location_conf(req) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    let target = match (conf.page, &conf.ready) {
+        // SAFETY: `r` is valid and in its content phase.
+        (Some(Page::Health(Probe::Live)), _) => return unsafe { respond_now(r, &health::live()) },
+        (Some(Page::Health(Probe::Ready)), Some(target)) => target.clone(),
+        _ => return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t,
+    };
+    // SAFETY: `r` is valid.
+    let rc = unsafe { request::discard_body(r) };
+    if rc != NGX_OK as ngx_int_t {
+        return rc;
+    }
+    // SAFETY: `r` is valid; the extra count is released by `PendingRequest::finish`.
+    unsafe { (*(*r).main).set_count((*(*r).main).count() + 1) };
+    // SAFETY: as above.
+    let Some(pending) = (unsafe { PendingRequest::new(r) }) else {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
+    };
+    spawn(async move {
+        let response = health::ready(target).await;
+        pending.finish(response);
+    })
+    .detach();
+    request::DONE
 }
 
 fn extra() -> expose::Extra {
