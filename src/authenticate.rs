@@ -30,6 +30,7 @@ use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
 use crate::ffi::thread_task;
+use crate::metrics::record::{self, Auth};
 
 /// The credentials a request presents.
 pub struct Who<'a> {
@@ -168,12 +169,16 @@ async fn run_verify(api: &ApiSettings, mut job: VerifyJob) -> Option<bool> {
     impl Drop for Pending {
         fn drop(&mut self) {
             PENDING.with(|p| p.set(p.get().saturating_sub(1)));
+            record::auth_queue(PENDING.with(|p| p.get()));
         }
     }
     if PENDING.with(|p| p.get()) >= api.auth.queue {
+        record::auth(Auth::QueueRefusals);
         return None;
     }
     PENDING.with(|p| p.set(p.get() + 1));
+    record::auth_queue(PENDING.with(|p| p.get()));
+    record::auth(Auth::Pbkdf2Runs);
     let _pending = Pending;
     let job = thread_task::run(api.thread_pool, move || {
         lower_thread_priority();
@@ -182,6 +187,13 @@ async fn run_verify(api: &ApiSettings, mut job: VerifyJob) -> Option<bool> {
     })
     .await?;
     job.result()
+}
+
+/// Counts a refused login (a wrong password, an unknown or inactive user) in the metrics.
+fn failed_login(refusal: &Refusal) {
+    if let Refusal::Invalid(_) = refusal {
+        record::auth(Auth::FailedLogins);
+    }
 }
 
 /// Checks `username`/`password` against `auth_user`, reading the user's row on a connection
@@ -195,13 +207,18 @@ pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> R
     let caches = auth_caches(api);
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
+    record::auth(match lookup {
+        CacheLookup::Fresh(_) => Auth::CacheHits,
+        CacheLookup::Stale { .. } => Auth::Revalidations,
+        CacheLookup::Miss => Auth::CacheMisses,
+    });
     if let CacheLookup::Fresh(_) = lookup {
         return Ok(());
     }
     // Someone is already checking these very credentials: share the outcome.
     if let Some(flight) = IN_FLIGHT.with(|m| m.borrow().get(&key).cloned()) {
         if let Some(verdict) = flight.wait().await {
-            return verdict.map_err(Refusal::Invalid);
+            return verdict.map_err(Refusal::Invalid).inspect_err(failed_login);
         }
     }
     let guard = FlightGuard {
@@ -213,7 +230,9 @@ pub async fn authenticate(pool: &Rc<Pool>, api: &ApiSettings, who: Who<'_>) -> R
         pool,
         settings: &api.pool,
     };
-    let result = check(&lookup_user, api, &caches, key, lookup, username, password).await;
+    let result = check(&lookup_user, api, &caches, key, lookup, username, password)
+        .await
+        .inspect_err(failed_login);
     guard.flight.finish(match &result {
         Ok(()) => Some(Ok(())),
         Err(Refusal::Invalid(why)) => Some(Err(*why)),

@@ -350,6 +350,8 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let start_ms = req.start_sec * 1000 + req.start_msec as i64;
     let latency_us = (now_ms - start_ms).max(0) as u64 * 1000;
     record::request(zone, &key, &method, status, latency_us);
+    // the request's lease is given back by now: this worker's pool gauges as they stand
+    crate::db::pool::publish_gauges();
     NGX_OK as ngx_int_t
 }
 

@@ -11,7 +11,7 @@ use super::shared::{AuthCounter, PoolCounter, WorkerSlot, POOL_GAUGES};
 use super::zone::{self, ZoneRef};
 use crate::db::pool::Purpose;
 
-pub use super::shared::{PoolCounter as Pool, PoolGauge};
+pub use super::shared::{AuthCounter as Auth, PoolCounter as Pool};
 
 fn purpose_index(p: Purpose) -> usize {
     match p {
