@@ -14,7 +14,7 @@ use Time::HiRes qw(time sleep);
 use File::Temp qw(tempfile);
 use t::Nginx;
 
-plan tests => 34;
+plan tests => 38;
 
 sub conf {
     my ($port, %o) = @_;
@@ -137,6 +137,20 @@ SKIP: {   # the exposition as Prometheus reads it
     my $out = `$promtool check metrics < $file 2>&1`;
     is($?, 0, 'promtool check metrics accepts the scrape') or diag $out;
     is($out, '', '  with no lint warning') or diag $out;
+}
+
+SKIP: {   # the shipped scrape configurations and rules, as Prometheus reads them
+    my ($promtool) = grep { -x } map { "$_/promtool" } split /:/, $ENV{PATH};
+    skip 'promtool not installed (Debian package prometheus; build/lib.sh installs it)', 4
+        unless $promtool;
+    my $dir = ($ENV{TEST_NGINX_PROJECT} // '.') . '/nginx-conf/prometheus';
+    for my $file ('prometheus.yml', 'prometheus-compose.yml') {
+        my $out = `cd '$dir' && '$promtool' check config $file 2>&1`;
+        is($?, 0, "promtool check config $file") or diag $out;
+    }
+    my $out = `'$promtool' check rules '$dir/rules.yml' 2>&1`;
+    is($?, 0, 'promtool check rules rules.yml') or diag $out;
+    like($out, qr/SUCCESS: (\d+) rules found/, '  with its rules') or diag $out;
 }
 
 sub reload {
