@@ -341,8 +341,8 @@ mod tests {
     fn buckets_are_cumulative_in_seconds() {
         let s = shared();
         let slot = s.route_slot("/api/musics/{id}/", |f| f());
-        s.count_request(slot, "GET", 200, 900);
-        s.count_request(slot, "GET", 200, 3_000);
+        s.count_request(slot, 0, 200, 900);
+        s.count_request(slot, 0, 200, 3_000);
         let text = render(&s.snapshot(|_| true), &Extra::default());
         let line = |prefix: &str| {
             text.lines()

@@ -3,6 +3,7 @@
 //! the postconfiguration that installs the log-phase recorder, the worker hooks that attach
 //! the zone, and the content handlers of `music_metrics` and `music_health`.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,15 +11,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
     ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_GET, NGX_HTTP_HEAD,
+    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_DELETE, NGX_HTTP_GET, NGX_HTTP_HEAD,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
-    NGX_HTTP_NOT_ALLOWED, NGX_LOG_EMERG, NGX_OK,
+    NGX_HTTP_NOT_ALLOWED, NGX_HTTP_OPTIONS, NGX_HTTP_PATCH, NGX_HTTP_POST, NGX_HTTP_PUT,
+    NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
 use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use super::health::{self, Probe, ReadyTarget};
+use super::shared::METHODS;
 use super::zone::{self, ZoneRef};
 use super::{expose, record, MetricsConf, Page};
 use crate::conf::setter::{args, command, conf_of, duplicate, text, NGX_CONF_OK};
@@ -321,6 +324,13 @@ unsafe fn check_and_install(cf: *mut ngx_conf_t) -> ngx_int_t {
     NGX_OK as ngx_int_t
 }
 
+/// How often the log phase publishes the worker's pool gauges.
+const PUBLISH_EVERY_MS: u64 = 100;
+
+thread_local! {
+    static LAST_PUBLISH: Cell<u64> = const { Cell::new(0) };
+}
+
 /// NGX_HTTP_LOG_PHASE handler: records the request (route, method, status, latency).
 unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(zone) = zone::active() else {
@@ -341,7 +351,19 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
         }
         None => crate::stats::handler::route_key(&location, None, "", ""),
     };
-    let method = String::from_utf8_lossy(req.method_name.as_bytes());
+    // nginx has parsed the method into a bit: no string compare per request
+    let method = [
+        NGX_HTTP_GET,
+        NGX_HTTP_HEAD,
+        NGX_HTTP_POST,
+        NGX_HTTP_PUT,
+        NGX_HTTP_PATCH,
+        NGX_HTTP_DELETE,
+        NGX_HTTP_OPTIONS,
+    ]
+    .iter()
+    .position(|&m| req.method == m as usize)
+    .unwrap_or(METHODS.len() - 1);
     let status = u16::try_from(req.headers_out.status).unwrap_or(0);
     // SAFETY: ngx_cached_time points at one of nginx's static time slots, updated by this
     // process between events (the clock `$request_time` uses).
@@ -349,9 +371,16 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let now_ms = now.sec * 1000 + now.msec as i64;
     let start_ms = req.start_sec * 1000 + req.start_msec as i64;
     let latency_us = (now_ms - start_ms).max(0) as u64 * 1000;
-    record::request(zone, &key, &method, status, latency_us);
-    // the request's lease is given back by now: this worker's pool gauges as they stand
-    crate::db::pool::publish_gauges();
+    record::request(zone, &key, method, status, latency_us);
+    // The request's lease is given back by now: this worker's pool gauges as they stand, at
+    // most every PUBLISH_EVERY_MS (the pool publishes its own connects, failures and waits;
+    // the page publishes the scraping worker's at once).
+    // SAFETY: nginx updates ngx_current_msec in this process, between events.
+    let now = unsafe { ptr::read_volatile(ptr::addr_of!(nginx_sys::ngx_current_msec)) } as u64;
+    if now.wrapping_sub(LAST_PUBLISH.with(Cell::get)) >= PUBLISH_EVERY_MS {
+        LAST_PUBLISH.with(|c| c.set(now));
+        crate::db::pool::publish_gauges();
+    }
     NGX_OK as ngx_int_t
 }
 

@@ -48,8 +48,8 @@ fn with_slot(f: impl FnOnce(&WorkerSlot)) {
     });
 }
 
-/// One finished request.
-pub fn request(zone: ZoneRef, route: &str, method: &str, status: u16, latency_us: u64) {
+/// One finished request (`method`: its index in [`METHODS`](super::shared::METHODS)).
+pub fn request(zone: ZoneRef, route: &str, method: usize, status: u16, latency_us: u64) {
     zone.with(|s| {
         let slot = s.route_slot(route, |f| zone.locked(f));
         s.count_request(slot, method, status, latency_us);
