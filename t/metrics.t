@@ -14,7 +14,7 @@ use Time::HiRes qw(time sleep);
 use File::Temp qw(tempfile);
 use t::Nginx;
 
-plan tests => 38;
+plan tests => 39;
 
 sub conf {
     my ($port, %o) = @_;
@@ -27,16 +27,18 @@ http {
     log_format pid '\$pid';
     access_log logs/access.log pid;
     $zone
+    music_stats_zone stats:1m;
     music_database "postgres://u\@127.0.0.1:1/x";
     server {
         # reuseport: the kernel spreads the connections over both workers
         listen 127.0.0.1:$port reuseport;
+        music_stats_count stats;
         location /a { return 204; }
         location /gone { return 404; }
         location /boom { return 503; }
         location /api/ { music_api; }
         $extra
-        location = /metrics { music_metrics; }
+        location = /metrics { music_metrics; music_stats_count off; }
     }
 }
 EOC
@@ -106,6 +108,8 @@ sub requests {
         '  its +Inf bucket is the count');
     cmp_ok(sample($t, 'ngx_music_http_request_duration_seconds_bucket{route="/a",le="10"}'), '==', 127,
         '  and every one took under 10 s');
+    is(sample($t, 'ngx_music_stats_page_views{zone="stats"}'), 139,
+        "the PV/UV zone's page views of today as a gauge (the page itself is not counted there)");
 }
 
 {   # labels stay bounded: random paths and ids add no series

@@ -446,6 +446,14 @@ fn extra() -> expose::Extra {
         module_version: env!("CARGO_PKG_VERSION"),
         nginx_version: nginx_sys::NGINX_VERSION.to_str().unwrap_or(""),
         git_commit: option_env!("NGX_MUSIC_GIT_COMMIT").unwrap_or("unknown"),
-        stats: Vec::new(),
+        stats: crate::stats::zone::ZoneRef::all()
+            .into_iter()
+            .filter_map(|zone| {
+                let today = crate::stats::zone::local_day().0;
+                let s = zone.with_counters(|c| c.snapshot(today, 1))?;
+                let day = s.days.first()?;
+                Some((zone.name(), day.pv, day.uv))
+            })
+            .collect(),
     }
 }
