@@ -7,6 +7,9 @@
 //!         location = /nginx/metrics {
 //!             music_metrics;                 # the text exposition, one scrape for all workers
 //!         }
+//!         location = /health/ready {
+//!             music_health ready;            # 200, or 503 while this worker has no database
+//!         }
 //!     }
 //! }
 //! ```
@@ -17,6 +20,8 @@
 //!   and status class, and its latency observed in a histogram (0.1 ms ... 10 s).
 //! - The database pools, the statements and the auth cache record their events through
 //!   [`record`]: one call per event, a no-op without a zone.
+//! - `music_health live|ready` ([`health`]) answers liveness and readiness: ready while the
+//!   worker's query pool has, or opens within a second, a working connection.
 //! - [`shared`] is the zone's layout (atomics; unit-tested), [`expose`] the text format,
 //!   [`zone`] and [`module`] the nginx glue.
 

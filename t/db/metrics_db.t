@@ -13,7 +13,7 @@ use Time::HiRes qw(time sleep);
 use t::Fault qw(start_nginx stop_nginx req wait_until alert_lines basic_admin);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
-plan tests => 27;
+plan tests => 29;
 
 my $pg = t::Fault::Pg->new;
 $pg->psql(q{INSERT INTO music (song, singer, last_modify_date, created) VALUES
@@ -92,6 +92,19 @@ my $s = 'pool="primary",purpose="streams"';
     cmp_ok(metric("ngx_music_db_pool_waits_total{$q}"), '>=', 1, 'a wait counted');
     cmp_ok(metric("ngx_music_db_pool_wait_timeouts_total{$q}"), '>=', 1, 'a wait that timed out counted');
     $pg->psql('DROP TRIGGER slow ON music');
+    sleep 1.5;   # the cancelled INSERTs are over
+}
+
+{   # a statement PostgreSQL refuses: counted by SQLSTATE class
+    $pg->psql(q{CREATE OR REPLACE FUNCTION refuse_song() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'no' USING ERRCODE = 'check_violation'; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER refuse BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION refuse_song();});
+    my $before = metric('ngx_music_db_errors_total{pool="primary",sqlstate_class="23"}');
+    my ($r) = $n->parallel(15, req('POST', '/api/musics/', close => 1, body => '{"song":"s","singer":"t"}',
+        headers => $admin . "Content-Type: application/json\r\n"));
+    cmp_ok($r->{status}, '>=', 500, "an INSERT the database refuses (23514): $r->{status}");
+    is(metric('ngx_music_db_errors_total{pool="primary",sqlstate_class="23"}') - $before, 1,
+        'errors by SQLSTATE class: one more in class 23');
+    $pg->psql('DROP TRIGGER refuse ON music');
 }
 
 {   # PostgreSQL stopped, then back
