@@ -13,7 +13,7 @@ use Time::HiRes qw(time sleep);
 use t::Fault qw(start_nginx stop_nginx req wait_until alert_lines basic_admin);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
-plan tests => 29;
+plan tests => 33;
 
 my $pg = t::Fault::Pg->new;
 $pg->psql(q{INSERT INTO music (song, singer, last_modify_date, created) VALUES
@@ -122,3 +122,24 @@ my $s = 'pool="primary",purpose="streams"';
 
 stop_nginx($n);
 is(scalar(alert_lines($n->error_log)), 0, 'no [alert] or [crit]');
+
+{   # logins beyond music_auth_queue: refused at once, and counted
+    $n = start_nginx(
+        name => 'metrics-db-auth',
+        url => $pg->url,
+        workers => 1,
+        http => 'music_metrics_zone metrics:1m; music_auth_queue 1;',
+        server => 'location = /metrics { music_metrics; }',
+    );
+    my @r = $n->parallel(30, map {
+        req('GET', '/api/musics/1/', close => 1,
+            headers => 'Authorization: Basic ' . encode_base64("nobody$_:x$_", '') . "\r\n")
+    } 1 .. 40);
+    my $busy = grep { $_->{status} == 503 && $_->{body} =~ /Authentication is busy/ } @r;
+    my $refused = grep { $_->{status} == 403 } @r;
+    cmp_ok($busy, '>=', 1, "40 unknown users at once with music_auth_queue 1: $busy answered 503 busy, $refused 403");
+    is(metric('ngx_music_auth_queue_refusals_total'), $busy, 'queue refusals: as many as the 503s');
+    is(metric('ngx_music_auth_failed_logins_total'), $refused, 'failed logins: as many as the 403s');
+    is(metric('ngx_music_auth_pbkdf2_runs_total'), $refused, 'PBKDF2 runs: one per refused unknown user');
+    stop_nginx($n);
+}
