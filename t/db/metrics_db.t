@@ -10,10 +10,11 @@ use warnings;
 use Test::More;
 use MIME::Base64 qw(encode_base64);
 use Time::HiRes qw(time sleep);
+use POSIX ();
 use t::Fault qw(start_nginx stop_nginx req wait_until alert_lines basic_admin);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
-plan tests => 33;
+plan tests => 35;
 
 my $pg = t::Fault::Pg->new;
 $pg->psql(q{INSERT INTO music (song, singer, last_modify_date, created) VALUES
@@ -141,5 +142,21 @@ is(scalar(alert_lines($n->error_log)), 0, 'no [alert] or [crit]');
     is(metric('ngx_music_auth_queue_refusals_total'), $busy, 'queue refusals: as many as the 503s');
     is(metric('ngx_music_auth_failed_logins_total'), $refused, 'failed logins: as many as the 403s');
     is(metric('ngx_music_auth_pbkdf2_runs_total'), $refused, 'PBKDF2 runs: one per refused unknown user');
+
+    # a write whose connection breaks after it was sent: its backend is terminated mid-INSERT
+    $pg->psql(q{CREATE OR REPLACE FUNCTION slow_song() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(5); RETURN NEW; END $$ LANGUAGE plpgsql;
+        CREATE TRIGGER slow BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION slow_song();});
+    my $killer = fork // die "fork: $!";
+    if ($killer == 0) {
+        sleep 1.5;
+        $pg->psql(q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND pid <> pg_backend_pid()});
+        POSIX::_exit(0);
+    }
+    my ($w) = $n->parallel(15, req('POST', '/api/musics/', close => 1, body => '{"song":"s","singer":"t"}',
+        headers => $admin . "Content-Type: application/json\r\n"));
+    waitpid $killer, 0;
+    like("$w->{status} $w->{body}", qr/^503 .*outcome is unknown/, 'an INSERT whose backend is terminated: 503, outcome unknown');
+    is(metric("ngx_music_db_writes_unknown_outcome_total{$q}"), 1, 'writes with unknown outcome: 1');
+    $pg->psql('DROP TRIGGER slow ON music');
     stop_nginx($n);
 }
