@@ -55,6 +55,7 @@ ensure_packages() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         "${missing[@]}" >/dev/null
     case " ${missing[*]} " in *" pgbouncer "*) stop_packaged_pgbouncer ;; esac
+    case " ${missing[*]} " in *" prometheus "*) stop_packaged_prometheus ;; esac
 }
 
 # Debian's pgbouncer package enables and starts a system pgbouncer on localhost:6432 wherever
@@ -69,10 +70,21 @@ stop_packaged_pgbouncer() {
     fi
 }
 
+# Debian's prometheus package does the same with a system Prometheus on :9090; t/metrics*.t
+# run their own on a free port (and use its promtool), so that one is stopped and disabled.
+stop_packaged_prometheus() {
+    if [ -d /run/systemd/system ]; then
+        as_root systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+        as_root /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+        as_root update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+}
+
 BUILD_PACKAGES=(build-essential pkg-config libclang-dev libpcre2-dev libssl-dev zlib1g-dev)
 PG_PACKAGES=(postgresql-15 postgresql-client-15)
 TEST_PACKAGES=(libtest-base-perl libtest-longstring-perl liblist-moreutils-perl
-    libhttp-message-perl liburi-perl curl apache2-utils python3-venv pgbouncer
+    libhttp-message-perl liburi-perl curl apache2-utils python3-venv pgbouncer prometheus
     python3-django python3-djangorestframework python3-django-cors-headers python3-psycopg2)
 
 # stage_static DIR: a fresh copy of nginx-conf/static in DIR/static, which nginx serves: as root

@@ -30,6 +30,7 @@ use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
 use crate::ffi::thread_task;
+use crate::metrics::record::{self, Auth};
 use crate::service::trace::trace;
 use crate::service::trace::Trace;
 
@@ -189,12 +190,16 @@ async fn run_verify(api: &ApiSettings, mut job: VerifyJob) -> Option<bool> {
     impl Drop for Pending {
         fn drop(&mut self) {
             PENDING.with(|p| p.set(p.get().saturating_sub(1)));
+            record::auth_queue(PENDING.with(|p| p.get()));
         }
     }
     if PENDING.with(|p| p.get()) >= api.auth.queue {
+        record::auth(Auth::QueueRefusals);
         return None;
     }
     PENDING.with(|p| p.set(p.get() + 1));
+    record::auth_queue(PENDING.with(|p| p.get()));
+    record::auth(Auth::Pbkdf2Runs);
     let _pending = Pending;
     let job = thread_task::run(api.thread_pool, move || {
         lower_thread_priority();
@@ -211,6 +216,13 @@ fn cache_state(lookup: &CacheLookup) -> &'static str {
         CacheLookup::Fresh(_) => "hit",
         CacheLookup::Stale { .. } => "stale",
         CacheLookup::Miss => "miss",
+    }
+}
+
+/// Counts a refused login (a wrong password, an unknown or inactive user) in the metrics.
+fn failed_login(refusal: &Refusal) {
+    if let Refusal::Invalid(_) = refusal {
+        record::auth(Auth::FailedLogins);
     }
 }
 
@@ -245,13 +257,18 @@ async fn check_basic(
     let key = CacheKey::new(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
     trace!(trace, "music: auth cache {}", cache_state(&lookup));
+    record::auth(match lookup {
+        CacheLookup::Fresh(_) => Auth::CacheHits,
+        CacheLookup::Stale { .. } => Auth::Revalidations,
+        CacheLookup::Miss => Auth::CacheMisses,
+    });
     if let CacheLookup::Fresh(_) = lookup {
         return Ok(());
     }
     // Someone is already checking these very credentials: share the outcome.
     if let Some(flight) = IN_FLIGHT.with(|m| m.borrow().get(&key).cloned()) {
         if let Some(verdict) = flight.wait().await {
-            return verdict.map_err(Refusal::Invalid);
+            return verdict.map_err(Refusal::Invalid).inspect_err(failed_login);
         }
     }
     let guard = FlightGuard {
@@ -260,7 +277,9 @@ async fn check_basic(
     };
     IN_FLIGHT.with(|m| m.borrow_mut().insert(key, guard.flight.clone()));
     let who = Who { username, password };
-    let result = check(users, hasher, caches, key, lookup, who, trace).await;
+    let result = check(users, hasher, caches, key, lookup, who, trace)
+        .await
+        .inspect_err(failed_login);
     guard.flight.finish(match &result {
         Ok(()) => Some(Ok(())),
         Err(Refusal::Invalid(why)) => Some(Err(*why)),

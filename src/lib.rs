@@ -13,6 +13,7 @@ pub mod db;
 pub mod ffi;
 pub mod handler;
 pub mod http;
+pub mod metrics;
 pub mod module;
 pub mod service;
 pub mod stats;
@@ -28,22 +29,25 @@ mod module_list {
 
     use nginx_sys::ngx_module_t;
 
+    use crate::metrics::module::ngx_http_music_metrics_module;
     use crate::module::ngx_http_music_module;
     use crate::stats::module::ngx_http_music_stats_module;
 
     #[no_mangle]
     #[allow(non_upper_case_globals)]
-    pub static mut ngx_modules: [*const ngx_module_t; 3] = [
+    pub static mut ngx_modules: [*const ngx_module_t; 4] = [
         ptr::addr_of!(ngx_http_music_module),
         ptr::addr_of!(ngx_http_music_stats_module),
+        ptr::addr_of!(ngx_http_music_metrics_module),
         ptr::null(),
     ];
 
     #[no_mangle]
     #[allow(non_upper_case_globals)]
-    pub static mut ngx_module_names: [*const c_char; 3] = [
+    pub static mut ngx_module_names: [*const c_char; 4] = [
         c"ngx_http_music_module".as_ptr(),
         c"ngx_http_music_stats_module".as_ptr(),
+        c"ngx_http_music_metrics_module".as_ptr(),
         ptr::null(),
     ];
 

@@ -238,8 +238,8 @@ subtest 'Dockerfile: the build stage is build/run\'s build step' => sub {
     my ($ep) = map { $_->[1] } grep { $_->[0] eq 'ENTRYPOINT' } @{ $runtime->{ins} };
     is($ep, qq{["$bworkdir/nginx-conf/docker/entrypoint"]}, 'ENTRYPOINT is nginx-conf/docker/entrypoint');
     my ($hc) = map { $_->[1] } grep { $_->[0] eq 'HEALTHCHECK' } @{ $runtime->{ins} };
-    like($hc // '', qr/CMD \["\Q$bworkdir\E\/nginx-conf\/docker\/entrypoint", "health"\]/, 'HEALTHCHECK: entrypoint health (GET /api/)');
-    like(slurp($ENTRYPOINT), qr{^health\)\n\s+exec curl -fsS .*"http://127\.0\.0\.1:\$PORT/api/"}m, 'entrypoint health is curl GET /api/');
+    like($hc // '', qr/CMD \["\Q$bworkdir\E\/nginx-conf\/docker\/entrypoint", "health"\]/, 'HEALTHCHECK: entrypoint health (GET /health/ready)');
+    like(slurp($ENTRYPOINT), qr{^health\)\n\s+path=/health/ready\n(?:.*\n){0,2}\s+exec curl -fsS .*"http://127\.0\.0\.1:\$PORT\$path"}m, 'entrypoint health is curl GET /health/ready (/health/live on the balancer)');
     ok((grep { $_->[0] eq 'EXPOSE' && $_->[1] eq '8080' } @{ $runtime->{ins} }), 'EXPOSE 8080');
     ok((grep { $_->[0] eq 'ENV' && $_->[1] =~ /NGX_MUSIC_PORT=8080/ } @{ $runtime->{ins} }), 'the port is 8080, not privileged');
 
@@ -487,7 +487,10 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
     my ($crc, $c) = $config->();
     is($crc, 0, 'docker-compose config: valid') or return diag $c;
     my $svc = $c->{services};
-    is_deeply([sort keys %$svc], [qw(app1 app2 db lb)], 'services db, app1, app2, lb');
+    is_deeply([sort keys %$svc], [qw(app1 app2 db lb prometheus)], 'services db, app1, app2, lb, prometheus');
+    like($svc->{prometheus}{image}, qr/^prom\/prometheus:v\d+\.\d+\.\d+$/, "prometheus: a pinned image ($svc->{prometheus}{image})");
+    ok((grep { /prometheus-compose\.yml/ } @{ $svc->{prometheus}{command} || [] }),
+        'prometheus: runs nginx-conf/prometheus/prometheus-compose.yml (both apps and the balancer)');
 
     # db
     my $db = $svc->{db};

@@ -24,6 +24,7 @@ use super::statements::StatementMode;
 use super::DbError;
 use crate::conf::{DbSettings, PoolSettings};
 use crate::ffi::timer::with_deadline;
+use crate::metrics::record::{self, Pool as Event, PoolKind};
 
 /// What a pool's connections carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -179,6 +180,46 @@ pub fn pool_for(settings: &Rc<DbSettings>, pool: &PoolSettings, purpose: Purpose
     })
 }
 
+/// The pool a readiness probe checks: the worker's query pool for this connection string
+/// that already exists (the API's, whatever its limits), else the one of these settings.
+pub fn primary_for(settings: &Rc<DbSettings>, pool: &PoolSettings) -> Rc<Pool> {
+    let existing = POOLS.with(|p| {
+        p.borrow()
+            .iter()
+            .find(|((conninfo, purpose, _), _)| {
+                *purpose == Purpose::Queries && *conninfo == settings.conninfo
+            })
+            .map(|(_, pool)| pool.clone())
+    });
+    existing.unwrap_or_else(|| pool_for(settings, pool, Purpose::Queries))
+}
+
+/// Publishes this worker's pool gauges (connections open, busy, idle, connecting, requests
+/// waiting, backoff) to the metrics, each purpose's pools added up.
+pub fn publish_gauges() {
+    let mut sums = [[0i64; 6]; 2];
+    POOLS.with(|p| {
+        for ((_, purpose, _), pool) in p.borrow().iter() {
+            let g = pool.gauges();
+            let sum = &mut sums[*purpose as usize];
+            for (k, v) in g.iter().enumerate() {
+                sum[k] = if k == 5 { sum[k].max(*v) } else { sum[k] + v };
+            }
+        }
+    });
+    record::pool_gauges(Purpose::Queries, sums[0]);
+    record::pool_gauges(Purpose::Streams, sums[1]);
+}
+
+impl From<Purpose> for PoolKind {
+    fn from(p: Purpose) -> PoolKind {
+        match p {
+            Purpose::Queries => PoolKind::Queries,
+            Purpose::Streams => PoolKind::Streams,
+        }
+    }
+}
+
 /// Drops every pool of this worker (worker exit).
 pub fn shutdown_all() {
     let pools = POOLS.with(|p| std::mem::take(&mut *p.borrow_mut()));
@@ -209,6 +250,11 @@ impl Drop for Lease {
 }
 
 impl Lease {
+    /// What the lease's pool carries (for the metrics of its events).
+    pub fn purpose(&self) -> Purpose {
+        self.pool.purpose
+    }
+
     /// Empties this lease's slot (the connection is known to be unusable).
     pub fn discard(&self) {
         let mut slots = self.pool.slots.borrow_mut();
@@ -325,6 +371,7 @@ impl Pool {
         let Some(slot) = slots.get_mut(i) else { return };
         match result {
             Ok(conn) => {
+                record::pool(self.purpose, Event::Connects);
                 *slot = (Slot::Ready(conn), 0);
                 let mut backoff = self.backoff.get();
                 backoff.succeeded();
@@ -346,11 +393,47 @@ impl Pool {
                     message,
                     wait.as_millis()
                 );
+                record::connect_failed(self.purpose, &message);
                 *self.last_error.borrow_mut() = message;
             }
         }
         drop(slots);
+        publish_gauges();
         self.wake_all();
+    }
+
+    /// Whether a connection is open and not known to be broken (a readiness probe's answer).
+    pub fn has_working_connection(&self) -> bool {
+        self.slots
+            .borrow()
+            .iter()
+            .any(|(s, _)| matches!(s, Slot::Ready(c) if !c.is_closed()))
+    }
+
+    /// Open, busy, idle, connecting, waiting, backoff in force (ms): the metrics' gauges.
+    fn gauges(&self) -> [i64; 6] {
+        let slots = self.slots.borrow();
+        let ready = |busy: bool| {
+            slots
+                .iter()
+                .filter(|(s, n)| matches!(s, Slot::Ready(c) if !c.is_closed()) && (*n > 0) == busy)
+                .count() as i64
+        };
+        let (busy, idle) = (ready(true), ready(false));
+        let connecting = slots
+            .iter()
+            .filter(|(s, _)| matches!(s, Slot::Connecting))
+            .count() as i64;
+        let waiting = self
+            .waiters
+            .borrow()
+            .iter()
+            .filter(|w| w.strong_count() > 0)
+            .count() as i64;
+        let backoff = self.backoff.get().retry_at.map_or(0, |t| {
+            t.saturating_duration_since(Instant::now()).as_millis() as i64
+        });
+        [busy + idle, busy, idle, connecting, waiting, backoff]
     }
 
     fn is_connecting(&self) -> bool {
@@ -377,6 +460,7 @@ impl Pool {
     }
 
     async fn acquire_lease(self: &Rc<Self>) -> Result<Lease, DbError> {
+        let waited = Cell::new(false);
         let wait = async {
             loop {
                 if let Some(lease) = self.try_lease() {
@@ -397,6 +481,7 @@ impl Pool {
                 self.waiters.borrow_mut().retain(|w| w.strong_count() > 0);
                 let waiting = self.waiters.borrow().len();
                 if !may_wait(waiting, self.limits.queue, self.is_connecting()) {
+                    record::pool(self.purpose, Event::QueueFull);
                     return Err(DbError::QueueFull);
                 }
                 let me = Rc::new(Waiter {
@@ -404,6 +489,10 @@ impl Pool {
                     woken: Cell::new(false),
                 });
                 self.waiters.borrow_mut().push_back(Rc::downgrade(&me));
+                if !waited.replace(true) {
+                    record::pool(self.purpose, Event::Waits);
+                    publish_gauges();
+                }
                 std::future::poll_fn(|cx| {
                     if me.woken.get() {
                         Poll::Ready(())
@@ -417,7 +506,10 @@ impl Pool {
         };
         match with_deadline(self.limits.wait_ms as _, wait).await {
             Ok(r) => r,
-            Err(_) => Err(DbError::PoolTimeout),
+            Err(_) => {
+                record::pool(self.purpose, Event::WaitTimeouts);
+                Err(DbError::PoolTimeout)
+            }
         }
     }
 }

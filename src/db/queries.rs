@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 use std::task::Poll;
+use std::time::Instant;
 
 use crate::ffi::executor::spawn;
 use futures_util::Stream;
@@ -11,7 +12,7 @@ use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row, RowStream};
 
 use super::cancel::{CloseAfterPeer, CloseAfterPeerTls};
-use super::pool::Lease;
+use super::pool::{Lease, Purpose};
 use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
 use super::MusicRow;
@@ -20,6 +21,7 @@ use crate::auth::UserRow;
 use crate::conf::PoolSettings;
 use crate::ffi::peer::PeerStream;
 use crate::ffi::timer::with_deadline;
+use crate::metrics::record::{self, Pool as Event};
 
 /// A leased connection plus the time limits that apply to this request's queries.
 pub struct Db {
@@ -111,6 +113,7 @@ impl Db {
         let endpoint = self.lease.conn.endpoint.clone();
         let tls = self.lease.conn.cancel_tls.clone();
         let limit = self.timeouts.connect_ms;
+        record::pool(self.lease.purpose(), Event::Cancels);
         spawn(async move {
             let _ = with_deadline(limit as _, async {
                 let stream = PeerStream::connect(&endpoint).await.ok()?;
@@ -131,6 +134,9 @@ impl Db {
     }
 
     fn failed(&self, e: tokio_postgres::Error, write: bool) -> DbError {
+        if let Some(db) = e.as_db_error() {
+            record::sqlstate(db.code().code());
+        }
         // A prepared statement the server session lacks: a pooler switched sessions (an
         // unnamed statement lives only within its own round trip, so nothing to lose there).
         if self.lease.conn.prepares() {
@@ -190,7 +196,11 @@ impl Db {
         match with_deadline(self.timeouts.query_ms as _, query).await {
             Ok(result) => {
                 guard.disarm();
-                result.map_err(|e| self.failed(e, write))
+                result.map_err(|e| self.failed(e, write)).inspect_err(|e| {
+                    if *e == (DbError::ConnectionLost { write: true }) {
+                        record::pool(self.lease.purpose(), Event::WritesUnknown);
+                    }
+                })
             }
             Err(_) => Err(DbError::QueryTimeout),
         }
@@ -212,7 +222,10 @@ impl Db {
                 }
             }
         };
-        self.guarded(query, write).await
+        let started = Instant::now();
+        let rows = self.guarded(query, write).await;
+        record::statement(stmt as usize, started.elapsed());
+        rows
     }
 
     async fn one_music(
@@ -274,7 +287,10 @@ impl Db {
                 }
             }
         };
-        let n = self.guarded(delete, true).await?;
+        let started = Instant::now();
+        let n = self.guarded(delete, true).await;
+        record::statement(Stmt::Delete as usize, started.elapsed());
+        let n = n?;
         Ok(n > 0)
     }
 
@@ -322,7 +338,11 @@ impl Db {
                 }
             }
         };
-        let stream = self.guarded(start, false).await?;
+        let started = Instant::now();
+        let stream = self.guarded(start, false).await;
+        record::statement(stmt as usize, started.elapsed());
+        let stream = stream?;
+        record::pool(Purpose::Streams, Event::Streams);
         Ok(Box::pin(stream))
     }
 
@@ -333,7 +353,10 @@ impl Db {
         let ready = std::future::poll_fn(|cx| Poll::Ready(stream.as_mut().poll_next(cx))).await;
         match ready {
             Poll::Ready(None) => return Ok(None),
-            Poll::Ready(Some(Ok(row))) => return Ok(Some(row)),
+            Poll::Ready(Some(Ok(row))) => {
+                record::stream_rows(1);
+                return Ok(Some(row));
+            }
             Poll::Ready(Some(Err(e))) => return Err(self.failed(e, false)),
             Poll::Pending => {}
         }
@@ -342,7 +365,11 @@ impl Db {
             Poll::Ready(Some(result)) => Poll::Ready(result.map(Some)),
             Poll::Pending => Poll::Pending,
         });
-        self.guarded(next, false).await
+        let row = self.guarded(next, false).await;
+        if let Ok(Some(_)) = row {
+            record::stream_rows(1);
+        }
+        row
     }
 
     /// A streamed row, its texts borrowed from `row`.

@@ -364,6 +364,31 @@ pub enum ZoneError {
 }
 
 impl ZoneRef {
+    /// The stats zones of the running configuration (for the metrics page's PV/UV gauges).
+    pub fn all() -> Vec<ZoneRef> {
+        let mut zones = Vec::new();
+        // SAFETY: ngx_cycle is the running cycle in a worker; its shared_memory list holds
+        // ngx_shm_zone_t elements in parts that live as long as the cycle.
+        unsafe {
+            let cycle = nginx_sys::ngx_cycle;
+            if cycle.is_null() {
+                return zones;
+            }
+            let mut part = ptr::addr_of_mut!((*cycle).shared_memory.part);
+            while !part.is_null() {
+                let elts = (*part).elts as *mut ngx_shm_zone_t;
+                for i in 0..(*part).nelts {
+                    let z = elts.add(i);
+                    if (*z).tag == tag() && !(*z).data.is_null() {
+                        zones.extend(NonNull::new(z).map(ZoneRef));
+                    }
+                }
+                part = (*part).next;
+            }
+        }
+        zones
+    }
+
     /// Declares the zone `name` of `size` bytes (`music_stats_zone`).
     ///
     /// # Safety
