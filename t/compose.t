@@ -351,6 +351,7 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
         $l =~ s{\@([A-Z_]+)\@}{$val{$1} // "\@$1\@"}ge;
         push @want, $l;
         push @want, "include $dir/conf/realip.conf;" if $l =~ /^http\s*\{$/;
+        push @want, "include $dir/conf/database.conf;" if $l =~ /^music_database\s/;
     }
     is_deeply([conf_lines($conf)], \@want, 'the rendered config is the shipped nginx-conf/nginx.conf, container differences only')
         or diag $conf;
@@ -362,6 +363,10 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     is(sprintf('%04o', (stat "$dir/conf/nginx.conf")[2] & 07777), '0600', 'the rendered file (with the password) is 0600');
     unlike(slurp("$dir/conf/realip.conf"), qr/set_real_ip_from|real_ip_header/,
         'realip.conf: by default no peer is trusted for X-Real-IP');
+    my ($ns) = (-r '/etc/resolv.conf' ? slurp('/etc/resolv.conf') : '') =~ /^nameserver\s+(\S+)/m;
+    is(slurp("$dir/conf/database.conf") =~ s/^#.*\n//mgr,
+        defined $ns ? "resolver " . ($ns =~ /:/ ? "[$ns]" : $ns) . " valid=10s;\n" : '',
+        'database.conf: the database names through the first nameserver (a recreated db is found again), no read server');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts the app config (module loaded, conninfo parsed)') or diag $out;
     like($out, qr/test is successful/, 'nginx -t: test is successful');
@@ -370,7 +375,9 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     $dir = "$tmp/render-app-url";
     ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, DATABASE_URL => 'postgres://u:p%22w@127.0.0.1:5432/db',
         PGHOST => 'ignored.invalid', LOG_DIR => "$tmp/render-logs", NGX_MUSIC_PORT => '9090',
-        NGX_MUSIC_WORKERS => '3', NGX_MUSIC_REAL_IP_FROM => ''), $ENTRYPOINT, 'render', 'app');
+        NGX_MUSIC_WORKERS => '3', NGX_MUSIC_REAL_IP_FROM => '', DB_RESOLVER => '127.0.0.53',
+        DATABASE_READ_URL => 'postgres://r:p%22w@127.0.0.1:5433/db?target_session_attrs=prefer-standby'),
+        $ENTRYPOINT, 'render', 'app');
     is($rc, 0, 'render app (DATABASE_URL, LOG_DIR)') or diag $out;
     $conf = slurp("$dir/conf/nginx.conf");
     like($conf, qr{^\s*music_database "postgres://u:p%22w\@127\.0\.0\.1:5432/db";$}m, 'DATABASE_URL wins over PG*');
@@ -379,17 +386,22 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     like($conf, qr/^\s*listen 9090 default_server;$/m, 'NGX_MUSIC_PORT');
     like($conf, qr/^worker_processes 3;$/m, 'NGX_MUSIC_WORKERS');
     unlike(slurp("$dir/conf/realip.conf"), qr/set_real_ip_from|real_ip_header/, 'NGX_MUSIC_REAL_IP_FROM="" trusts no proxy');
+    is(slurp("$dir/conf/database.conf") =~ s/^#.*\n//mgr,
+        "resolver 127.0.0.53 valid=10s;\nmusic_read_database \"postgres://r:p%22w\@127.0.0.1:5433/db?target_session_attrs=prefer-standby\";\n",
+        'database.conf: DB_RESOLVER and DATABASE_READ_URL (quoted for nginx)');
+    is(sprintf('%04o', (stat "$dir/conf/database.conf")[2] & 07777), '0600', 'database.conf (a password in it) is 0600');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts it') or diag $out;
 
     # one trusted proxy, as docker-compose.yml gives the balancer's address
     $dir = "$tmp/render-app-lb";
     ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, PGHOST => '127.0.0.1',
-        NGX_MUSIC_REAL_IP_FROM => '172.31.250.10 fd00::10'), $ENTRYPOINT, 'render', 'app');
+        NGX_MUSIC_REAL_IP_FROM => '172.31.250.10 fd00::10', DB_RESOLVER => 'off'), $ENTRYPOINT, 'render', 'app');
     is($rc, 0, 'render app (NGX_MUSIC_REAL_IP_FROM: two addresses)') or diag $out;
     is(slurp("$dir/conf/realip.conf") =~ s/^#.*\n//mgr,
         "set_real_ip_from 172.31.250.10;\nset_real_ip_from fd00::10;\nreal_ip_header X-Real-IP;\n",
         'realip.conf: exactly those peers, X-Real-IP');
+    is(slurp("$dir/conf/database.conf") =~ s/^#.*\n//mgr, '', 'DB_RESOLVER=off: no resolver');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts it') or diag $out;
 
