@@ -18,10 +18,14 @@ use super::shared::{Shared, WorkerSlot, ALIGN, SIZE};
 /// The zone this worker records into (null: none configured, or not a worker).
 static ACTIVE: AtomicPtr<ngx_shm_zone_t> = AtomicPtr::new(ptr::null_mut());
 
-/// The tag that marks the zone as this module's and lets nginx hand it over on reload.
+/// The tag that marks the zone as this module's and lets nginx hand it over on reload: any
+/// address of the `.so` that stays the same while it is loaded (a static of this file, so the
+/// zone names nothing of the module's statics above it).
 fn tag() -> *mut c_void {
-    ptr::addr_of!(super::module::ngx_http_music_metrics_module) as *mut c_void
+    ptr::addr_of!(ZONE_TAG) as *mut c_void
 }
+
+static ZONE_TAG: u8 = 0;
 
 /// The zone's memory, or None before [`init_zone`] ran.
 ///
