@@ -19,6 +19,7 @@
 
 pub mod basic;
 pub mod cache;
+pub mod cookies;
 pub mod csrf;
 pub mod django_hash;
 pub mod django_signing;

@@ -8,6 +8,7 @@
 
 pub mod database;
 pub mod directives;
+pub mod secret;
 pub mod setter;
 pub mod settings;
 pub mod tls;
@@ -18,7 +19,7 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 pub use database::DbSettings;
-pub use settings::{ApiSettings, AuthMode, PoolSettings};
+pub use settings::{ApiSettings, AuthMode, PoolSettings, SessionSettings};
 
 use crate::api::cors::{DEFAULT_ALLOW_HEADERS, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE};
 use crate::api::{AllowedOrigins, CorsPolicy};
@@ -74,6 +75,9 @@ pub struct LocationConf {
     pub cors_methods: Option<String>,
     pub cors_headers: Option<String>,
     pub cors_max_age: Option<u64>,
+    /// `music_django_secret_key_file`: the keys, read when the directive is read.
+    pub django_secret: Option<Rc<secret::DjangoSecret>>,
+    pub session_cookie: Option<String>,
     /// Set in merge for a location with `music_api`: all the request path reads.
     pub settings: Option<ApiSettings>,
 }
@@ -91,6 +95,9 @@ impl LocationConf {
     pub fn merge_from(&mut self, prev: &LocationConf) -> MergedSettings {
         if self.database.is_none() {
             self.database = prev.database.clone();
+        }
+        if self.django_secret.is_none() {
+            self.django_secret = prev.django_secret.clone();
         }
         if self.auth.is_none() {
             self.auth_declared_at = prev.auth_declared_at.clone();
@@ -163,6 +170,13 @@ impl LocationConf {
             auth,
             cors,
             time_zone: merged(&mut self.time_zone, &prev.time_zone, || DEFAULT_TIME_ZONE),
+            sessions: SessionSettings {
+                secret: self.django_secret.clone(),
+                cookie_name: merged(&mut self.session_cookie, &prev.session_cookie, || {
+                    DEFAULT_SESSION_COOKIE.into()
+                }),
+                csrf_cookie_name: "csrftoken".into(),
+            },
         }
     }
 }
@@ -214,6 +228,11 @@ mod tests {
                 // The original's django-cors-headers settings.
                 cors: CorsPolicy::default(),
                 time_zone: "Asia/Taipei".parse().unwrap(),
+                sessions: SessionSettings {
+                    secret: None,
+                    cookie_name: "sessionid".into(),
+                    csrf_cookie_name: "csrftoken".into(),
+                },
             }
         );
     }

@@ -11,6 +11,7 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 use super::database::DbSettings;
+use super::secret::DjangoSecret;
 use crate::api::CorsPolicy;
 use crate::ffi::access::Verifiers;
 use crate::ffi::thread_task::ThreadPoolRef;
@@ -59,6 +60,19 @@ pub const DEFAULT_CORS: bool = true;
 /// original's (`crate::api::cors`).
 pub const DEFAULT_CORS_ORIGINS: &[&str] = &["*"];
 
+/// `music_session_cookie`: Django's `SESSION_COOKIE_NAME`.
+pub const DEFAULT_SESSION_COOKIE: &str = "sessionid";
+
+/// Django sessions (`music_django_secret_key_file`, `music_session_cookie`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSettings {
+    /// Without a secret no session can be verified: session cookies are ignored.
+    pub secret: Option<Rc<DjangoSecret>>,
+    pub cookie_name: String,
+    /// Django's `CSRF_COOKIE_NAME`.
+    pub csrf_cookie_name: String,
+}
+
 /// The connection pools' limits (`music_pool_*`, `music_connect_timeout`,
 /// `music_query_timeout`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,6 +118,7 @@ pub struct MergedSettings {
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
     pub time_zone: Tz,
+    pub sessions: SessionSettings,
 }
 
 /// Everything the request path of a `music_api` location reads, resolved at merge.
@@ -116,6 +131,7 @@ pub struct ApiSettings {
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
     pub time_zone: Tz,
+    pub sessions: SessionSettings,
     /// `auth.thread_pool_name`, as nginx resolved it.
     pub thread_pool: ThreadPoolRef,
     /// The modules that verify the user name, set exactly when `auth.mode` is
@@ -138,6 +154,7 @@ impl ApiSettings {
             auth,
             cors,
             time_zone,
+            sessions,
         } = merged;
         ApiSettings {
             prefix,
@@ -146,6 +163,7 @@ impl ApiSettings {
             auth,
             cors,
             time_zone,
+            sessions,
             thread_pool,
             verifiers,
         }

@@ -295,6 +295,35 @@ impl Db {
         }))
     }
 
+    /// The `session_data` of an unexpired `django_session` row.
+    pub async fn session_data(&self, key: &str) -> Result<Option<String>, DbError> {
+        let rows = self.rows(Stmt::SessionByKey, &[&key], false).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        row.try_get(0)
+            .map(Some)
+            .map_err(|e| DbError::Query(describe(&e)))
+    }
+
+    /// The `auth_user` row with this id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
+        let rows = self.rows(Stmt::UserById, &[&id], false).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
+        Ok(Some(UserRow {
+            id: row
+                .try_get::<_, i32>(0)
+                .map(i64::from)
+                .or_else(|_| row.try_get::<_, i64>(0))
+                .map_err(get)?,
+            password: row.try_get(1).map_err(get)?,
+            is_active: row.try_get(2).map_err(get)?,
+        }))
+    }
+
     /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
     pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;

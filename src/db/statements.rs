@@ -24,9 +24,14 @@ pub const DETAIL: &str = "SELECT singer, song FROM music WHERE id = $1";
 pub const ALL_SINGERS: &str = "SELECT singer FROM music GROUP BY singer ORDER BY min(id)";
 /// Django's ModelBackend looks users up by exact user name.
 pub const USER_BY_NAME: &str = "SELECT id, password, is_active FROM auth_user WHERE username = $1";
+/// A Django session row, only while it has not expired (the database backend's `load`).
+pub const SESSION_BY_KEY: &str =
+    "SELECT session_data FROM django_session WHERE session_key = $1 AND expire_date > now()";
+/// The user a session names (ModelBackend's `get_user`).
+pub const USER_BY_ID: &str = "SELECT id, password, is_active FROM auth_user WHERE id = $1::bigint";
 
 /// The statements in the order [`Prepared`](super::conn::Prepared) stores them.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 12] = [
     LIST,
     RETRIEVE,
     EXISTS,
@@ -37,6 +42,8 @@ pub const ALL: [&str; 10] = [
     DETAIL,
     ALL_SINGERS,
     USER_BY_NAME,
+    SESSION_BY_KEY,
+    USER_BY_ID,
 ];
 
 /// How a connection sends the statements (`music_prepared_statements`).
@@ -63,6 +70,8 @@ pub enum Stmt {
     Detail,
     AllSingers,
     UserByName,
+    SessionByKey,
+    UserById,
 }
 
 const ID: &[Type] = &[Type::INT8];
@@ -81,11 +90,11 @@ impl Stmt {
     pub fn param_types(self) -> &'static [Type] {
         match self {
             Stmt::List | Stmt::AllSingers => &[],
-            Stmt::Retrieve | Stmt::Exists | Stmt::Delete | Stmt::Detail => ID,
+            Stmt::Retrieve | Stmt::Exists | Stmt::Delete | Stmt::Detail | Stmt::UserById => ID,
             Stmt::Create => SONG_SINGER,
             Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
             // `username = $1` compares as text: varchar has no `=` of its own
-            Stmt::UserByName => USERNAME,
+            Stmt::UserByName | Stmt::SessionByKey => USERNAME,
         }
     }
 }
@@ -99,6 +108,7 @@ mod tests {
         assert_eq!(ALL[Stmt::List as usize], LIST);
         assert_eq!(ALL[Stmt::UserByName as usize], USER_BY_NAME);
         assert_eq!(ALL[Stmt::AllSingers as usize], ALL_SINGERS);
+        assert_eq!(ALL[Stmt::UserById as usize], USER_BY_ID);
         assert!(ALL.iter().all(|s| s.matches('$').count() <= 3));
         assert!(LIST.contains(MUSIC_COLUMNS));
     }
@@ -107,7 +117,18 @@ mod tests {
     fn every_parameter_has_a_declared_type() {
         use Stmt::*;
         for s in [
-            List, Retrieve, Exists, Create, Replace, Patch, Delete, Detail, AllSingers, UserByName,
+            List,
+            Retrieve,
+            Exists,
+            Create,
+            Replace,
+            Patch,
+            Delete,
+            Detail,
+            AllSingers,
+            UserByName,
+            SessionByKey,
+            UserById,
         ] {
             let highest = (1..=9)
                 .filter(|n| s.sql().contains(&format!("${n}")))

@@ -21,6 +21,12 @@ pub enum Credentials {
         username: String,
         password: String,
     },
+    /// A Django session cookie: DRF's SessionAuthentication runs first; when the session logs
+    /// nobody in, `otherwise` is what Basic gives (credentials, or the answer without them).
+    Session {
+        key: String,
+        otherwise: Result<Box<Credentials>, ApiError>,
+    },
 }
 
 /// Work that needs the database.
@@ -143,18 +149,24 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
                 }
                 _ => return answer(error_response(ApiError::not_provided())),
             },
-            AuthMode::Basic => match auth::parse_authorization(info.authorization.as_deref()) {
-                BasicOutcome::NoCredentials => {
-                    return answer(error_response(ApiError::not_provided()))
+            AuthMode::Basic => {
+                let basic = match auth::parse_authorization(info.authorization.as_deref()) {
+                    BasicOutcome::NoCredentials => Err(ApiError::not_provided()),
+                    BasicOutcome::Invalid(e) => Err(ApiError::forbidden(e.detail())),
+                    // A name no row can have is refused (and logged) by `authenticate`.
+                    BasicOutcome::Credentials { username, password } => {
+                        Ok(Credentials::Basic { username, password })
+                    }
+                };
+                match (session_key(conf, info), basic) {
+                    (Some(key), otherwise) => Some(Credentials::Session {
+                        key,
+                        otherwise: otherwise.map(Box::new),
+                    }),
+                    (None, Ok(credentials)) => Some(credentials),
+                    (None, Err(e)) => return answer(error_response(e)),
                 }
-                BasicOutcome::Invalid(e) => {
-                    return answer(error_response(ApiError::forbidden(e.detail())))
-                }
-                // A name no row can have is refused (and logged) by `authenticate`.
-                BasicOutcome::Credentials { username, password } => {
-                    Some(Credentials::Basic { username, password })
-                }
-            },
+            }
         }
     } else {
         None
@@ -181,6 +193,14 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         credentials,
         extra_headers: common,
     })
+}
+
+/// The session cookie's value when sessions are configured and Django would look it up (a
+/// missing or empty cookie is no session at all).
+fn session_key(conf: &ApiSettings, info: &RequestInfo) -> Option<String> {
+    conf.sessions.secret.as_ref()?;
+    let key = auth::cookies::cookie_value(info.cookie.as_deref()?, &conf.sessions.cookie_name)?;
+    (!key.is_empty()).then_some(key)
 }
 
 impl Work {
