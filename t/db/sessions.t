@@ -10,7 +10,7 @@ use t::Session;
 repeat_each(1);
 plan skip_all => 'Django 3.2 (python3-django) is needed to make the sessions'
     unless t::Session::django_available();
-plan tests => repeat_each() * 63;
+plan tests => repeat_each() * 70;
 no_shuffle();
 our $key = 'k' x 24 . 'sessions';
 our $cookie = "Cookie: sessionid=$key";
@@ -36,6 +36,7 @@ GET /api/musics/1/detail/
 {"singer":"singer_test","song":"song_test"}
 --- no_error_log
 [error]
+ngxm-test-secret
 
 
 
@@ -232,3 +233,33 @@ t::Music::reset_music(); t::Session::login($main::key, 'admin')
 ["Cookie: django_sid=$main::key", $main::cookie]
 --- error_code eval
 [200, 403]
+
+
+
+=== TEST 16: a missing secret file is refused by nginx -t, naming the directive and file:line
+--- config
+    location /api/ { music_api; music_django_secret_key_file ../html/no_such_secret; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_django_secret_key_file" cannot read "\S+no_such_secret": No such file .* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 17: an empty secret file is refused, as Django refuses an empty SECRET_KEY
+--- user_files
+>>> empty_secret
+
+--- config
+    location /api/ { music_api; music_django_secret_key_file ../html/empty_secret; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_django_secret_key_file" "\S+empty_secret" holds an empty key in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 18: a cookie name that is not a token is refused
+--- config
+    location /api/ { music_api; music_session_cookie "a;b"; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid value "a;b" in "music_session_cookie" directive in \S+nginx\.conf:\d+/
