@@ -85,6 +85,11 @@ fn session_cache(api: &ApiSettings) -> Rc<RefCell<SessionCache>> {
     })
 }
 
+/// Drops `key` from this worker's cache (a logout through this worker takes effect at once).
+pub fn forget_session(api: &ApiSettings, key: &str) {
+    session_cache(api).borrow_mut().entries.remove(key);
+}
+
 /// The id of the active user the session `key` logs in, or `None` (anonymous).
 pub async fn authenticate_session(
     pool: &Rc<Pool>,

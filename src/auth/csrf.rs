@@ -123,7 +123,7 @@ pub fn check(req: &CsrfRequest<'_>) -> Result<(), String> {
 
 /// `urlparse(url)`'s scheme (lower-cased) and netloc, for the forms a
 /// Referer takes.
-fn url_scheme_netloc(url: &str) -> (String, &str) {
+pub(crate) fn url_scheme_netloc(url: &str) -> (String, &str) {
     let mut scheme = String::new();
     let mut rest = url;
     if let Some(colon) = url.find(':') {

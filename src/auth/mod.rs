@@ -24,6 +24,7 @@ pub mod csrf;
 pub mod django_hash;
 pub mod django_signing;
 pub mod login_failure;
+pub mod redirect;
 pub mod session;
 pub mod verify_job;
 

@@ -26,9 +26,14 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 24] = [
+pub static mut COMMANDS: [ngx_command_t; 25] = [
     setter::command(
         ngx_string!("music_api"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+        set_api,
+    ),
+    setter::command(
+        ngx_string!("music_auth_pages"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
         set_api,
     ),
@@ -146,6 +151,7 @@ unsafe extern "C" fn set_api(
         return NGX_CONF_ERROR;
     }
     conf.api = true;
+    conf.auth_pages = words[0] == "music_auth_pages";
     conf.prefix = name;
     // the content handler is installed when the location is merged (lib.rs), so that this
     // layer names nothing above it

@@ -48,6 +48,8 @@ pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static s
 pub struct LocationConf {
     /// `music_api` was given in this very location (not inherited).
     pub api: bool,
+    /// `music_auth_pages` (instead of `music_api`): the login and logout pages.
+    pub auth_pages: bool,
     /// The location's prefix (`/api/`), taken from the location when `music_api` is read.
     pub prefix: String,
     pub database: Option<Rc<DbSettings>>,

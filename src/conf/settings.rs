@@ -132,6 +132,8 @@ pub struct ApiSettings {
     pub cors: CorsPolicy,
     pub time_zone: Tz,
     pub sessions: SessionSettings,
+    /// `music_auth_pages`: the location serves the login and logout pages, not the API.
+    pub auth_pages: bool,
     /// `auth.thread_pool_name`, as nginx resolved it.
     pub thread_pool: ThreadPoolRef,
     /// The modules that verify the user name, set exactly when `auth.mode` is
@@ -164,6 +166,7 @@ impl ApiSettings {
             cors,
             time_zone,
             sessions,
+            auth_pages: false,
             thread_pool,
             verifiers,
         }

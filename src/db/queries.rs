@@ -306,6 +306,28 @@ impl Db {
             .map_err(|e| DbError::Query(describe(&e)))
     }
 
+    /// Writes the session row of a login; it expires in `max_age` seconds.
+    pub async fn insert_session(&self, key: &str, data: &str, max_age: i64) -> Result<(), DbError> {
+        self.rows(Stmt::InsertSession, &[&key, &data, &max_age], true)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a session row (logout); whether there was one.
+    pub async fn delete_session(&self, key: &str) -> Result<bool, DbError> {
+        Ok(!self
+            .rows(Stmt::DeleteSession, &[&key], true)
+            .await?
+            .is_empty())
+    }
+
+    /// `auth_user.last_login = now()`, as Django's `update_last_login`.
+    pub async fn touch_last_login(&self, id: i64) -> Result<(), DbError> {
+        self.rows(Stmt::TouchLastLogin, &[&id], true)
+            .await
+            .map(drop)
+    }
+
     /// The `auth_user` row with this id.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
         let rows = self.rows(Stmt::UserById, &[&id], false).await?;

@@ -30,8 +30,19 @@ pub const SESSION_BY_KEY: &str =
 /// The user a session names (ModelBackend's `get_user`).
 pub const USER_BY_ID: &str = "SELECT id, password, is_active FROM auth_user WHERE id = $1::bigint";
 
+/// The module's own login: a new session row (`$3`: seconds until it expires).
+pub const INSERT_SESSION: &str =
+    "INSERT INTO django_session (session_key, session_data, expire_date) \
+     VALUES ($1, $2, now() + $3::bigint * interval '1 second') RETURNING session_key";
+/// Logout.
+pub const DELETE_SESSION: &str =
+    "DELETE FROM django_session WHERE session_key = $1 RETURNING session_key";
+/// Django's `update_last_login` on login.
+pub const TOUCH_LAST_LOGIN: &str =
+    "UPDATE auth_user SET last_login = now() WHERE id = $1::bigint RETURNING id";
+
 /// The statements in the order [`Prepared`](super::conn::Prepared) stores them.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 15] = [
     LIST,
     RETRIEVE,
     EXISTS,
@@ -44,6 +55,9 @@ pub const ALL: [&str; 12] = [
     USER_BY_NAME,
     SESSION_BY_KEY,
     USER_BY_ID,
+    INSERT_SESSION,
+    DELETE_SESSION,
+    TOUCH_LAST_LOGIN,
 ];
 
 /// How a connection sends the statements (`music_prepared_statements`).
@@ -72,12 +86,16 @@ pub enum Stmt {
     UserByName,
     SessionByKey,
     UserById,
+    InsertSession,
+    DeleteSession,
+    TouchLastLogin,
 }
 
 const ID: &[Type] = &[Type::INT8];
 const USERNAME: &[Type] = &[Type::TEXT];
 const SONG_SINGER: &[Type] = &[Type::TEXT, Type::TEXT];
 const ID_SONG_SINGER: &[Type] = &[Type::INT8, Type::TEXT, Type::TEXT];
+const SESSION_ROW: &[Type] = &[Type::TEXT, Type::TEXT, Type::INT8];
 
 impl Stmt {
     pub fn sql(self) -> &'static str {
@@ -90,11 +108,17 @@ impl Stmt {
     pub fn param_types(self) -> &'static [Type] {
         match self {
             Stmt::List | Stmt::AllSingers => &[],
-            Stmt::Retrieve | Stmt::Exists | Stmt::Delete | Stmt::Detail | Stmt::UserById => ID,
+            Stmt::Retrieve
+            | Stmt::Exists
+            | Stmt::Delete
+            | Stmt::Detail
+            | Stmt::UserById
+            | Stmt::TouchLastLogin => ID,
+            Stmt::InsertSession => SESSION_ROW,
             Stmt::Create => SONG_SINGER,
             Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
             // `username = $1` compares as text: varchar has no `=` of its own
-            Stmt::UserByName | Stmt::SessionByKey => USERNAME,
+            Stmt::UserByName | Stmt::SessionByKey | Stmt::DeleteSession => USERNAME,
         }
     }
 }

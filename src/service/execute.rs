@@ -214,6 +214,14 @@ pub async fn execute(
     body: &[u8],
     trace: &impl Trace,
 ) -> Result<Outcome, ServeError> {
+    if let Some(page) = work.page {
+        return match super::pages::serve(conf, page, info, body, trace).await {
+            Ok(r) => Ok(Outcome::Respond(r)),
+            Err(super::pages::PageError::Api(e)) => Err(e.into()),
+            Err(super::pages::PageError::Db(e)) => Err(ServeError::Db(e)),
+            Err(super::pages::PageError::Internal(why)) => Err(ServeError::Internal(why)),
+        };
+    }
     let pool = pool_for(&conf.database, &conf.pool, Purpose::Queries);
     // Authentication first: it holds a connection only for its user query, not while
     // PBKDF2 runs, so slow password checks cannot take the pool from other requests.

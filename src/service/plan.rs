@@ -7,6 +7,7 @@ use crate::api::{self, Action, ApiError, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::conf::{ApiSettings, AuthMode};
 use crate::http::{RequestInfo, Response};
+use crate::service::pages::{self, Page};
 use crate::service::trace::trace;
 use crate::service::trace::Trace;
 
@@ -36,6 +37,8 @@ pub struct Work {
     pub credentials: Option<Credentials>,
     /// CORS, Vary and Allow: the headers every answer of this request carries.
     pub extra_headers: Vec<(&'static str, String)>,
+    /// A login or logout page of a `music_auth_pages` location (then `action` is unused).
+    pub page: Option<Page>,
 }
 
 /// What the content handler decided.
@@ -91,6 +94,20 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
             return answer(error_response(ApiError::not_found()));
         }
     };
+    if conf.auth_pages {
+        return match pages::page_for(rest, &info.method) {
+            Ok(page) => {
+                trace!(trace, "music: route page {:?}", page);
+                Plan::Work(Work {
+                    action: Err(ApiError::not_found()),
+                    credentials: None,
+                    extra_headers: common,
+                    page: Some(page),
+                })
+            }
+            Err(r) => answer(r),
+        };
+    }
     let (resource, unknown_format) = match api::route(rest, &info.args) {
         RouteOutcome::Found(resource) => (resource, false),
         RouteOutcome::UnknownFormat(resource) => (resource, true),
@@ -192,6 +209,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         action,
         credentials,
         extra_headers: common,
+        page: None,
     })
 }
 
@@ -209,7 +227,7 @@ impl Work {
         matches!(
             self.action,
             Ok(Action::Create | Action::Replace(_) | Action::PartialUpdate(_))
-        )
+        ) || matches!(self.page, Some(Page::LoginPost | Page::Logout))
     }
 }
 
