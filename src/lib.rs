@@ -8,6 +8,7 @@
 pub mod api;
 pub mod auth;
 pub mod authenticate;
+pub mod authenticate_session;
 pub mod conf;
 pub mod db;
 pub mod ffi;

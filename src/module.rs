@@ -60,6 +60,15 @@ unsafe extern "C" fn merge_loc_conf(
     if !conf.api {
         return ptr::null_mut();
     }
+    if conf.auth_pages && merged.sessions.secret.is_none() {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "\"music_auth_pages\" in location \"{}\" needs \"music_django_secret_key_file\"",
+            conf.prefix
+        );
+        return NGX_CONF_ERROR;
+    }
     // SAFETY: while locations are merged `cf->ctx` holds this location's configurations, so
     // the core module's one is this location's.
     let Some(clcf) = (unsafe { ngx::http::NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
@@ -134,13 +143,15 @@ unsafe extern "C" fn merge_loc_conf(
     if tp.is_null() {
         return NGX_CONF_ERROR;
     }
-    conf.settings = Some(ApiSettings::new(
+    let mut settings = ApiSettings::new(
         conf.prefix.clone(),
         database,
         merged,
         ThreadPoolRef(tp),
         verifiers,
-    ));
+    );
+    settings.auth_pages = conf.auth_pages;
+    conf.settings = Some(settings);
     ptr::null_mut()
 }
 

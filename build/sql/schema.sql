@@ -17,8 +17,10 @@
 --     some but not all of them present      -> error (inconsistent database, nothing changed);
 --   * music missing                         -> musics 0001 created + recorded;
 --   * django_migrations missing             -> created.
+--   * django_session missing                -> sessions 0001 created + recorded (also when
+--                                              auth_user and music already exist).
 -- Tables that already exist are never touched, and their migration rows are neither added nor
--- removed. A later `manage.py migrate` then applies only what is not recorded (admin, sessions).
+-- removed. A later `manage.py migrate` then applies only what is not recorded (admin).
 -- Plain SQL (no psql meta-commands): can be run with psql or sent as one simple-query string.
 -- Everything uses the connection's search_path, as Django does.
 
@@ -33,6 +35,23 @@ DECLARE
 BEGIN
     -- serialize concurrent bootstraps (key: 'ngxmusic' as a big-endian int8)
     PERFORM pg_advisory_xact_lock(7955459678290536803);
+
+    -- Sessions first, so a database made by an older bootstrap gains the table too.
+    IF to_regclass('django_session') IS NULL THEN
+        IF to_regclass('django_migrations') IS NULL THEN
+            -- django.db.migrations.recorder.MigrationRecorder.ensure_schema()
+            CREATE TABLE "django_migrations" ("id" bigserial NOT NULL PRIMARY KEY, "app" varchar(255) NOT NULL, "name" varchar(255) NOT NULL, "applied" timestamp with time zone NOT NULL);
+        END IF;
+        -- sqlmigrate sessions 0001_initial
+        -- Create model Session
+        CREATE TABLE "django_session" ("session_key" varchar(40) NOT NULL PRIMARY KEY, "session_data" text NOT NULL, "expire_date" timestamp with time zone NOT NULL);
+        CREATE INDEX "django_session_expire_date_a5c62663" ON "django_session" ("expire_date");
+        CREATE INDEX "django_session_session_key_c0390e0f_like" ON "django_session" ("session_key" varchar_pattern_ops);
+        INSERT INTO "django_migrations" ("app", "name", "applied")
+        SELECT 'sessions', '0001_initial', now()
+         WHERE NOT EXISTS (SELECT 1 FROM "django_migrations" d WHERE d.app = 'sessions' AND d.name = '0001_initial');
+        RAISE NOTICE 'ngx-music bootstrap: created sessions';
+    END IF;
 
     IF to_regclass('auth_user') IS NOT NULL AND to_regclass('music') IS NOT NULL THEN
         RAISE NOTICE 'ngx-music bootstrap: auth_user and music exist, schema left unchanged';

@@ -11,13 +11,21 @@
 //!   does not run on every request (see its docs for the staleness bound).
 //! * [`verify_job`]: the PBKDF2 check packaged for a thread pool.
 //! * [`login_failure`]: why a login was refused, and its error-log line.
+//! * [`django_signing`], [`session`], [`csrf`]: Django's signed session
+//!   format, the login it records, and the CSRF check DRF applies to
+//!   session-authenticated requests.
 //!
 //! Passwords never appear in any `Debug` output of these types.
 
 pub mod basic;
 pub mod cache;
+pub mod cookies;
+pub mod csrf;
 pub mod django_hash;
+pub mod django_signing;
 pub mod login_failure;
+pub mod redirect;
+pub mod session;
 pub mod verify_job;
 
 pub use basic::{parse_authorization, username_is_storable, BasicOutcome, NonUtf8};

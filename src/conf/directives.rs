@@ -26,9 +26,14 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 24] = [
+pub static mut COMMANDS: [ngx_command_t; 27] = [
     setter::command(
         ngx_string!("music_api"),
+        NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
+        set_api,
+    ),
+    setter::command(
+        ngx_string!("music_auth_pages"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
         set_api,
     ),
@@ -98,6 +103,16 @@ pub static mut COMMANDS: [ngx_command_t; 24] = [
     command(ngx_string!("music_cors_methods"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_headers"), NGX_CONF_TAKE1, set_value),
     command(ngx_string!("music_cors_max_age"), NGX_CONF_TAKE1, set_value),
+    command(
+        ngx_string!("music_django_secret_key_file"),
+        NGX_CONF_1MORE,
+        set_django_secret,
+    ),
+    command(
+        ngx_string!("music_session_cookie"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
     ngx_command_t::empty(),
 ];
 
@@ -146,6 +161,7 @@ unsafe extern "C" fn set_api(
         return NGX_CONF_ERROR;
     }
     conf.api = true;
+    conf.auth_pages = words[0] == "music_auth_pages";
     conf.prefix = name;
     // the content handler is installed when the location is merged (lib.rs), so that this
     // layer names nothing above it
@@ -276,6 +292,37 @@ unsafe extern "C" fn set_cors_origins(
     NGX_CONF_OK
 }
 
+/// `music_django_secret_key_file current [older …]`: the files are read now, by the master,
+/// so that workers never open them and the keys never pass through the configuration text.
+/// A relative name is relative to the configuration prefix, as `auth_basic_user_file`.
+unsafe extern "C" fn set_django_secret(
+    cf: *mut ngx_conf_t,
+    _cmd: *mut ngx_command_t,
+    conf: *mut c_void,
+) -> *mut c_char {
+    // SAFETY: as in `set_api`; `cf->cycle` is the cycle being configured.
+    let (conf, words, prefix) =
+        unsafe { (conf_of(conf), words(cf), text(&(*(*cf).cycle).conf_prefix)) };
+    if conf.django_secret.is_some() {
+        return duplicate(cf, &words[0]);
+    }
+    let paths: Vec<std::path::PathBuf> = words[1..]
+        .iter()
+        .map(|w| std::path::Path::new(&prefix).join(w))
+        .collect();
+    let refs: Vec<&std::path::Path> = paths.iter().map(|p| p.as_path()).collect();
+    match super::secret::DjangoSecret::read(&refs) {
+        Ok(secret) => {
+            conf.django_secret = Some(Rc::new(secret));
+            NGX_CONF_OK
+        }
+        Err(why) => {
+            ngx_conf_log_error!(NGX_LOG_EMERG, cf, "\"{}\" {}", words[0], why);
+            NGX_CONF_ERROR
+        }
+    }
+}
+
 /// One-argument directives: parse, check for duplicates, store.
 unsafe extern "C" fn set_value(
     cf: *mut ngx_conf_t,
@@ -343,6 +390,15 @@ unsafe extern "C" fn set_value(
         "music_cors_methods" => store!(cors_methods, Some(v.to_owned())),
         "music_cors_headers" => store!(cors_headers, Some(v.to_owned())),
         "music_cors_max_age" => store!(cors_max_age, parse_duration_ms(v).map(|ms| ms / 1000)),
+        // Django's cookie names are RFC 6265 tokens
+        "music_session_cookie" => store!(
+            session_cookie,
+            Some(v.to_owned()).filter(|s| {
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|c| c.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&c))
+            })
+        ),
         _ => return NGX_CONF_ERROR,
     }
     NGX_CONF_OK

@@ -9,6 +9,7 @@
 pub mod database;
 pub mod directives;
 pub mod hosts;
+pub mod secret;
 pub mod setter;
 pub mod settings;
 pub mod tls;
@@ -19,7 +20,7 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 pub use database::DbSettings;
-pub use settings::{ApiSettings, AuthMode, PoolSettings, ReadSettings};
+pub use settings::{ApiSettings, AuthMode, PoolSettings, ReadSettings, SessionSettings};
 
 use crate::api::cors::{DEFAULT_ALLOW_HEADERS, DEFAULT_ALLOW_METHODS, DEFAULT_MAX_AGE};
 use crate::api::{AllowedOrigins, CorsPolicy};
@@ -48,6 +49,8 @@ pub fn unverified_remote_user(why: crate::ffi::access::Unverified) -> &'static s
 pub struct LocationConf {
     /// `music_api` was given in this very location (not inherited).
     pub api: bool,
+    /// `music_auth_pages` (instead of `music_api`): the login and logout pages.
+    pub auth_pages: bool,
     /// The location's prefix (`/api/`), taken from the location when `music_api` is read.
     pub prefix: String,
     pub database: Option<Rc<DbSettings>>,
@@ -79,6 +82,9 @@ pub struct LocationConf {
     pub cors_methods: Option<String>,
     pub cors_headers: Option<String>,
     pub cors_max_age: Option<u64>,
+    /// `music_django_secret_key_file`: the keys, read when the directive is read.
+    pub django_secret: Option<Rc<secret::DjangoSecret>>,
+    pub session_cookie: Option<String>,
     /// Set in merge for a location with `music_api`: all the request path reads.
     pub settings: Option<ApiSettings>,
 }
@@ -106,6 +112,9 @@ impl LocationConf {
                 DEFAULT_READ_FALLBACK
             }),
         };
+        if self.django_secret.is_none() {
+            self.django_secret = prev.django_secret.clone();
+        }
         if self.auth.is_none() {
             self.auth_declared_at = prev.auth_declared_at.clone();
         }
@@ -178,6 +187,13 @@ impl LocationConf {
             auth,
             cors,
             time_zone: merged(&mut self.time_zone, &prev.time_zone, || DEFAULT_TIME_ZONE),
+            sessions: SessionSettings {
+                secret: self.django_secret.clone(),
+                cookie_name: merged(&mut self.session_cookie, &prev.session_cookie, || {
+                    DEFAULT_SESSION_COOKIE.into()
+                }),
+                csrf_cookie_name: "csrftoken".into(),
+            },
         }
     }
 }
@@ -234,6 +250,11 @@ mod tests {
                 // The original's django-cors-headers settings.
                 cors: CorsPolicy::default(),
                 time_zone: "Asia/Taipei".parse().unwrap(),
+                sessions: SessionSettings {
+                    secret: None,
+                    cookie_name: "sessionid".into(),
+                    csrf_cookie_name: "csrftoken".into(),
+                },
             }
         );
     }

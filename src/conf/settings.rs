@@ -11,6 +11,7 @@ use std::rc::Rc;
 use chrono_tz::Tz;
 
 use super::database::DbSettings;
+use super::secret::DjangoSecret;
 use crate::api::CorsPolicy;
 use crate::ffi::access::Verifiers;
 use crate::ffi::thread_task::ThreadPoolRef;
@@ -61,6 +62,19 @@ pub const DEFAULT_CORS: bool = true;
 /// `music_cors_origins`: any origin. The methods, headers and max age default to the
 /// original's (`crate::api::cors`).
 pub const DEFAULT_CORS_ORIGINS: &[&str] = &["*"];
+
+/// `music_session_cookie`: Django's `SESSION_COOKIE_NAME`.
+pub const DEFAULT_SESSION_COOKIE: &str = "sessionid";
+
+/// Django sessions (`music_django_secret_key_file`, `music_session_cookie`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SessionSettings {
+    /// Without a secret no session can be verified: session cookies are ignored.
+    pub secret: Option<Rc<DjangoSecret>>,
+    pub cookie_name: String,
+    /// Django's `CSRF_COOKIE_NAME`.
+    pub csrf_cookie_name: String,
+}
 
 /// The connection pools' limits (`music_pool_*`, `music_connect_timeout`,
 /// `music_query_timeout`).
@@ -128,6 +142,7 @@ pub struct MergedSettings {
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
     pub time_zone: Tz,
+    pub sessions: SessionSettings,
 }
 
 /// Everything the request path of a `music_api` location reads, resolved at merge.
@@ -142,6 +157,9 @@ pub struct ApiSettings {
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
     pub time_zone: Tz,
+    pub sessions: SessionSettings,
+    /// `music_auth_pages`: the location serves the login and logout pages, not the API.
+    pub auth_pages: bool,
     /// `auth.thread_pool_name`, as nginx resolved it.
     pub thread_pool: ThreadPoolRef,
     /// The modules that verify the user name, set exactly when `auth.mode` is
@@ -165,6 +183,7 @@ impl ApiSettings {
             auth,
             cors,
             time_zone,
+            sessions,
         } = merged;
         ApiSettings {
             prefix,
@@ -174,6 +193,8 @@ impl ApiSettings {
             auth,
             cors,
             time_zone,
+            sessions,
+            auth_pages: false,
             thread_pool,
             verifiers,
         }

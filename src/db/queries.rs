@@ -323,6 +323,57 @@ impl Db {
         }))
     }
 
+    /// The `session_data` of an unexpired `django_session` row.
+    pub async fn session_data(&self, key: &str) -> Result<Option<String>, DbError> {
+        let rows = self.rows(Stmt::SessionByKey, &[&key], false).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        row.try_get(0)
+            .map(Some)
+            .map_err(|e| DbError::Query(describe(&e)))
+    }
+
+    /// Writes the session row of a login; it expires in `max_age` seconds.
+    pub async fn insert_session(&self, key: &str, data: &str, max_age: i64) -> Result<(), DbError> {
+        self.rows(Stmt::InsertSession, &[&key, &data, &max_age], true)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a session row (logout); whether there was one.
+    pub async fn delete_session(&self, key: &str) -> Result<bool, DbError> {
+        Ok(!self
+            .rows(Stmt::DeleteSession, &[&key], true)
+            .await?
+            .is_empty())
+    }
+
+    /// `auth_user.last_login = now()`, as Django's `update_last_login`.
+    pub async fn touch_last_login(&self, id: i64) -> Result<(), DbError> {
+        self.rows(Stmt::TouchLastLogin, &[&id], true)
+            .await
+            .map(drop)
+    }
+
+    /// The `auth_user` row with this id.
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
+        let rows = self.rows(Stmt::UserById, &[&id], false).await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
+        Ok(Some(UserRow {
+            id: row
+                .try_get::<_, i32>(0)
+                .map(i64::from)
+                .or_else(|_| row.try_get::<_, i64>(0))
+                .map_err(get)?,
+            password: row.try_get(1).map_err(get)?,
+            is_active: row.try_get(2).map_err(get)?,
+        }))
+    }
+
     /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
     pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;

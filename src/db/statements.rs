@@ -24,9 +24,25 @@ pub const DETAIL: &str = "SELECT singer, song FROM music WHERE id = $1";
 pub const ALL_SINGERS: &str = "SELECT singer FROM music GROUP BY singer ORDER BY min(id)";
 /// Django's ModelBackend looks users up by exact user name.
 pub const USER_BY_NAME: &str = "SELECT id, password, is_active FROM auth_user WHERE username = $1";
+/// A Django session row, only while it has not expired (the database backend's `load`).
+pub const SESSION_BY_KEY: &str =
+    "SELECT session_data FROM django_session WHERE session_key = $1 AND expire_date > now()";
+/// The user a session names (ModelBackend's `get_user`).
+pub const USER_BY_ID: &str = "SELECT id, password, is_active FROM auth_user WHERE id = $1::bigint";
+
+/// The module's own login: a new session row (`$3`: seconds until it expires).
+pub const INSERT_SESSION: &str =
+    "INSERT INTO django_session (session_key, session_data, expire_date) \
+     VALUES ($1, $2, now() + $3::bigint * interval '1 second') RETURNING session_key";
+/// Logout.
+pub const DELETE_SESSION: &str =
+    "DELETE FROM django_session WHERE session_key = $1 RETURNING session_key";
+/// Django's `update_last_login` on login.
+pub const TOUCH_LAST_LOGIN: &str =
+    "UPDATE auth_user SET last_login = now() WHERE id = $1::bigint RETURNING id";
 
 /// The statements in the order [`Prepared`](super::conn::Prepared) stores them.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 15] = [
     LIST,
     RETRIEVE,
     EXISTS,
@@ -37,6 +53,11 @@ pub const ALL: [&str; 10] = [
     DETAIL,
     ALL_SINGERS,
     USER_BY_NAME,
+    SESSION_BY_KEY,
+    USER_BY_ID,
+    INSERT_SESSION,
+    DELETE_SESSION,
+    TOUCH_LAST_LOGIN,
 ];
 
 /// How a connection sends the statements (`music_prepared_statements`).
@@ -63,12 +84,18 @@ pub enum Stmt {
     Detail,
     AllSingers,
     UserByName,
+    SessionByKey,
+    UserById,
+    InsertSession,
+    DeleteSession,
+    TouchLastLogin,
 }
 
 const ID: &[Type] = &[Type::INT8];
 const USERNAME: &[Type] = &[Type::TEXT];
 const SONG_SINGER: &[Type] = &[Type::TEXT, Type::TEXT];
 const ID_SONG_SINGER: &[Type] = &[Type::INT8, Type::TEXT, Type::TEXT];
+const SESSION_ROW: &[Type] = &[Type::TEXT, Type::TEXT, Type::INT8];
 
 impl Stmt {
     pub fn sql(self) -> &'static str {
@@ -81,11 +108,17 @@ impl Stmt {
     pub fn param_types(self) -> &'static [Type] {
         match self {
             Stmt::List | Stmt::AllSingers => &[],
-            Stmt::Retrieve | Stmt::Exists | Stmt::Delete | Stmt::Detail => ID,
+            Stmt::Retrieve
+            | Stmt::Exists
+            | Stmt::Delete
+            | Stmt::Detail
+            | Stmt::UserById
+            | Stmt::TouchLastLogin => ID,
+            Stmt::InsertSession => SESSION_ROW,
             Stmt::Create => SONG_SINGER,
             Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
             // `username = $1` compares as text: varchar has no `=` of its own
-            Stmt::UserByName => USERNAME,
+            Stmt::UserByName | Stmt::SessionByKey | Stmt::DeleteSession => USERNAME,
         }
     }
 }
@@ -99,6 +132,7 @@ mod tests {
         assert_eq!(ALL[Stmt::List as usize], LIST);
         assert_eq!(ALL[Stmt::UserByName as usize], USER_BY_NAME);
         assert_eq!(ALL[Stmt::AllSingers as usize], ALL_SINGERS);
+        assert_eq!(ALL[Stmt::UserById as usize], USER_BY_ID);
         assert!(ALL.iter().all(|s| s.matches('$').count() <= 3));
         assert!(LIST.contains(MUSIC_COLUMNS));
     }
@@ -107,7 +141,18 @@ mod tests {
     fn every_parameter_has_a_declared_type() {
         use Stmt::*;
         for s in [
-            List, Retrieve, Exists, Create, Replace, Patch, Delete, Detail, AllSingers, UserByName,
+            List,
+            Retrieve,
+            Exists,
+            Create,
+            Replace,
+            Patch,
+            Delete,
+            Detail,
+            AllSingers,
+            UserByName,
+            SessionByKey,
+            UserById,
         ] {
             let highest = (1..=9)
                 .filter(|n| s.sql().contains(&format!("${n}")))

@@ -77,6 +77,19 @@ impl RequestInfo {
                 info.origin = Some(String::from_utf8_lossy(value).into_owned());
             } else if name.eq_ignore_ascii_case(b"access-control-request-method") {
                 info.cors_request_method = Some(String::from_utf8_lossy(value).into_owned());
+            } else if name.eq_ignore_ascii_case(b"cookie") {
+                let value = String::from_utf8_lossy(value);
+                match &mut info.cookie {
+                    Some(all) => {
+                        all.push_str("; ");
+                        all.push_str(&value);
+                    }
+                    None => info.cookie = Some(value.into_owned()),
+                }
+            } else if name.eq_ignore_ascii_case(b"referer") {
+                info.referer = Some(String::from_utf8_lossy(value).into_owned());
+            } else if name.eq_ignore_ascii_case(b"x-csrftoken") {
+                info.csrf_token = Some(String::from_utf8_lossy(value).into_owned());
             }
         }
         info

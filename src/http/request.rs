@@ -19,4 +19,9 @@ pub struct RequestInfo {
     /// the handler for `music_auth remote_user`.
     pub remote_user: Option<String>,
     pub has_body: bool,
+    /// Every `Cookie` header, joined with `; ` (as a WSGI server hands them to Django).
+    pub cookie: Option<String>,
+    pub referer: Option<String>,
+    /// `X-CSRFToken` (Django's `CSRF_HEADER_NAME`).
+    pub csrf_token: Option<String>,
 }

@@ -10,6 +10,7 @@ use super::trace::Trace;
 use crate::api::{self, Action, ApiError, Mode};
 use crate::auth;
 use crate::authenticate::{self, authenticate, authenticate_trusted, Refusal};
+use crate::authenticate_session::authenticate_session;
 use crate::conf::ApiSettings;
 use crate::db::pool::{pool_for, Purpose};
 use crate::db::queries::Db;
@@ -116,7 +117,93 @@ fn refusal_error(refusal: Refusal, credentials: &Credentials) -> ServeError {
         (Refusal::Invalid(_), Credentials::Trusted { username }) => {
             ServeError::UnknownRemoteUser(username.clone())
         }
+        (Refusal::Invalid(_), Credentials::Session { .. }) => {
+            ServeError::Internal("a session refused as Basic credentials")
+        }
     }
+}
+
+/// Basic or trusted credentials: the user must verify.
+async fn check_user(
+    pool: &std::rc::Rc<crate::db::pool::Pool>,
+    conf: &'static ApiSettings,
+    credentials: &Credentials,
+    trace: &impl Trace,
+) -> Result<(), ServeError> {
+    let checked = match credentials {
+        Credentials::Basic { username, password } => {
+            let who = authenticate::Who { username, password };
+            authenticate(pool, conf, who, trace).await
+        }
+        Credentials::Trusted { username } => {
+            authenticate_trusted(pool, conf, username, trace).await
+        }
+        Credentials::Session { .. } => {
+            return Err(ServeError::Internal("a session where a user was expected"))
+        }
+    };
+    checked.map_err(|refusal| refusal_error(refusal, credentials))
+}
+
+/// DRF's order: the session first (and then its CSRF check), else Basic.
+async fn check_credentials(
+    pool: &std::rc::Rc<crate::db::pool::Pool>,
+    conf: &'static ApiSettings,
+    credentials: &Credentials,
+    info: &RequestInfo,
+    body: &[u8],
+    trace: &impl Trace,
+) -> Result<(), ServeError> {
+    let Credentials::Session { key, otherwise } = credentials else {
+        return check_user(pool, conf, credentials, trace).await;
+    };
+    if authenticate_session(pool, conf, key, trace)
+        .await?
+        .is_some()
+    {
+        return csrf_check(conf, info, body).map_err(|reason| {
+            trace!(trace, "music: CSRF check failed");
+            ApiError::forbidden(&format!("CSRF Failed: {reason}")).into()
+        });
+    }
+    match otherwise {
+        Ok(basic) => check_user(pool, conf, basic, trace).await,
+        Err(e) => Err(e.clone().into()),
+    }
+}
+
+/// `SessionAuthentication.enforce_csrf`: the token comes from a POSTed form's
+/// `csrfmiddlewaretoken`, else from `X-CSRFToken`.
+fn csrf_check(conf: &ApiSettings, info: &RequestInfo, body: &[u8]) -> Result<(), String> {
+    let form_token = if info.method == "POST" && is_form(info.content_type.as_deref()) {
+        let pairs = api::urlencoded::parse_pairs(body, api::charset::Charset::Utf8);
+        api::urlencoded::last_value(&pairs, "csrfmiddlewaretoken")
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    let cookie = info
+        .cookie
+        .as_deref()
+        .and_then(|c| auth::cookies::cookie_value(c, &conf.sessions.csrf_cookie_name));
+    auth::csrf::check(&auth::csrf::CsrfRequest {
+        method: &info.method,
+        secure: info.https,
+        host: Some(&info.host),
+        referer: info.referer.as_deref(),
+        cookie: cookie.as_deref(),
+        submitted: form_token.as_deref().or(info.csrf_token.as_deref()),
+    })
+}
+
+/// Whether Django parses this body into `request.POST` (urlencoded forms; multipart
+/// forms are not read for the token here).
+fn is_form(content_type: Option<&[u8]>) -> bool {
+    let Some(ct) = content_type else { return false };
+    let main = ct.split(|&b| b == b';').next().unwrap_or_default();
+    main.trim_ascii()
+        .eq_ignore_ascii_case(b"application/x-www-form-urlencoded")
 }
 
 /// Authenticates, leases a connection and runs the statement of `work`.
@@ -127,22 +214,19 @@ pub async fn execute(
     body: &[u8],
     trace: &impl Trace,
 ) -> Result<Outcome, ServeError> {
+    if let Some(page) = work.page {
+        return match super::pages::serve(conf, page, info, body, trace).await {
+            Ok(r) => Ok(Outcome::Respond(r)),
+            Err(super::pages::PageError::Api(e)) => Err(e.into()),
+            Err(super::pages::PageError::Db(e)) => Err(ServeError::Db(e)),
+            Err(super::pages::PageError::Internal(why)) => Err(ServeError::Internal(why)),
+        };
+    }
     let pool = pool_for(&conf.database, &conf.pool, Purpose::Queries);
     // Authentication first: it holds a connection only for its user query, not while
     // PBKDF2 runs, so slow password checks cannot take the pool from other requests.
     if let Some(credentials) = &work.credentials {
-        let checked = match credentials {
-            Credentials::Basic { username, password } => {
-                let who = authenticate::Who { username, password };
-                authenticate(&pool, conf, who, trace).await
-            }
-            Credentials::Trusted { username } => {
-                authenticate_trusted(&pool, conf, username, trace).await
-            }
-        };
-        if let Err(refusal) = checked {
-            return Err(refusal_error(refusal, credentials));
-        }
+        check_credentials(&pool, conf, credentials, info, body, trace).await?;
     }
     let stmt = match work.action {
         Ok(Action::ListAll) => Some(Stmt::List),

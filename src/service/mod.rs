@@ -5,6 +5,7 @@
 
 pub mod execute;
 pub mod list;
+pub mod pages;
 pub mod plan;
 pub mod store;
 pub mod trace;

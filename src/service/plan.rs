@@ -7,6 +7,7 @@ use crate::api::{self, Action, ApiError, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::conf::{ApiSettings, AuthMode};
 use crate::http::{RequestInfo, Response};
+use crate::service::pages::{self, Page};
 use crate::service::trace::trace;
 use crate::service::trace::Trace;
 
@@ -21,6 +22,12 @@ pub enum Credentials {
         username: String,
         password: String,
     },
+    /// A Django session cookie: DRF's SessionAuthentication runs first; when the session logs
+    /// nobody in, `otherwise` is what Basic gives (credentials, or the answer without them).
+    Session {
+        key: String,
+        otherwise: Result<Box<Credentials>, ApiError>,
+    },
 }
 
 /// Work that needs the database.
@@ -30,6 +37,8 @@ pub struct Work {
     pub credentials: Option<Credentials>,
     /// CORS, Vary and Allow: the headers every answer of this request carries.
     pub extra_headers: Vec<(&'static str, String)>,
+    /// A login or logout page of a `music_auth_pages` location (then `action` is unused).
+    pub page: Option<Page>,
 }
 
 /// What the content handler decided.
@@ -85,6 +94,20 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
             return answer(error_response(ApiError::not_found()));
         }
     };
+    if conf.auth_pages {
+        return match pages::page_for(rest, &info.method) {
+            Ok(page) => {
+                trace!(trace, "music: route page {:?}", page);
+                Plan::Work(Work {
+                    action: Err(ApiError::not_found()),
+                    credentials: None,
+                    extra_headers: common,
+                    page: Some(page),
+                })
+            }
+            Err(r) => answer(r),
+        };
+    }
     let (resource, unknown_format) = match api::route(rest, &info.args) {
         RouteOutcome::Found(resource) => (resource, false),
         RouteOutcome::UnknownFormat(resource) => (resource, true),
@@ -143,18 +166,24 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
                 }
                 _ => return answer(error_response(ApiError::not_provided())),
             },
-            AuthMode::Basic => match auth::parse_authorization(info.authorization.as_deref()) {
-                BasicOutcome::NoCredentials => {
-                    return answer(error_response(ApiError::not_provided()))
+            AuthMode::Basic => {
+                let basic = match auth::parse_authorization(info.authorization.as_deref()) {
+                    BasicOutcome::NoCredentials => Err(ApiError::not_provided()),
+                    BasicOutcome::Invalid(e) => Err(ApiError::forbidden(e.detail())),
+                    // A name no row can have is refused (and logged) by `authenticate`.
+                    BasicOutcome::Credentials { username, password } => {
+                        Ok(Credentials::Basic { username, password })
+                    }
+                };
+                match (session_key(conf, info), basic) {
+                    (Some(key), otherwise) => Some(Credentials::Session {
+                        key,
+                        otherwise: otherwise.map(Box::new),
+                    }),
+                    (None, Ok(credentials)) => Some(credentials),
+                    (None, Err(e)) => return answer(error_response(e)),
                 }
-                BasicOutcome::Invalid(e) => {
-                    return answer(error_response(ApiError::forbidden(e.detail())))
-                }
-                // A name no row can have is refused (and logged) by `authenticate`.
-                BasicOutcome::Credentials { username, password } => {
-                    Some(Credentials::Basic { username, password })
-                }
-            },
+            }
         }
     } else {
         None
@@ -180,7 +209,16 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         action,
         credentials,
         extra_headers: common,
+        page: None,
     })
+}
+
+/// The session cookie's value when sessions are configured and Django would look it up (a
+/// missing or empty cookie is no session at all).
+fn session_key(conf: &ApiSettings, info: &RequestInfo) -> Option<String> {
+    conf.sessions.secret.as_ref()?;
+    let key = auth::cookies::cookie_value(info.cookie.as_deref()?, &conf.sessions.cookie_name)?;
+    (!key.is_empty()).then_some(key)
 }
 
 impl Work {
@@ -189,7 +227,7 @@ impl Work {
         matches!(
             self.action,
             Ok(Action::Create | Action::Replace(_) | Action::PartialUpdate(_))
-        )
+        ) || matches!(self.page, Some(Page::LoginPost | Page::Logout))
     }
 }
 
