@@ -44,9 +44,13 @@ sub write_file {
 # Returns { rc, out, err, elapsed }.
 sub run_cmd {
     my ($dir, $cmd, $env) = @_;
+    # the binary first: with TEST_NGINX_* cleared, nginx_binary() would fall back to
+    # .build/ or PATH (Debian's nginx, without the stream module, when the build area is
+    # elsewhere)
+    my $binary = nginx_binary();
     local %ENV = %ENV;
     delete $ENV{$_} for grep { /^TEST_NGINX_/ } keys %ENV;
-    $ENV{TEST_NGINX_BINARY} = nginx_binary();
+    $ENV{TEST_NGINX_BINARY} = $binary;
     %ENV = (%ENV, %{ $env || {} });
     delete $ENV{$_} for grep { !defined $ENV{$_} } keys %ENV;
     my $t0 = Time::HiRes::time();
