@@ -10,9 +10,11 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_str_t, ngx_uint_t, NGX_LOG_EMERG,
+    ngx_command_t, ngx_conf_t, ngx_http_conf_ctx_t, ngx_http_handler_pt,
+    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_str_t, ngx_uint_t, NGX_LOG_EMERG,
 };
 use ngx::core::NGX_CONF_ERROR;
+use ngx::http::{HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
 use ngx::ngx_conf_log_error;
 
 /// What a setter returns when the directive was taken.
@@ -104,4 +106,55 @@ pub fn invalid(cf: *mut ngx_conf_t, words: &[String], why: Option<&str>) -> *mut
         }
     }
     NGX_CONF_ERROR
+}
+
+/// Makes `handler` the content handler of the location being read, for a page directive
+/// (`music_stats`, `music_metrics`, `music_health`) that cannot share its location with the
+/// API: `api_here` says whether `music_api` is already in it.
+///
+/// # Safety
+/// `cf` is the configuration being parsed, inside a location block.
+pub unsafe fn serve_page(
+    cf: *mut ngx_conf_t,
+    directive: &str,
+    api_here: bool,
+    handler: ngx_http_handler_pt,
+) -> Result<(), *mut c_char> {
+    if api_here {
+        ngx_conf_log_error!(
+            NGX_LOG_EMERG,
+            cf,
+            "\"{}\" and \"music_api\" cannot share a location",
+            directive
+        );
+        return Err(NGX_CONF_ERROR);
+    }
+    // SAFETY: inside a location block the core module's location configuration exists.
+    let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
+        return Err(NGX_CONF_ERROR);
+    };
+    clcf.handler = handler;
+    Ok(())
+}
+
+/// Adds `handler` to nginx's log phase (a module's postconfiguration); false when nginx
+/// could not make room for it.
+///
+/// # Safety
+/// `cf` is the configuration of the `http` block just parsed.
+pub unsafe fn add_log_handler(cf: *mut ngx_conf_t, handler: ngx_http_handler_pt) -> bool {
+    // SAFETY: `cf` is the http block's configuration, which has the core module's main conf.
+    let Some(cmcf) = (unsafe { NgxHttpCoreModule::main_conf_mut(&*cf) }) else {
+        return false;
+    };
+    let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_LOG_PHASE as usize];
+    // SAFETY: the phase's handler array is an ngx_array_t of ngx_http_handler_pt, initialised
+    // by ngx_http_init_phases before any postconfiguration runs.
+    let h = unsafe { nginx_sys::ngx_array_push(&mut phase.handlers) } as *mut ngx_http_handler_pt;
+    if h.is_null() {
+        return false;
+    }
+    // SAFETY: `h` is the new, writable element.
+    unsafe { *h = handler };
+    true
 }

@@ -9,22 +9,23 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_DELETE, NGX_HTTP_GET, NGX_HTTP_HEAD,
-    NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF, NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE,
-    NGX_HTTP_NOT_ALLOWED, NGX_HTTP_OPTIONS, NGX_HTTP_PATCH, NGX_HTTP_POST, NGX_HTTP_PUT,
-    NGX_LOG_EMERG, NGX_OK,
+    ngx_command_t, ngx_conf_t, ngx_cycle_t, ngx_http_module_t, ngx_http_request_t, ngx_int_t,
+    ngx_module_t, ngx_str_t, NGX_CONF_NOARGS, NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_DELETE,
+    NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF,
+    NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_NOT_ALLOWED, NGX_HTTP_OPTIONS, NGX_HTTP_PATCH,
+    NGX_HTTP_POST, NGX_HTTP_PUT, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
-use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use super::health::{self, Probe, ReadyTarget};
 use super::shared::METHODS;
 use super::zone::{self, ZoneRef};
 use super::{expose, record, MetricsConf, Page};
-use crate::conf::setter::{args, command, conf_of, duplicate, text, NGX_CONF_OK};
+use crate::conf::setter::{
+    add_log_handler, args, command, conf_of, duplicate, serve_page, text, NGX_CONF_OK,
+};
 use crate::ffi::executor::spawn;
 use crate::ffi::request::{self, respond_now, PendingRequest};
 use crate::http::{Body, Response};
@@ -197,24 +198,15 @@ unsafe extern "C" fn set_metrics(
         return duplicate(cf, &directive);
     }
     // SAFETY: inside a location block every http module's location configuration exists.
-    if unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api) {
-        ngx_conf_log_error!(
-            NGX_LOG_EMERG,
-            cf,
-            "\"{}\" and \"music_api\" cannot share a location",
-            directive
-        );
-        return NGX_CONF_ERROR;
+    let api_here = unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
+    // SAFETY: `cf` is being parsed, inside a location block.
+    if let Err(e) = unsafe { serve_page(cf, &directive, api_here, Some(metrics_handler)) } {
+        return e;
     }
-    // SAFETY: inside a location block the core module's location configuration exists.
-    let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
-        return NGX_CONF_ERROR;
-    };
     if !ZONE_DECLARED.load(Ordering::Relaxed) {
         PAGE_WITHOUT_ZONE.store(true, Ordering::Relaxed);
     }
     conf.page = Some(Page::Metrics);
-    clcf.handler = Some(metrics_handler);
     NGX_CONF_OK
 }
 
@@ -240,21 +232,12 @@ unsafe extern "C" fn set_health(
         return NGX_CONF_ERROR;
     };
     // SAFETY: inside a location block every http module's location configuration exists.
-    if unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api) {
-        ngx_conf_log_error!(
-            NGX_LOG_EMERG,
-            cf,
-            "\"{}\" and \"music_api\" cannot share a location",
-            directive
-        );
-        return NGX_CONF_ERROR;
+    let api_here = unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
+    // SAFETY: `cf` is being parsed, inside a location block.
+    if let Err(e) = unsafe { serve_page(cf, &directive, api_here, Some(health_handler)) } {
+        return e;
     }
-    // SAFETY: inside a location block the core module's location configuration exists.
-    let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
-        return NGX_CONF_ERROR;
-    };
     conf.page = Some(Page::Health(probe));
-    clcf.handler = Some(health_handler);
     NGX_CONF_OK
 }
 
@@ -308,20 +291,11 @@ unsafe fn check_and_install(cf: *mut ngx_conf_t) -> ngx_int_t {
     if !declared {
         return NGX_OK as ngx_int_t;
     }
-    // SAFETY: `cf` is the http block's configuration, which has the core module's main conf.
-    let Some(cmcf) = (unsafe { NgxHttpCoreModule::main_conf_mut(&*cf) }) else {
-        return NGX_ERROR as ngx_int_t;
-    };
-    let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_LOG_PHASE as usize];
-    // SAFETY: the phase's handler array is an ngx_array_t of ngx_http_handler_pt, initialised
-    // by ngx_http_init_phases before any postconfiguration runs.
-    let h = unsafe { nginx_sys::ngx_array_push(&mut phase.handlers) } as *mut ngx_http_handler_pt;
-    if h.is_null() {
-        return NGX_ERROR as ngx_int_t;
+    // SAFETY: `cf` is the http block's configuration (caller).
+    match unsafe { add_log_handler(cf, Some(log_handler)) } {
+        true => NGX_OK as ngx_int_t,
+        false => NGX_ERROR as ngx_int_t,
     }
-    // SAFETY: `h` is the new, writable element.
-    unsafe { *h = Some(log_handler) };
-    NGX_OK as ngx_int_t
 }
 
 /// How often the log phase publishes the worker's pool gauges.

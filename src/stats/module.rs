@@ -7,19 +7,20 @@ use std::ffi::{c_char, c_void};
 use std::ptr;
 
 use nginx_sys::{
-    ngx_command_t, ngx_conf_t, ngx_http_handler_pt, ngx_http_module_t,
-    ngx_http_phases_NGX_HTTP_LOG_PHASE, ngx_http_request_t, ngx_int_t, ngx_module_t, ngx_str_t,
-    NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF,
+    ngx_command_t, ngx_conf_t, ngx_http_module_t, ngx_http_request_t, ngx_int_t, ngx_module_t,
+    ngx_str_t, NGX_CONF_TAKE1, NGX_ERROR, NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_LOC_CONF,
     NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
-use ngx::http::{HttpModule, HttpModuleLocationConf, HttpModuleMainConf, NgxHttpCoreModule};
+use ngx::http::{HttpModule, HttpModuleLocationConf};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use super::handler;
 use super::zone::{self, ZoneError, ZoneRef};
 use super::{parse_size, split_zone_arg, Counting, StatsConf};
-use crate::conf::setter::{args, command, conf_of, duplicate, text, NGX_CONF_OK};
+use crate::conf::setter::{
+    add_log_handler, args, command, conf_of, duplicate, serve_page, text, NGX_CONF_OK,
+};
 
 /// The module's type for ngx-rust's configuration helpers.
 pub struct StatsModule;
@@ -198,27 +199,17 @@ unsafe extern "C" fn set_stats(
     if conf.serve.is_some() {
         return duplicate(cf, &directive);
     }
-    // SAFETY: inside a location block every http module's location configuration exists.
-    let api = unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
-    if api {
-        ngx_conf_log_error!(
-            NGX_LOG_EMERG,
-            cf,
-            "\"{}\" and \"music_api\" cannot share a location",
-            directive
-        );
-        return NGX_CONF_ERROR;
-    }
-    // SAFETY: inside a location block the core module's location configuration exists.
-    let Some(clcf) = (unsafe { NgxHttpCoreModule::location_conf_mut(&*cf) }) else {
-        return NGX_CONF_ERROR;
-    };
     // SAFETY: as above.
     let Some(zone) = (unsafe { zone_reference(cf, a[1], &directive) }) else {
         return NGX_CONF_ERROR;
     };
+    // SAFETY: inside a location block every http module's location configuration exists.
+    let api_here = unsafe { crate::module::Module::location_conf(&*cf) }.is_some_and(|c| c.api);
+    // SAFETY: `cf` is being parsed, inside a location block.
+    if let Err(e) = unsafe { serve_page(cf, &directive, api_here, Some(stats_handler)) } {
+        return e;
+    }
     conf.serve = Some(zone);
-    clcf.handler = Some(stats_handler);
     NGX_CONF_OK
 }
 
@@ -243,20 +234,11 @@ unsafe fn check_zones_and_count(cf: *mut ngx_conf_t) -> ngx_int_t {
     if zones.is_empty() {
         return NGX_OK as ngx_int_t;
     }
-    // SAFETY: `cf` is the http block's configuration, which has the core module's main conf.
-    let Some(cmcf) = (unsafe { NgxHttpCoreModule::main_conf_mut(&*cf) }) else {
-        return NGX_ERROR as ngx_int_t;
-    };
-    let phase = &mut cmcf.phases[ngx_http_phases_NGX_HTTP_LOG_PHASE as usize];
-    // SAFETY: the phase's handler array is an ngx_array_t of ngx_http_handler_pt, initialised
-    // by ngx_http_init_phases before any postconfiguration runs.
-    let h = unsafe { nginx_sys::ngx_array_push(&mut phase.handlers) } as *mut ngx_http_handler_pt;
-    if h.is_null() {
-        return NGX_ERROR as ngx_int_t;
+    // SAFETY: `cf` is the http block's configuration (caller).
+    match unsafe { add_log_handler(cf, Some(log_handler)) } {
+        true => NGX_OK as ngx_int_t,
+        false => NGX_ERROR as ngx_int_t,
     }
-    // SAFETY: `h` is the new, writable element.
-    unsafe { *h = Some(log_handler) };
-    NGX_OK as ngx_int_t
 }
 
 /// NGX_HTTP_LOG_PHASE handler: counts the request in the zone of `music_stats_count`.
