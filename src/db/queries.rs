@@ -311,16 +311,7 @@ impl Db {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
-        Ok(Some(UserRow {
-            id: row
-                .try_get::<_, i32>(0)
-                .map(i64::from)
-                .or_else(|_| row.try_get::<_, i64>(0))
-                .map_err(get)?,
-            password: row.try_get(1).map_err(get)?,
-            is_active: row.try_get(2).map_err(get)?,
-        }))
+        user_row(row).map(Some)
     }
 
     /// The `session_data` of an unexpired `django_session` row.
@@ -362,16 +353,7 @@ impl Db {
         let Some(row) = rows.first() else {
             return Ok(None);
         };
-        let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
-        Ok(Some(UserRow {
-            id: row
-                .try_get::<_, i32>(0)
-                .map(i64::from)
-                .or_else(|_| row.try_get::<_, i64>(0))
-                .map_err(get)?,
-            password: row.try_get(1).map_err(get)?,
-            is_active: row.try_get(2).map_err(get)?,
-        }))
+        user_row(row).map(Some)
     }
 
     /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
@@ -427,6 +409,21 @@ impl Db {
     pub fn music_row(row: &Row) -> Result<MusicRow<&str>, DbError> {
         music_row(row)
     }
+}
+
+/// An `auth_user` row of the user statements (`id`, `password`, `is_active`); `id` is an
+/// `integer` in Django's table and a `bigint` where a project changed it.
+fn user_row(row: &Row) -> Result<UserRow, DbError> {
+    let get = |e: tokio_postgres::Error| DbError::Query(describe(&e));
+    Ok(UserRow {
+        id: row
+            .try_get::<_, i32>(0)
+            .map(i64::from)
+            .or_else(|_| row.try_get::<_, i64>(0))
+            .map_err(get)?,
+        password: row.try_get(1).map_err(get)?,
+        is_active: row.try_get(2).map_err(get)?,
+    })
 }
 
 #[cfg(test)]
