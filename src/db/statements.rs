@@ -98,6 +98,25 @@ const ID_SONG_SINGER: &[Type] = &[Type::INT8, Type::TEXT, Type::TEXT];
 const SESSION_ROW: &[Type] = &[Type::TEXT, Type::TEXT, Type::INT8];
 
 impl Stmt {
+    /// Every statement, in the order of [`ALL`].
+    pub const EVERY: [Stmt; ALL.len()] = [
+        Stmt::List,
+        Stmt::Retrieve,
+        Stmt::Exists,
+        Stmt::Create,
+        Stmt::Replace,
+        Stmt::Patch,
+        Stmt::Delete,
+        Stmt::Detail,
+        Stmt::AllSingers,
+        Stmt::UserByName,
+        Stmt::SessionByKey,
+        Stmt::UserById,
+        Stmt::InsertSession,
+        Stmt::DeleteSession,
+        Stmt::TouchLastLogin,
+    ];
+
     pub fn sql(self) -> &'static str {
         ALL[self as usize]
     }
@@ -139,21 +158,8 @@ mod tests {
 
     #[test]
     fn every_parameter_has_a_declared_type() {
-        use Stmt::*;
-        for s in [
-            List,
-            Retrieve,
-            Exists,
-            Create,
-            Replace,
-            Patch,
-            Delete,
-            Detail,
-            AllSingers,
-            UserByName,
-            SessionByKey,
-            UserById,
-        ] {
+        for (i, s) in Stmt::EVERY.into_iter().enumerate() {
+            assert_eq!(s as usize, i, "{s:?} out of the order of ALL");
             let highest = (1..=9)
                 .filter(|n| s.sql().contains(&format!("${n}")))
                 .max()
