@@ -8,7 +8,8 @@
 #
 # Configuration is by environment only (see nginx-conf/docker/entrypoint): DATABASE_URL or
 # PGHOST/PGPORT/PGUSER/PGPASSWORD/PGDATABASE, ADMIN_USER/ADMIN_PASSWORD, NGX_MUSIC_PORT (8080),
-# LOG_DIR (unset: logs to stdout/stderr), NGX_MUSIC_WORKERS; `lb` as the command runs the load
+# LOG_DIR (unset: logs to stdout/stderr), NGX_MUSIC_WORKERS, DJANGO_SECRET_KEY or
+# DJANGO_SECRET_KEY_FILE (unset: one generated and kept in the volume /var/lib/ngx-music); `lb` as the command runs the load
 # balancer configuration (nginx-conf/lb/nginx.conf) instead of the app.
 
 ############################################################ build
@@ -45,7 +46,8 @@ RUN apt-get update \
 
 RUN groupadd --system --gid 10001 ngxmusic \
     && useradd --system --uid 10001 --gid ngxmusic --home-dir /nonexistent --no-create-home \
-        --shell /usr/sbin/nologin ngxmusic
+        --shell /usr/sbin/nologin ngxmusic \
+    && install -d -m 0700 -o 10001 -g 10001 /var/lib/ngx-music
 
 WORKDIR /opt/ngx-music
 COPY --from=builder /opt/ngx-music/.build/nginx .build/nginx
@@ -56,8 +58,11 @@ COPY nginx-conf nginx-conf
 
 # Everything above is root's and read-only to the server; what it writes goes to
 # NGX_MUSIC_RUN_DIR (the rendered config, pid, temp files), created at start, so any uid works.
+# NGX_MUSIC_DATA_DIR keeps the generated Django SECRET_KEY (when DJANGO_SECRET_KEY and
+# DJANGO_SECRET_KEY_FILE are unset): the server's own 0700 directory, for a volume.
 ENV NGX_MUSIC_PORT=8080 \
-    NGX_MUSIC_RUN_DIR=/tmp/ngx-music
+    NGX_MUSIC_RUN_DIR=/tmp/ngx-music \
+    NGX_MUSIC_DATA_DIR=/var/lib/ngx-music
 USER 10001:10001
 EXPOSE 8080
 

@@ -83,7 +83,7 @@ sub run {
 my @ENTRYPOINT_VARS = qw(DATABASE_URL PGHOST PGPORT PGUSER PGPASSWORD PGDATABASE PGSERVICE
     PGPASSFILE ADMIN_USER ADMIN_PASSWORD ADMIN_EMAIL LOG_DIR DB_WAIT_SECONDS NGX_MUSIC_PORT
     NGX_MUSIC_RUN_DIR NGX_MUSIC_WORKERS NGX_MUSIC_ERROR_LOG_LEVEL NGX_MUSIC_REAL_IP_FROM
-    LB_APP1 LB_APP2 LB_RESOLVER PSQL);
+    LB_APP1 LB_APP2 LB_RESOLVER PSQL DJANGO_SECRET_KEY DJANGO_SECRET_KEY_FILE NGX_MUSIC_DATA_DIR);
 
 sub entrypoint_env {
     my (%set) = @_;
@@ -242,6 +242,11 @@ subtest 'Dockerfile: the build stage is build/run\'s build step' => sub {
     like(slurp($ENTRYPOINT), qr{^health\)\n\s+path=/health/ready\n(?:.*\n){0,2}\s+exec curl -fsS .*"http://127\.0\.0\.1:\$PORT\$path"}m, 'entrypoint health is curl GET /health/ready (/health/live on the balancer)');
     ok((grep { $_->[0] eq 'EXPOSE' && $_->[1] eq '8080' } @{ $runtime->{ins} }), 'EXPOSE 8080');
     ok((grep { $_->[0] eq 'ENV' && $_->[1] =~ /NGX_MUSIC_PORT=8080/ } @{ $runtime->{ins} }), 'the port is 8080, not privileged');
+    ok((grep { $_->[0] eq 'ENV' && $_->[1] =~ m{NGX_MUSIC_DATA_DIR=/var/lib/ngx-music\b} } @{ $runtime->{ins} }),
+        'NGX_MUSIC_DATA_DIR=/var/lib/ngx-music (the generated SECRET_KEY, a volume in docker-compose.yml)');
+    my ($uid) = ($users[-1] // '') =~ /^(\d+)/;
+    ok((grep { $_->[0] eq 'RUN' && $_->[1] =~ m{install -d -m 0700 -o \Q${\ ($uid // 'none')}\E -g \d+ /var/lib/ngx-music\b} } @{ $runtime->{ins} }),
+        '/var/lib/ngx-music: 0700, owned by the USER the server runs as (a new volume takes both)');
 
     # .dockerignore: a whitelist that lets in every COPY source and keeps .build/ and target/ out
     my @ignore = grep { length && !/^#/ } map { s/^\s+|\s+$//gr } split /\n/, slurp("$ROOT/.dockerignore");
@@ -334,7 +339,7 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     my ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, PGHOST => '127.0.0.1', PGPORT => '5433',
         PGUSER => 'music', PGPASSWORD => $PW, PGDATABASE => 'musicdb'), $ENTRYPOINT, 'render', 'app');
     is($rc, 0, 'render app (PG* variables)') or diag $out;
-    is($out, "$dir/conf/nginx.conf\n", 'it prints the rendered file');
+    like($out, qr{(?:^\[entrypoint\] .*\n)*\Q$dir\E/conf/nginx\.conf\n\z}m, 'it prints the rendered file (after its log lines, on stderr)');
     my $conf = -f "$dir/conf/nginx.conf" ? slurp("$dir/conf/nginx.conf") : '';
     my $ci = "host='127.0.0.1' port='5433' user='music' password=" . conninfo_value($PW) . " dbname='musicdb'";
     my ($db_line) = grep { /^music_database / } conf_lines($conf);
@@ -343,7 +348,7 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     # the shipped template, filled with the same values, container differences applied
     my %val = (MODULE => $MODULE, WORKERS => 'auto', ERROR_LOG_LEVEL => 'warn', RUN => $dir,
         CONF => "$dir/conf", STATIC => "$dir/static", LISTEN => '8080',
-        DATABASE_URL => nginx_value($ci));
+        SECRET_KEY_FILE => "$dir/django_secret_key", DATABASE_URL => nginx_value($ci));
     my @want;
     for my $l (conf_lines($shipped)) {
         $l =~ s{\@LOGS\@/error\.log}{stderr};
@@ -448,6 +453,62 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     isnt($rc, 0, 'refused: a backend that is not host:port');
 };
 
+subtest 'the entrypoint\'s Django SECRET_KEY: generated once and kept, or DJANGO_SECRET_KEY(_FILE)' => sub {
+    plan skip_all => 'no nginx build or module' unless $have_nginx;
+    my $data = "$tmp/secret-data";
+    my $key_of = sub {
+        my ($dir) = @_;
+        my ($f) = slurp("$dir/conf/nginx.conf") =~ /^\s*music_django_secret_key_file\s+(\S+);/m;
+        return ($f, defined $f ? slurp($f) : undef);
+    };
+    my %base = (PGHOST => '127.0.0.1', NGX_MUSIC_DATA_DIR => $data);
+    my ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-a"), $ENTRYPOINT, 'render', 'app');
+    is($rc, 0, 'render app with no key given') or return diag $out;
+    like($out, qr/generated Django's SECRET_KEY in \Q$data\E\/django_secret_key/, 'it says it generated one, and where');
+    my ($f, $key) = $key_of->("$tmp/secret-a");
+    is($f, "$data/django_secret_key", 'the config names the key kept in NGX_MUSIC_DATA_DIR');
+    like($key // '', qr/^[a-z0-9!@#\$%^&*(\-_=+)]{50}\n\z/, '50 characters of get_random_secret_key()\'s alphabet');
+    is(sprintf('%04o', (stat $f)[2] & 07777), '0600', 'the key file is 0600');
+    is(sprintf('%04o', (stat $data)[2] & 07777), '0700', 'NGX_MUSIC_DATA_DIR, created, is 0700');
+    ok(index(slurp("$tmp/secret-a/conf/nginx.conf"), $key =~ s/\n//r) < 0, 'the key is not in nginx.conf');
+    ($rc, $out) = nginx_t("$tmp/secret-a", "$tmp/secret-a/conf/nginx.conf");
+    is($rc, 0, 'nginx -t accepts it (the master reads the key)') or diag $out;
+
+    # a restart, and a second app on the same volume: the same key
+    ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-a"), $ENTRYPOINT, 'render', 'app');
+    is(($key_of->("$tmp/secret-a"))[1], $key, 'rendered again: the same key');
+    unlike($out, qr/generated/, '...none generated');
+    ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-b"), $ENTRYPOINT, 'render', 'app');
+    is(($key_of->("$tmp/secret-b"))[1], $key, 'another app sharing NGX_MUSIC_DATA_DIR: the same key');
+
+    # without NGX_MUSIC_DATA_DIR: kept in the run directory
+    ($rc, $out) = run(entrypoint_env(PGHOST => '127.0.0.1', NGX_MUSIC_RUN_DIR => "$tmp/secret-c"), $ENTRYPOINT, 'render', 'app');
+    is(($key_of->("$tmp/secret-c"))[0], "$tmp/secret-c/django_secret_key", 'no NGX_MUSIC_DATA_DIR: kept in NGX_MUSIC_RUN_DIR');
+
+    # DJANGO_SECRET_KEY
+    my $given = q{given key $HOME "quoted" 'single' \\ | & @SECRET_KEY_FILE@};
+    ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-d", DJANGO_SECRET_KEY => $given),
+        $ENTRYPOINT, 'render', 'app');
+    is($rc, 0, 'render app with DJANGO_SECRET_KEY') or diag $out;
+    ($f, my $k) = $key_of->("$tmp/secret-d");
+    is($k, "$given\n", 'the config reads DJANGO_SECRET_KEY\'s value, byte for byte');
+    is(sprintf('%04o', (stat $f)[2] & 07777), '0600', "its file ($f) is 0600");
+    is(slurp("$data/django_secret_key"), $key, 'the kept key is left as it was');
+    ok(index(slurp("$tmp/secret-d/conf/nginx.conf"), 'given key') < 0, 'the key is not in nginx.conf');
+    ($rc, $out) = nginx_t("$tmp/secret-d", "$tmp/secret-d/conf/nginx.conf");
+    is($rc, 0, 'nginx -t accepts it') or diag $out;
+
+    # DJANGO_SECRET_KEY_FILE (a compose secret)
+    spew("$tmp/secret-file", "from-a-secret\n");
+    ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-e", DJANGO_SECRET_KEY_FILE => "$tmp/secret-file"),
+        $ENTRYPOINT, 'render', 'app');
+    is(($key_of->("$tmp/secret-e"))[0], "$tmp/secret-file", 'DJANGO_SECRET_KEY_FILE: the config names that file');
+    ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-f", DJANGO_SECRET_KEY_FILE => "$tmp/no-such"),
+        $ENTRYPOINT, 'render', 'app');
+    isnt($rc, 0, 'DJANGO_SECRET_KEY_FILE naming no file: refused');
+    like($out, qr/DJANGO_SECRET_KEY_FILE \S+no-such is not a file/, '...saying why') or diag $out;
+};
+
 ############################################################################ 4. docker-compose
 
 # Whether an IPv4 address is inside an IPv4 CIDR.
@@ -516,6 +577,7 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
     ok((grep { m{^pgdata:/var/lib/postgresql/data(?::rw)?$} } @dbvol), 'db: data in the named volume pgdata')
         or diag explain \@dbvol;
     ok(exists $c->{volumes}{pgdata}, 'pgdata is a top-level named volume');
+    ok(exists $c->{volumes}{'django-secret'}, 'django-secret is a top-level named volume');
 
     # the balancer's fixed address on the compose network: the one peer the apps trust
     my @subnets = map { $_->{subnet} } @{ $c->{networks}{default}{ipam}{config} || [] };
@@ -537,6 +599,11 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
         ok(!$a->{command} || (ref $a->{command} ? $a->{command}[0] : $a->{command}) eq 'app', "$name: runs the app");
         is($a->{environment}{NGX_MUSIC_REAL_IP_FROM} // 'unset', $lb_addr // 'no fixed address',
             "$name: believes X-Real-IP from the balancer's address only");
+        ok(exists $a->{environment}{DJANGO_SECRET_KEY}, "$name: DJANGO_SECRET_KEY passed on");
+        my @avol = map { ref $_ ? "$_->{source}:$_->{target}" : $_ } @{ $a->{volumes} || [] };
+        ok((grep { m{^django-secret:/var/lib/ngx-music(?::rw)?$} } @avol),
+            "$name: the generated key kept in the shared volume django-secret, on the image's NGX_MUSIC_DATA_DIR")
+            or diag explain \@avol;
     }
 
     # the balancer
@@ -670,7 +737,8 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
 
     my ($p1, $p2, $plb) = (t::Nginx::free_port(), t::Nginx::free_port(), t::Nginx::free_port());
     my %common = (NGX_MUSIC_WORKERS => '1', DB_WAIT_SECONDS => '20', ADMIN_USER => $t::Music::admin_login[0],
-        ADMIN_PASSWORD => $t::Music::admin_login[1], NGX_MUSIC_ERROR_LOG_LEVEL => 'warn');
+        ADMIN_PASSWORD => $t::Music::admin_login[1], NGX_MUSIC_ERROR_LOG_LEVEL => 'warn',
+        NGX_MUSIC_DATA_DIR => "$tmp/apps-data");    # one volume for both, as docker-compose.yml
     my %app1_env = (%common, NGX_MUSIC_PORT => $p1, NGX_MUSIC_RUN_DIR => "$tmp/app1",
         LOG_DIR => "$tmp/app1-log", PGHOST => $pg_host, PGPORT => $pg_port, PGUSER => $role,
         PGPASSWORD => $PW, PGDATABASE => $dbname);
@@ -696,6 +764,21 @@ subtest 'the entrypoint for real: apps bootstrapping a fresh database, the balan
     like(slurp("$tmp/app2.out"), qr/user 'admin' exists, left unchanged/, 'second app: the bootstrap changes nothing');
     $r = $http->get("http://127.0.0.1:$p2/api/musics/", { headers => auth(@t::Music::admin_login) });
     like($r->{content}, qr/"song":"compose-song"/, 'app2 sees what app1 wrote');
+
+    # a session logged in through app1's /api-auth/login/ is accepted by app2: one generated key
+    my $login = $http->get("http://127.0.0.1:$p1/api-auth/login/");
+    my ($csrf) = ($login->{headers}{'set-cookie'} // '') =~ /csrftoken=(\w+)/;
+    my ($form_token) = ($login->{content} // '') =~ /name="csrfmiddlewaretoken" value="(\w+)"/;
+    ok($csrf && $form_token, 'app1: GET /api-auth/login/ gives the form and the csrftoken cookie') or diag $login->{content};
+    $r = $http->post_form("http://127.0.0.1:$p1/api-auth/login/",
+        { username => $t::Music::admin_login[0], password => $t::Music::admin_login[1], csrfmiddlewaretoken => $form_token // '',
+          next => '/api/' }, { headers => { Cookie => "csrftoken=" . ($csrf // '') } });
+    my ($sid) = join(' ', ref $r->{headers}{'set-cookie'} ? @{ $r->{headers}{'set-cookie'} } : ($r->{headers}{'set-cookie'} // ''))
+        =~ /sessionid=(\w+)/;
+    is($r->{status}, 302, 'app1: POST /api-auth/login/ logs in (302)') or diag "$r->{status} $r->{content}";
+    $r = $http->get("http://127.0.0.1:$p2/api/musics/", { headers => { Cookie => 'sessionid=' . ($sid // 'none') } });
+    is($r->{status}, 200, 'app2 accepts the session app1 wrote (both read the one generated key)')
+        or diag "$r->{status} $r->{content}";
 
     # restart app1: the data stays
     stop_child($app1);

@@ -11,6 +11,9 @@
 #   6. Ctrl-C before the banner stops the PostgreSQL already started;
 #   7. a checkout only root can enter: build/run picks a build area under /var/tmp, says
 #      where, and serves the API and the static files from there.
+#   8. Django's SECRET_KEY: generated once into the build area (0600, build/run's user's),
+#      kept across restarts, DJANGO_SECRET_KEY / DJANGO_SECRET_KEY_FILE used when given; the
+#      shipped config serves /api-auth/login/ with it;
 # 3 and 7 need root (runuser), as CI runs.
 use strict;
 use warnings;
@@ -50,7 +53,7 @@ sub new_stack {
     symlink "$AREA0/nginx-src", "$area/nginx-src" or die $!;
     my %s = (root => $ROOT, area => $area, port => t::Nginx::free_port(), pg_port => t::Nginx::free_port());
     $s{env} = { NGX_MUSIC_BUILD_AREA => $area, NGX_MUSIC_PORT => $s{port}, NGX_MUSIC_PG_PORT => $s{pg_port},
-        NGX_MUSIC_WORKERS => 1, DATABASE_URL => undef };
+        NGX_MUSIC_WORKERS => 1, DATABASE_URL => undef, DJANGO_SECRET_KEY => undef, DJANGO_SECRET_KEY_FILE => undef };
     push @cleanup, \%s;
     return \%s;
 }
@@ -166,6 +169,34 @@ subtest 'start: the README\'s banner, eval-able status, static files' => sub {
     is($r->{content}, slurp("$ROOT/nginx-conf/static/hello.txt"), '...the shipped file');
 };
 
+# The key file the running config names (music_django_secret_key_file), and its text.
+sub conf_secret {
+    my ($s) = @_;
+    my ($f) = slurp("$s->{area}/run/conf/nginx.conf") =~ /^\s*music_django_secret_key_file\s+(\S+);/m;
+    return ($f, defined $f ? slurp($f) : undef);
+}
+
+subtest 'a Django SECRET_KEY generated on the first start, 0600; /api-auth/login/ served' => sub {
+    plan skip_all => 'no running stack' unless $s->{url};
+    my $kept = "$s->{area}/django_secret_key";
+    ok(-f $kept, 'the key was generated in the build area') or return;
+    my @st = stat $kept;
+    is(sprintf('%04o', $st[2] & 07777), '0600', 'the key file is 0600');
+    is($st[4], $>, 'owned by the user that ran build/run (the master), not the workers');
+    like(slurp($kept), qr/^[a-z0-9!@#\$%^&*(\-_=+)]{50}\n\z/, '50 characters of get_random_secret_key()\'s alphabet');
+    my ($f, $key) = conf_secret($s);
+    is($f, $kept, 'the config\'s music_django_secret_key_file names it');
+    $s->{key} = $key;
+    my $bare = $key =~ s/\n\z//r;
+    ok(index(slurp("$s->{area}/run/conf/nginx.conf"), $bare) < 0, 'the key itself is not in nginx.conf');
+
+    my $r = $http->get("http://127.0.0.1:$s->{port}/api-auth/login/");
+    is($r->{status}, 200, 'GET /api-auth/login/: 200');
+    like($r->{content}, qr/<form[^>]+method="post"/i, '...a login form');
+    like($r->{content}, qr/name="csrfmiddlewaretoken"/, '...with its CSRF token');
+    like($r->{headers}{'set-cookie'} // '', qr/csrftoken=/, '...and the csrftoken cookie');
+};
+
 # What a local user other than the server's may do with the embedded cluster.
 sub check_pg_closed {
     my ($s, $what) = @_;
@@ -212,6 +243,36 @@ subtest 'stop with DATABASE_URL exported stops the PostgreSQL that start started
     ok(!port_open($s->{pg_port}), "nothing listens on the PostgreSQL port $s->{pg_port}");
     ($rc, $out) = run_in($s, {}, 'status');
     is($out, "STATUS=stopped\n", 'status: STATUS=stopped');
+};
+
+subtest 'the key is kept across restarts; DJANGO_SECRET_KEY and DJANGO_SECRET_KEY_FILE win' => sub {
+    plan skip_all => 'no key from the first start' unless $s->{key};
+    ($rc, $out) = run_in($s, {}, 'start');
+    is($rc, 0, 'start again') or return diag $out;
+    is((conf_secret($s))[1], $s->{key}, 'the same key as on the first start');
+    unlike($out, qr/generated Django's SECRET_KEY/, 'nothing generated this time');
+    ($rc, $out) = run_in($s, {}, 'stop');
+
+    my $given = 'given-secret-key $&|"\\ with every odd character';
+    ($rc, $out) = run_in($s, { DJANGO_SECRET_KEY => $given }, 'start');
+    is($rc, 0, 'start with DJANGO_SECRET_KEY') or return diag $out;
+    my ($f, $key) = conf_secret($s);
+    is($key, "$given\n", 'the config reads DJANGO_SECRET_KEY\'s value');
+    is(sprintf('%04o', (stat $f)[2] & 07777), '0600', "its file ($f) is 0600");
+    is(slurp("$s->{area}/django_secret_key"), $s->{key}, 'the kept key is left as it was');
+    is($http->get("http://127.0.0.1:$s->{port}/api-auth/login/")->{status}, 200, 'GET /api-auth/login/: 200');
+    ($rc, $out) = run_in($s, {}, 'stop');
+
+    my $file = "$s->{area}/my-secret";
+    open my $fh, '>', $file or die $!; print $fh "from-a-file\n"; close $fh;
+    chmod 0600, $file;
+    ($rc, $out) = run_in($s, { DJANGO_SECRET_KEY_FILE => $file }, 'start');
+    is($rc, 0, 'start with DJANGO_SECRET_KEY_FILE') or return diag $out;
+    is((conf_secret($s))[0], $file, 'the config names that file');
+    ($rc, $out) = run_in($s, {}, 'stop');
+    ($rc, $out) = run_in($s, { DJANGO_SECRET_KEY_FILE => "$s->{area}/no-such-file" }, 'start');
+    isnt($rc, 0, 'DJANGO_SECRET_KEY_FILE naming no file: start fails');
+    like($out, qr/DJANGO_SECRET_KEY_FILE .*no-such-file is not a readable file/, '...and says why') or diag $out;
 };
 
 ################################################################################ 5. failed start
