@@ -1,5 +1,8 @@
 // ngx-music browser page: sign in, list, add, edit and delete songs through the Music API.
-// Plain JavaScript, no build step, no dependency. Every text that comes from the API or the
+// Signing in is Django's: the login page (/api-auth/login/) sets an HttpOnly session cookie,
+// which the browser sends with every API call; the page never keeps the password (only the
+// form field holds it until the submit), and sends the csrftoken cookie back as X-CSRFToken
+// on writes, as Django's CSRF check wants. Plain JavaScript, no build step, no dependency. Every text that comes from the API or the
 // user is put in the page with textContent / createElement (never innerHTML), so a song
 // called "<img onerror=…>" is shown as those characters.
 'use strict';
@@ -7,41 +10,63 @@
 (function () {
   var API = (document.querySelector('meta[name="music-api"]') || {}).content || '/api/';
   if (API.charAt(API.length - 1) !== '/') API += '/';
-  var STORE_KEY = 'ngx-music.auth';
+  var AUTH = (document.querySelector('meta[name="music-auth"]') || {}).content || '/api-auth/';
+  if (AUTH.charAt(AUTH.length - 1) !== '/') AUTH += '/';
+  // the signed-in user's name, to show it (the API does not say whose session it is); shared by
+  // the tabs of this site. Never the password.
+  var USER_KEY = 'ngx-music.user';
   var FIELDS = ['song', 'singer'];
 
   // state: who is signed in, and which song the form edits (null: the form adds one)
-  var auth = null;      // {user: "admin", token: "<base64 of user:password>"}
+  var user = null;      // the name shown in the header, null when signed out
   var editing = null;   // the song object being edited
   var songs = [];
 
   function $(id) { return document.getElementById(id); }
 
-  // --- credentials ---------------------------------------------------------------------------
+  // --- the session ---------------------------------------------------------------------------
 
-  // base64 of the UTF-8 bytes of "user:password" (btoa alone only takes Latin-1)
-  function basicToken(user, password) {
-    var bytes = new TextEncoder().encode(user + ':' + password);
-    var bin = '';
-    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
-    return btoa(bin);
+  function setUser(name) {
+    user = name;
+    try {
+      if (name) localStorage.setItem(USER_KEY, name);
+      else localStorage.removeItem(USER_KEY);
+    } catch (e) { /* storage disabled: the header shows no name after a reload */ }
   }
 
-  // Kept for this tab only (sessionStorage: gone when the tab closes), never in a cookie.
-  function saveAuth(a) {
-    auth = a;
-    try {
-      if (a) sessionStorage.setItem(STORE_KEY, JSON.stringify(a));
-      else sessionStorage.removeItem(STORE_KEY);
-    } catch (e) { /* storage disabled: keep it in memory only */ }
+  function savedUser() {
+    try { return localStorage.getItem(USER_KEY); } catch (e) { return null; }
   }
 
-  function loadAuth() {
-    try {
-      var a = JSON.parse(sessionStorage.getItem(STORE_KEY) || 'null');
-      if (a && typeof a.user === 'string' && typeof a.token === 'string') return a;
-    } catch (e) { /* ignore */ }
-    return null;
+  // Django's CSRF token, from its cookie (not HttpOnly, so that pages can send it back). Read at
+  // each write: a login rotates it.
+  function csrfToken() {
+    var m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]*)/);
+    return m ? decodeURIComponent(m[1]) : '';
+  }
+
+  function form(fields) {
+    return Object.keys(fields).map(function (k) {
+      return encodeURIComponent(k) + '=' + encodeURIComponent(fields[k]);
+    }).join('&');
+  }
+
+  // A POST of a form to the login or logout page, with the CSRF token in both places Django
+  // looks; follows the redirect.
+  function postAuthPage(page, fields) {
+    fields.csrfmiddlewaretoken = csrfToken();
+    return fetch(AUTH + page, {
+      method: 'POST', credentials: 'same-origin', cache: 'no-store',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-CSRFToken': fields.csrfmiddlewaretoken },
+      body: form(fields)
+    });
+  }
+
+  // The first error note of a login page answer (the wrong-password message), as text.
+  function loginError(html) {
+    var doc = new DOMParser().parseFromString(html, 'text/html');
+    var note = doc.querySelector('.errornote') || doc.querySelector('p');
+    return note ? note.textContent.trim() : '';
   }
 
   // --- the API -------------------------------------------------------------------------------
@@ -49,11 +74,10 @@
   // Resolves to {status, data}; data is the parsed JSON body, null for an empty one, or
   // {detail: "..."} for a body that is not JSON (an nginx error page, say). Rejects only when
   // the request could not be made at all (network).
-  function api(method, path, body, token) {
+  function api(method, path, body) {
     var headers = { 'Accept': 'application/json' };
-    var t = token || (auth && auth.token);
-    if (t) headers['Authorization'] = 'Basic ' + t;
-    var init = { method: method, headers: headers, cache: 'no-store', credentials: 'omit' };
+    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRFToken'] = csrfToken();
+    var init = { method: method, headers: headers, cache: 'no-store', credentials: 'same-origin' };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -157,7 +181,7 @@
   function showApp() {
     $('signin').hidden = true;
     $('signin-error').hidden = true;
-    $('who-name').textContent = auth.user;
+    $('who-name').textContent = user || '';
     $('who').hidden = false;
     $('app').hidden = false;
   }
@@ -217,10 +241,11 @@
 
   // --- actions -------------------------------------------------------------------------------
 
-  // Any 403 once signed in (password changed, user deactivated): back to the sign-in form.
+  // Any 403 (signed out in another tab, the session expired, the password changed, the user
+  // deactivated): back to the sign-in form.
   function handleAuthLoss(res) {
     if (res.status === 403 || res.status === 401) {
-      saveAuth(null);
+      setUser(null);
       resetForm();
       songs = [];
       render();
@@ -240,47 +265,67 @@
     }, function (err) { showBanner([networkError(err)]); });
   }
 
+  function signinFailed(message) {
+    var err = $('signin-error');
+    err.textContent = message;
+    err.hidden = false;
+    $('signin-password').value = '';
+    $('signin-password').focus();
+  }
+
+  // Django's login: GET the login page (it sets the csrftoken cookie), then POST the form to
+  // it. Success is its redirect to the song list, which is then shown; a wrong password is
+  // the page again with Django's message. The password goes from the field into the request
+  // body and the field is emptied: nothing else keeps it.
   function signIn(ev) {
     ev.preventDefault();
-    var form = $('signin-form');
-    var user = $('signin-username').value;
-    var token = basicToken(user, $('signin-password').value);
-    setBusy(form, true);
-    api('GET', 'musics/', undefined, token).then(function (res) {
-      setBusy(form, false);
-      if (res.status === 200 && Array.isArray(res.data)) {
-        saveAuth({ user: user, token: token });
-        $('signin-password').value = '';
+    var signinForm = $('signin-form');
+    var name = $('signin-username').value;
+    setBusy(signinForm, true);
+    fetch(AUTH + 'login/', { credentials: 'same-origin', cache: 'no-store' }).then(function () {
+      var sent = postAuthPage('login/', {
+        username: name, password: $('signin-password').value, next: API + 'musics/'
+      });
+      $('signin-password').value = '';
+      return sent;
+    }).then(function (res) {
+      return res.text().then(function (text) {
+        setBusy(signinForm, false);
+        var listed = null;
+        if (res.ok && res.redirected && (res.headers.get('Content-Type') || '').indexOf('json') >= 0) {
+          try { listed = JSON.parse(text); } catch (e) { listed = null; }
+        }
+        if (!Array.isArray(listed)) {
+          // the page again: Django's "Please enter a correct username and password. ..."
+          signinFailed(loginError(text) || ('HTTP ' + res.status + ' ' + res.statusText));
+          return;
+        }
+        setUser(name);
         clearBanner();
         showApp();
-        songs = res.data;
+        songs = listed;
         render();
         $('song-input').focus();
-        say('Signed in as ' + user + '.');
-      } else {
-        // the API's own words: "Invalid username/password.", ...
-        var msg = (res.data && res.data.detail) || asList(res.data).join(' ') || ('HTTP ' + res.status);
-        var err = $('signin-error');
-        err.textContent = msg;
-        err.hidden = false;
-        $('signin-password').select();
-      }
-    }, function (err) {
-      setBusy(form, false);
-      var e = $('signin-error');
-      e.textContent = networkError(err);
-      e.hidden = false;
+        say('Signed in as ' + name + '.');
+      });
+    }).catch(function (err) {
+      setBusy(signinForm, false);
+      signinFailed(networkError(err));
     });
   }
 
+  // Django's logout: the session row and cookie are deleted, in every tab of this browser.
   function signOut() {
-    saveAuth(null);
-    songs = [];
-    resetForm();
-    render();
-    clearBanner();
-    showSignin('');
-    say('Signed out.');
+    var done = function () {
+      setUser(null);
+      songs = [];
+      resetForm();
+      render();
+      clearBanner();
+      showSignin('');
+      say('Signed out.');
+    };
+    postAuthPage('logout/', {}).then(done, done);
   }
 
   function resetForm() {
@@ -365,13 +410,21 @@
       if (ev.key === 'Escape' && editing) { resetForm(); clearBanner(); }
     });
 
-    var saved = loadAuth();
-    if (saved) {
-      auth = saved;
-      showApp();
-      loadSongs();
-    } else {
+    // Signed in already (this tab before a reload, another tab, Django itself) when the
+    // session cookie lets the list in; anything else shows the sign-in form.
+    api('GET', 'musics/').then(function (res) {
+      if (res.status === 200 && Array.isArray(res.data)) {
+        user = savedUser();
+        showApp();
+        songs = res.data;
+        render();
+      } else {
+        setUser(null);
+        showSignin('');
+      }
+    }, function (err) {
       showSignin('');
-    }
+      showBanner([networkError(err)]);
+    });
   });
 })();

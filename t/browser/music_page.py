@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """The browser page (nginx-conf/static/index.html) in a real headless Chromium, against a
-running ngx-music (build/browser-test starts one): sign in (a wrong password first), add,
-list, a rejected edit with the API's error next to the field, an edit, a detail error in the
-banner, delete (dismissed, then confirmed), reload, sign out. Prints TAP; exits 0 only if
-every check passed. Screenshots go to --artifacts (01-*.png ... and failure.png).
+running ngx-music (build/browser-test starts one): sign in through Django's login page (a
+wrong password first; no password kept in sessionStorage, localStorage or a readable cookie),
+add, list, a rejected edit with the API's error next to the field, an edit, a detail error in
+the banner, delete (dismissed, then confirmed), reload, a second tab signed in by the same
+session, sign out (the session is gone on the server, and the second tab's next action shows
+the sign-in form). Prints TAP; exits 0 only if every check passed. Screenshots go to --artifacts (01-*.png ... and failure.png).
 
 usage: music_page.py --base http://127.0.0.1:PORT --artifacts DIR [--seed]
 env:   MUSIC_USER (admin), MUSIC_PASSWORD (admin1234): the API account (never on a command line)
@@ -26,6 +28,8 @@ from webdriver import Chrome  # noqa: E402
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?[+-]\d\d:\d\d$")
 BLANK = "This field may not be blank."
+# Django's AuthenticationForm message for a wrong password
+WRONG = "Please enter a correct username and password. Note that both fields may be case-sensitive."
 
 
 class Tap:
@@ -59,10 +63,15 @@ class Api:
         self.base = base.rstrip("/") + "/api/"
         self.auth = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
 
-    def call(self, method, path, body=None):
+    def call(self, method, path, body=None, session=None):
+        """With session: that sessionid cookie instead of the Basic credentials."""
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base + path, data=data, method=method,
-                                     headers={"Authorization": self.auth, "Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json"}
+        if session is None:
+            headers["Authorization"] = self.auth
+        else:
+            headers["Cookie"] = "sessionid=" + session
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=10) as res:
                 raw = res.read()
@@ -141,6 +150,21 @@ def main():
                 return Array.prototype.map.call(tr.cells, function(c){return c.textContent.trim();});""",
                         row(song_id))
 
+        def storage():
+            """Every key and value of this tab's sessionStorage and localStorage."""
+            return b.js("""var out = [];
+                [sessionStorage, localStorage].forEach(function (s) {
+                    for (var i = 0; i < s.length; i++) out.push(s.key(i) + '=' + s.getItem(s.key(i)));
+                });
+                return out;""")
+
+        def session_cookie():
+            """The HttpOnly sessionid cookie, as WebDriver sees it (the page cannot)."""
+            try:
+                return b.cmd("GET", "/cookie/sessionid")["value"]
+            except Exception:  # noqa: BLE001
+                return None
+
         def type_into(el, text):
             el.clear()
             if text:
@@ -163,9 +187,11 @@ def main():
         type_into(p, password + "-wrong")
         button("Sign in").click()
         b.wait("the sign-in error", lambda: visible("#signin-error") and text_of("#signin-error"))
-        t.eq(text_of("#signin-error"), "Invalid username/password.", "a wrong password shows the API's detail")
+        t.eq(text_of("#signin-error"), WRONG, "a wrong password shows Django's login message")
         t.ok(not visible("#app"), "still signed out")
-        t.eq(b.js("return sessionStorage.length;"), 0, "nothing stored after a failed sign-in")
+        t.eq(storage(), [], "nothing stored after a failed sign-in")
+        t.eq(p.prop("value"), "", "the password field is emptied")
+        t.eq(session_cookie(), None, "no session cookie")
         shot("01-signin-error.png")
 
         # --- sign in ---------------------------------------------------------------------------
@@ -174,9 +200,16 @@ def main():
         b.wait("the song list", lambda: visible("#app"))
         t.ok(not visible("#signin"), "the sign-in form is gone")
         t.eq(text_of("#who-name"), user, "the header names the user")
-        stored = b.js("return sessionStorage.getItem('ngx-music.auth');")
-        t.ok(stored and password not in stored, "credentials kept in sessionStorage (as the Basic token)")
-        t.eq(b.js("return document.cookie;"), "", "no cookie")
+        stored = storage()
+        t.ok(not [kv for kv in stored if password in kv], "no password in sessionStorage or localStorage", stored)
+        basic_token = base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+        t.ok(not [kv for kv in stored if basic_token in kv], "nor the Basic token", stored)
+        t.eq(p.prop("value"), "", "the password field is emptied")
+        readable = b.js("return document.cookie;")
+        t.ok(re.match(r"^csrftoken=[A-Za-z0-9]{64}$", readable), "the page can read only the csrftoken cookie", readable)
+        sid = session_cookie()
+        t.ok(sid and re.match(r"^[a-z0-9]{32}$", sid), "Django's HttpOnly sessionid cookie is set", sid)
+        t.eq(api.call("GET", "musics/", session=sid)[0], 200, "the API accepts that session")
         _, listing = api.call("GET", "musics/")
         b.wait("the rows", lambda: b.js("return document.querySelectorAll('#songs-body tr').length;") == len(listing))
         t.ok(True, "the table lists all %d songs of GET /api/musics/" % len(listing))
@@ -303,14 +336,33 @@ def main():
         t.ok(layout[0] <= layout[1], "no horizontal scrolling at 1280x800", layout)
         shot("06-deleted.png")
 
-        # --- reload keeps the session; sign out forgets it -------------------------------------
+        # --- reload keeps the session; a second tab shares it; sign out ends it everywhere ----
         b.refresh()
         b.wait("the list after reload", lambda: visible("#app"))
         t.ok(not visible("#signin"), "a reload keeps the tab signed in")
+        first_tab = b.cmd("GET", "/window")
+        second_tab = b.cmd("POST", "/window/new", {"type": "tab"})["handle"]
+        b.cmd("POST", "/window", {"handle": second_tab})
+        b.get(base + "/static/")
+        b.wait("the list in the second tab", lambda: visible("#app"))
+        t.ok(not visible("#signin"), "a second tab is signed in by the same session")
+        t.eq(text_of("#who-name"), user, "and names the user")
+        b.cmd("POST", "/window", {"handle": first_tab})
         button("Sign out").click()
         b.wait("the sign-in form", lambda: visible("#signin-form"))
-        t.eq(b.js("return sessionStorage.length;"), 0, "sign out clears sessionStorage")
-        t.eq(b.js("return document.querySelectorAll('#songs-body tr').length;"), 0, "and the table")
+        t.eq(storage(), [], "sign out leaves nothing in sessionStorage or localStorage")
+        t.eq(b.js("return document.querySelectorAll('#songs-body tr').length;"), 0, "and empties the table")
+        t.eq(session_cookie(), None, "the sessionid cookie is gone")
+        t.eq(api.call("GET", "musics/", session=sid)[0], 403, "the session is gone on the server (403 with the old cookie)")
+        shot("07-signed-out.png")
+        b.cmd("POST", "/window", {"handle": second_tab})
+        t.ok(visible("#app"), "the second tab still shows the list until it does something")
+        button("Reload").click()
+        b.wait("the sign-in form in the second tab", lambda: visible("#signin-form"))
+        t.ok(not visible("#app"), "its next action (Reload) shows the sign-in form: it saw the sign out")
+        t.eq(b.js("return document.querySelectorAll('#songs-body tr').length;"), 0, "and no songs")
+        b.cmd("DELETE", "/window")
+        b.cmd("POST", "/window", {"handle": first_tab})
         b.refresh()
         b.wait("the sign-in form", lambda: visible("#signin-form"))
         t.ok(not visible("#app"), "after sign out a reload asks to sign in")
