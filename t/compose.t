@@ -481,6 +481,21 @@ subtest 'the entrypoint\'s Django SECRET_KEY: generated once and kept, or DJANGO
     ($rc, $out) = run(entrypoint_env(%base, NGX_MUSIC_RUN_DIR => "$tmp/secret-b"), $ENTRYPOINT, 'render', 'app');
     is(($key_of->("$tmp/secret-b"))[1], $key, 'another app sharing NGX_MUSIC_DATA_DIR: the same key');
 
+    # two apps starting at once on a fresh volume: one key for both, whichever wrote first
+    my @split;
+    for my $round (1 .. 5) {
+        my $d = "$tmp/secret-race-$round";
+        my ($rrc, $rout) = run(entrypoint_env(PGHOST => '127.0.0.1', NGX_MUSIC_DATA_DIR => $d, EP => $ENTRYPOINT,
+            RACE => "$tmp/race-$round"), 'bash', '-c',
+            'NGX_MUSIC_RUN_DIR="$RACE-1" "$EP" render app & NGX_MUSIC_RUN_DIR="$RACE-2" "$EP" render app & wait');
+        my ($k1, $k2) = map { ($key_of->("$tmp/race-$round-$_"))[1] // "none $_" } 1, 2;
+        # the key each master would read is the one written first: the other app must not
+        # write one of its own after it (it would say "generated" too)
+        my $generated = () = $rout =~ /generated Django's SECRET_KEY/g;
+        push @split, "round $round: $rout" unless $k1 eq $k2 && $k1 eq slurp("$d/django_secret_key") && $generated == 1;
+    }
+    is_deeply(\@split, [], 'two apps rendering at once on a fresh NGX_MUSIC_DATA_DIR: one key generated, used by both (5 rounds)');
+
     # without NGX_MUSIC_DATA_DIR: kept in the run directory
     ($rc, $out) = run(entrypoint_env(PGHOST => '127.0.0.1', NGX_MUSIC_RUN_DIR => "$tmp/secret-c"), $ENTRYPOINT, 'render', 'app');
     is(($key_of->("$tmp/secret-c"))[0], "$tmp/secret-c/django_secret_key", 'no NGX_MUSIC_DATA_DIR: kept in NGX_MUSIC_RUN_DIR');
