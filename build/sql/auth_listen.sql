@@ -13,6 +13,8 @@
 -- The comparisons are in the functions, not in the triggers' WHEN or UPDATE OF: a trigger
 -- that names a column would stop a later Django migration from altering that column.
 BEGIN;
+-- no NOTICE for the IF EXISTS that finds nothing
+SET LOCAL client_min_messages = warning;
 
 CREATE OR REPLACE FUNCTION ngx_music_auth_user_changed() RETURNS trigger
 LANGUAGE plpgsql AS $$
