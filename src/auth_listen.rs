@@ -30,29 +30,49 @@ use crate::db::{describe, DbError};
 use crate::ffi::executor::spawn;
 use crate::ffi::process::cycle_log;
 use crate::ffi::timer::with_deadline;
-use crate::{authenticate, authenticate_session};
 
 const RETRY_MIN: Duration = Duration::from_millis(100);
 const RETRY_MAX: Duration = Duration::from_secs(5);
 
-thread_local! {
-    /// The listening task of each database (by connection string) in this worker.
-    static LISTENING: RefCell<HashMap<String, Task<()>>> = RefCell::new(HashMap::new());
+/// Drops what a change makes untrustworthy from one cache of the database `conninfo`.
+pub type Forget = fn(conninfo: &str, change: Change);
+
+/// The caches of one database, told of every change.
+type Caches = Rc<RefCell<Vec<Forget>>>;
+
+struct Listening {
+    caches: Caches,
+    _task: Task<()>,
 }
 
-/// Starts listening for the changes of `api`'s database if the location asks for it and this
-/// worker does not listen there yet.
-pub fn start(api: &ApiSettings) {
+thread_local! {
+    /// What listens for each database (by connection string) in this worker.
+    static LISTENING: RefCell<HashMap<String, Listening>> = RefCell::new(HashMap::new());
+}
+
+/// Called once by each cache of `api`'s database as it is made: if the location asks for it,
+/// the cache is told of every change from now on, and the worker listens on that database if
+/// it does not yet.
+pub fn start(api: &ApiSettings, forget: Forget) {
     if !api.auth.listen {
         return;
     }
     let database = &api.database;
     LISTENING.with(|l| {
         let mut l = l.borrow_mut();
-        if !l.contains_key(&database.conninfo) {
-            let task = spawn(keep_listening(database.clone(), api.pool.connect_ms));
-            l.insert(database.conninfo.clone(), task);
-        }
+        let listening = l.entry(database.conninfo.clone()).or_insert_with(|| {
+            let caches = Caches::default();
+            let task = spawn(keep_listening(
+                database.clone(),
+                api.pool.connect_ms,
+                caches.clone(),
+            ));
+            Listening {
+                caches,
+                _task: task,
+            }
+        });
+        listening.caches.borrow_mut().push(forget);
     });
 }
 
@@ -62,16 +82,20 @@ pub fn shutdown_all() {
     drop(tasks);
 }
 
-/// Applies one change to both caches of the database `conninfo`.
-fn forget(conninfo: &str, change: Change) {
-    authenticate::forget(conninfo, change);
-    authenticate_session::forget(conninfo, change);
+/// Applies one change to every cache of the database `conninfo`.
+fn forget(conninfo: &str, caches: &Caches, change: Change) {
+    // copied out: a cache made meanwhile must not find the list borrowed
+    let forgets = caches.borrow().clone();
+    for f in forgets {
+        f(conninfo, change);
+    }
 }
 
 /// The listening connection's side of [`Listener`]: applies notifications, and wakes
 /// [`keep_listening`] when the connection ends.
 struct Watch {
     conninfo: String,
+    caches: Caches,
     ended: Cell<bool>,
     waker: Cell<Option<Waker>>,
 }
@@ -79,7 +103,7 @@ struct Watch {
 impl Listener for Watch {
     fn notified(&self, channel: &str, payload: &str) {
         if channel == CHANNEL {
-            forget(&self.conninfo, Change::parse(payload));
+            forget(&self.conninfo, &self.caches, Change::parse(payload));
         }
     }
 
@@ -127,18 +151,19 @@ async fn listen(
 }
 
 /// Listens on `database` for as long as the worker runs.
-async fn keep_listening(database: Rc<DbSettings>, timeout_ms: u64) {
+async fn keep_listening(database: Rc<DbSettings>, timeout_ms: u64, caches: Caches) {
     let mut retry = RETRY_MIN;
     loop {
         let watch = Rc::new(Watch {
             conninfo: database.conninfo.clone(),
+            caches: caches.clone(),
             ended: Cell::new(false),
             waker: Cell::new(None),
         });
         match listen(&database, timeout_ms, watch.clone()).await {
             Ok(conn) => {
                 // Notifications sent before now reached nobody.
-                forget(&database.conninfo, Change::Everything);
+                forget(&database.conninfo, &caches, Change::Everything);
                 ngx_log_error!(
                     NGX_LOG_NOTICE,
                     cycle_log(),

@@ -204,7 +204,7 @@ fn auth_caches(api: &ApiSettings) -> Rc<RefCell<AuthCaches>> {
         m.borrow_mut()
             .entry(api.database.conninfo.clone())
             .or_insert_with(|| {
-                crate::auth_listen::start(api);
+                crate::auth_listen::start(api, forget);
                 let caches = AuthCaches::new(auth.cache_size, auth.cache_valid_ms);
                 Rc::new(RefCell::new(caches))
             })

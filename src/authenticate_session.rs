@@ -144,7 +144,7 @@ fn session_cache(api: &ApiSettings) -> Rc<RefCell<SessionCache>> {
         m.borrow_mut()
             .entry(api.database.conninfo.clone())
             .or_insert_with(|| {
-                crate::auth_listen::start(api);
+                crate::auth_listen::start(api, forget);
                 let cache = SessionCache::new(api.auth.cache_size, api.auth.cache_valid_ms);
                 Rc::new(RefCell::new(cache))
             })
