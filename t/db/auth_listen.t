@@ -6,6 +6,10 @@
 # removed (build/sql/auth_listen_drop.sql), a cached answer persists and ends within
 # music_auth_cache_valid, as before.
 #
+# With the original Django project (NGX_MUSIC_DJANGO_PROJECT, as t/db/sessions_django.t): a
+# session Django's login() made is refused once Django's logout() deleted it, and Django's
+# set_password() + save() refuses the old password; a reload's old worker exits at once.
+#
 # A private cluster (t::Fault::Pg): the triggers and the killed backend concern no other file.
 # Delays are measured from psql's return (the change is committed) to the first 403.
 use strict;
@@ -20,7 +24,10 @@ use t::Fault qw(start_nginx stop_nginx wait_until);
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 my $sessions = t::Session::django_available();
-plan tests => 21;
+my $api = $ENV{NGX_MUSIC_DJANGO_PROJECT} // '';
+my $django = length $api && -d $api
+    && system('/usr/bin/python3 -c "import django, rest_framework, corsheaders, psycopg2" 2>/dev/null') == 0;
+plan tests => 28;
 
 # Seconds: far below the 60 s music_auth_cache_valid of the listening nginx, with room for a
 # loaded machine (and valgrind, under build/memcheck).
@@ -35,12 +42,35 @@ $ENV{TEST_NGINX_PG_URL} = $pg->url;   # t::Music's and t::Session's helpers use 
 is($pg->psql("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ngx_music_auth_%'"), 4,
     'bootstrap-db with MUSIC_AUTH_LISTEN=1 installs the four triggers');
 
+# The project's manage.py shell on the private cluster.
+sub django {
+    my ($code) = @_;
+    my ($user, $pass, $host, $port, $db) =
+        $pg->url =~ m{^postgres(?:ql)?://([^:]+):([^@]+)@([^:/]+):(\d+)/([^?]+)} or die 'no URL';
+    local $ENV{DJANGO_DB_NAME} = $db;
+    local $ENV{DJANGO_DB_USER} = $user;
+    local $ENV{DJANGO_DB_PASSWORD} = $pass;
+    local $ENV{DJANGO_DB_HOST} = $host;
+    local $ENV{DJANGO_DB_PORT} = $port;
+    open(my $fh, '-|', 'sh', '-c', 'cd "$0" && /usr/bin/python3 manage.py shell -c "$1" 2>&1', $api, $code)
+        or die "manage.py: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh or die "manage.py shell failed: $out\n";
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
+# Django's SECRET_KEY first (its sessions verify), t::Session's as an older key.
 my $dir = tempdir(CLEANUP => 1);
 chmod 0755, $dir;
-{
-    open my $fh, '>', "$dir/secret" or die $!;
-    print $fh "$t::Session::secret\n";
+my @secrets = $django ? (django('from django.conf import settings; print(settings.SECRET_KEY)')) : ();
+push @secrets, $t::Session::secret;
+for my $i (0 .. $#secrets) {
+    open my $fh, '>', "$dir/secret$i" or die $!;
+    print $fh "$secrets[$i]\n";
 }
+my $secret_files = join ' ', map { "$dir/secret$_" } 0 .. $#secrets;
 
 my %hash = map { $_ => t::Music::django_hash($_, "salt$_") } qw(pw-a pw-b);
 t::Music::add_user('changer', 'pw-a', salt => 'saltpw-a');
@@ -53,7 +83,7 @@ sub nginx {
         url => $pg->url,
         workers => 1,
         http => "music_auth_listen $listen; music_auth_cache_valid $valid; "
-            . "music_django_secret_key_file $dir/secret;",
+            . "music_django_secret_key_file $secret_files;",
     );
 }
 
@@ -128,7 +158,7 @@ ok(defined $d && $d < $bound, 'deactivated: refused within ' . ms($bound) . ' ('
 $pg->psql("UPDATE auth_user SET is_active = true WHERE username = 'leaver'");
 is(status($n, t::Music::basic('leaver', 'pw-l')), 200, 'active again: accepted again');
 $pg->psql("UPDATE auth_user SET last_login = now() WHERE username = 'leaver'");
-is(status($n, t::Music::basic('leaver', 'pw-l')), 200, 'a change of another column changes nothing');
+is(status($n, t::Music::basic('leaver', 'pw-l')), 200, 'an update of another column (last_login, as Django'"'"'s login writes) goes through and changes nothing');
 
 SKIP: {
     skip 'python3-django is needed to make the sessions', 3 unless $sessions;
@@ -145,6 +175,32 @@ SKIP: {
     ok(defined $d && $d < $bound, "the user's password changed: the session is refused within " . ms($bound) . ' (' . ms($d) . ')');
 }
 
+SKIP: {
+    skip 'Django 3.2 / DRF / psycopg2 missing, or NGX_MUSIC_DJANGO_PROJECT not set', 4 unless $django;
+    my $key = django(q{from django.test import Client
+c = Client()
+assert c.login(username='leaver', password='pw-l')
+print(c.cookies['sessionid'].value)});
+    my $cookie = "Cookie: sessionid=$key";
+    is(status($n, $cookie), 200, "a session Django's login() made is accepted (and cached)");
+    django(qq{from django.test import Client
+c = Client()
+c.cookies['sessionid'] = '$key'
+c.logout()});
+    $d = until_403($n, $cookie, 2);
+    ok(defined $d && $d < $bound, "Django's logout(): refused within " . ms($bound) . ' (' . ms($d) . ')');
+    my $old = current_password();
+    is(status($n, t::Music::basic('changer', $old)), 200, 'cached');
+    django(q{from django.contrib.auth.models import User
+u = User.objects.get(username='changer')
+u.set_password('pw-django')
+u.save()});
+    $d = until_403($n, t::Music::basic('changer', $old), 2);
+    ok(defined $d && $d < $bound, "Django's set_password() and save(): the old password refused within " . ms($bound)
+        . ' (' . ms($d) . ')');
+    $pg->psql("UPDATE auth_user SET password = '$hash{'pw-a'}' WHERE username = 'changer'");
+}
+
 # ---- the LISTEN connection killed
 my $before = listen_backends();
 $pg->psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN ngx_music_auth'");
@@ -156,9 +212,17 @@ cmp_ok($worst, '<', $bound, 'and a password change is refused within ' . ms($bou
 my $log = $n->error_log;
 like($log, qr/\[warn\].*music: the connection listening for auth changes on \S+ was lost/, 'the loss is logged as a warning');
 is(scalar(() = $log =~ /\[notice\].*music: listening for auth changes on/g), 2, 'listening is logged at start and after the loss');
-my @errors = grep { /\[(error|alert|crit|emerg)\]/ && !/ user "\w+":? (password mismatch|is inactive)/ } split /\n/, $log;
-is_deeply(\@errors, [], 'no error in the log but the refused logins');
-stop_nginx($n);
+
+# ---- a reload: the old worker's LISTEN connection does not keep it
+my @old = $n->workers;
+$n->signal('HUP');
+ok(wait_until(5 * t::Nginx::slowdown(), sub { !grep { kill 0, $_ } @old }, 0.05),
+    'reload: the old worker exits at once');
+@delays = password_changes($n, 1, 2);
+ok(defined $delays[0] && $delays[0] < $bound, 'the new worker listens: refused within ' . ms($bound) . ' (' . ms($delays[0]) . ')');
+is_deeply([stop_nginx($n)], [], 'QUIT: the worker exits');
+my @errors = grep { /\[(error|alert|crit|emerg)\]/ && !/ user "\w+":? (password mismatch|is inactive)/ } split /\n/, $n->error_log;
+is_deeply(\@errors, [], 'no error or alert in the log but the refused logins');
 
 # ---- music_auth_listen off: the time bound
 $n = nginx('off', '1s');
