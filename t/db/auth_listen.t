@@ -158,7 +158,7 @@ ok(defined $d && $d < $bound, 'deactivated: refused within ' . ms($bound) . ' ('
 $pg->psql("UPDATE auth_user SET is_active = true WHERE username = 'leaver'");
 is(status($n, t::Music::basic('leaver', 'pw-l')), 200, 'active again: accepted again');
 $pg->psql("UPDATE auth_user SET last_login = now() WHERE username = 'leaver'");
-is(status($n, t::Music::basic('leaver', 'pw-l')), 200, 'an update of another column (last_login, as Django'"'"'s login writes) goes through and changes nothing');
+is(status($n, t::Music::basic('leaver', 'pw-l')), 200, "an update of another column (last_login, as Django's login writes) goes through and changes nothing");
 
 SKIP: {
     skip 'python3-django is needed to make the sessions', 3 unless $sessions;
