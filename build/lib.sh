@@ -126,7 +126,8 @@ start_test_pg() {
     local port url
     port=$(free_port)
     url=$("$ROOT/build/pg" start "$TEST_PG_AREA/pg" "$port" | tail -1)
-    "$ROOT/build/bootstrap-db" "$url"
+    # with the auth triggers (music_auth_listen): every t/ file, Django's included, runs with them
+    MUSIC_AUTH_LISTEN=1 "$ROOT/build/bootstrap-db" "$url"
     export TEST_NGINX_PG_URL="$url" TEST_NGINX_PG_PORT="$port" TEST_NGINX_PG_DATA="$TEST_PG_AREA/pg"
     export TEST_NGINX_PG_SOCKET_DIR="$TEST_PG_AREA/pg.sock"
     export TEST_NGINX_PG_PASSWORD_FILE="$TEST_PG_AREA/pg.password"

@@ -11,6 +11,9 @@
 //!    not one per waiting request;
 //! 4. a recently failed pair against the same stored hash is refused without hashing again.
 //!
+//! With `music_auth_listen on` the database also tells the worker of each change
+//! ([`forget`]): the user's entries go at once instead of at the end of the bound.
+//!
 //! A user name an access-phase module verified (`music_auth remote_user`,
 //! [`authenticate_trusted`]) takes the same lookup and cache, without a password: it must be an
 //! active user in `auth_user`.
@@ -21,6 +24,7 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Instant;
 
+use crate::auth::change::Change;
 use crate::auth::{
     username_is_storable, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
     LoginFailure, Revalidation, UserRow, VerifyJob,
@@ -93,6 +97,46 @@ struct AuthCaches {
     failed: FailureCache,
     /// User names an access-phase module verified (`music_auth remote_user`), found active.
     trusted: CredentialCache,
+    /// Changes of users the database announced, counted. A check that read its row before
+    /// one of them does not cache what it found: the row may be the one the change replaced,
+    /// and the announcement has already been applied to an entry that did not exist yet.
+    changes: u64,
+}
+
+impl AuthCaches {
+    fn new(capacity: usize, valid_ms: u64) -> AuthCaches {
+        AuthCaches {
+            verified: CredentialCache::new(capacity, valid_ms),
+            failed: FailureCache::new(FAILED_CHECKS_KEPT, FAILED_CHECK_TTL_MS),
+            trusted: CredentialCache::new(capacity, valid_ms),
+            changes: 0,
+        }
+    }
+
+    /// Drops what `change` makes untrustworthy. Failed checks stay: each is tied to the hash
+    /// it failed against, so it never refuses a password that became right.
+    fn forget(&mut self, change: Change) {
+        match change {
+            Change::User(id) => {
+                self.verified.remove_user(id);
+                self.trusted.remove_user(id);
+            }
+            Change::Everything => {
+                self.verified.clear();
+                self.trusted.clear();
+            }
+            Change::Session(_) => return,
+        }
+        self.changes += 1;
+    }
+}
+
+/// Drops this worker's cached credentials of the database `conninfo` that `change` concerns.
+pub fn forget(conninfo: &str, change: Change) {
+    let caches = AUTH_CACHES.with(|m| m.borrow().get(conninfo).cloned());
+    if let Some(caches) = caches {
+        caches.borrow_mut().forget(change);
+    }
 }
 
 /// What a finished check decided: accepted, or refused and why.
@@ -160,11 +204,9 @@ fn auth_caches(api: &ApiSettings) -> Rc<RefCell<AuthCaches>> {
         m.borrow_mut()
             .entry(api.database.conninfo.clone())
             .or_insert_with(|| {
-                Rc::new(RefCell::new(AuthCaches {
-                    verified: CredentialCache::new(auth.cache_size, auth.cache_valid_ms),
-                    failed: FailureCache::new(FAILED_CHECKS_KEPT, FAILED_CHECK_TTL_MS),
-                    trusted: CredentialCache::new(auth.cache_size, auth.cache_valid_ms),
-                }))
+                crate::auth_listen::start(api, forget);
+                let caches = AuthCaches::new(auth.cache_size, auth.cache_valid_ms);
+                Rc::new(RefCell::new(caches))
             })
             .clone()
     })
@@ -324,13 +366,15 @@ async fn check_trusted(
     if let CacheLookup::Fresh(_) = lookup {
         return Ok(());
     }
+    let seen = caches.borrow().changes;
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let mut caches = caches.borrow_mut();
     match user {
         Some(user) if user.is_active => {
-            caches
-                .trusted
-                .insert(key, user.id, &user.password, monotonic_ms());
+            if caches.changes == seen {
+                let now = monotonic_ms();
+                caches.trusted.insert(key, user.id, &user.password, now);
+            }
             Ok(())
         }
         Some(_) => {
@@ -354,6 +398,7 @@ async fn check(
     trace: &impl Trace,
 ) -> Result<(), Refusal> {
     let Who { username, password } = who;
+    let seen = caches.borrow().changes;
     let user = users.by_name(username).await.map_err(Refusal::Db)?;
     let now = monotonic_ms();
     if let CacheLookup::Stale { .. } = lookup {
@@ -389,10 +434,11 @@ async fn check(
     };
     match hasher.run(VerifyJob::new(password.to_owned(), hash)).await {
         Some(true) => {
-            caches
-                .borrow_mut()
-                .verified
-                .insert(key, user.id, &user.password, monotonic_ms());
+            let mut caches = caches.borrow_mut();
+            if caches.changes == seen {
+                let now = monotonic_ms();
+                caches.verified.insert(key, user.id, &user.password, now);
+            }
             Ok(())
         }
         Some(false) => {
@@ -480,6 +526,7 @@ mod tests {
             verified: CredentialCache::new(8, valid_ms),
             failed: FailureCache::new(8, 60_000),
             trusted: CredentialCache::new(8, valid_ms),
+            changes: 0,
         })
     }
 
@@ -648,6 +695,76 @@ mod tests {
         ));
         assert_eq!(invalid(r), Some(LoginFailure::UnknownUser));
         assert_eq!(users.lookups.get(), 0);
+    }
+
+    /// `auth_user` whose change the database announces while the row is being read.
+    struct ChangedDuringRead<'a> {
+        users: FakeUsers,
+        caches: &'a RefCell<AuthCaches>,
+        change: Change,
+    }
+
+    impl UserSource for ChangedDuringRead<'_> {
+        async fn by_name(&self, name: &str) -> Result<Option<UserRow>, DbError> {
+            self.caches.borrow_mut().forget(self.change);
+            self.users.by_name(name).await
+        }
+    }
+
+    #[test]
+    fn an_announced_change_of_the_user_drops_its_entries() {
+        let (users, hasher, caches, trace) = (
+            FakeUsers::with(true),
+            Inline::default(),
+            caches(60_000),
+            Recorded::default(),
+        );
+        assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        // Another user's change, or a session's, leaves alice's entries.
+        caches.borrow_mut().forget(Change::User(8));
+        caches.borrow_mut().forget(Change::Session([0; 32]));
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+        assert_eq!((users.lookups.get(), hasher.runs.get()), (2, 1));
+        // Hers drops both: the next requests read the row (and hash) again.
+        caches.borrow_mut().forget(Change::User(7));
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+        assert_eq!((users.lookups.get(), hasher.runs.get()), (4, 2));
+        caches.borrow_mut().forget(Change::Everything);
+        assert!(basic(&users, &hasher, &caches, PASSWORD, &trace).is_ok());
+        assert_eq!((users.lookups.get(), hasher.runs.get()), (5, 3));
+    }
+
+    #[test]
+    fn a_row_read_while_a_change_was_announced_is_not_cached() {
+        let (hasher, caches, trace) = (Inline::default(), caches(60_000), Recorded::default());
+        for change in [Change::User(7), Change::Everything] {
+            let users = ChangedDuringRead {
+                users: FakeUsers::with(true),
+                caches: &caches,
+                change,
+            };
+            let who = || Who {
+                username: "alice",
+                password: PASSWORD,
+            };
+            assert!(now(check_basic(&users, &hasher, &caches, who(), &trace)).is_ok());
+            assert!(now(check_basic(&users, &hasher, &caches, who(), &trace)).is_ok());
+            assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+            assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+            assert_eq!(users.users.lookups.get(), 4, "{change:?}: never cached");
+        }
+        // A session's change concerns no row read here: the outcome is cached.
+        let users = ChangedDuringRead {
+            users: FakeUsers::with(true),
+            caches: &caches,
+            change: Change::Session([0; 32]),
+        };
+        assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+        assert!(now(check_trusted(&users, &caches, "alice", &trace)).is_ok());
+        assert_eq!(users.users.lookups.get(), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod auth_listen;
 pub mod authenticate;
 pub mod authenticate_session;
 pub mod conf;

@@ -179,6 +179,7 @@ unsafe extern "C" fn exit_process(_cycle: *mut ngx_cycle_t) {
     // Drop the pools' tasks and close their sockets directly: a task queued but never run
     // again would keep its socket, and nginx would log "open socket #N left in connection M".
     db::pool::shutdown_all();
+    crate::auth_listen::shutdown_all();
     ffi::executor::shutdown();
     ffi::peer::close_all();
 }

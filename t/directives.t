@@ -409,3 +409,23 @@ qr/\[emerg\] .*invalid\ value\ "unnamed"\ in\ "music_prepared_statements"\ direc
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"music_prepared_statements"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 37: music_auth_listen is on or off
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_auth_listen yes; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "yes"\ in\ "music_auth_listen"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 38: music_auth_listen given twice
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_auth_listen off; music_auth_listen on; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_auth_listen"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/

@@ -10,6 +10,7 @@
 //! * [`cache`]: per-worker caches of verified and failed checks, so PBKDF2
 //!   does not run on every request (see its docs for the staleness bound).
 //! * [`verify_job`]: the PBKDF2 check packaged for a thread pool.
+//! * [`change`]: what the database's auth triggers announce (`music_auth_listen`).
 //! * [`login_failure`]: why a login was refused, and its error-log line.
 //! * [`django_signing`], [`session`], [`csrf`]: Django's signed session
 //!   format, the login it records, and the CSRF check DRF applies to
@@ -19,6 +20,7 @@
 
 pub mod basic;
 pub mod cache;
+pub mod change;
 pub mod cookies;
 pub mod csrf;
 pub mod django_hash;

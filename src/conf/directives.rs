@@ -26,7 +26,7 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 27] = [
+pub static mut COMMANDS: [ngx_command_t; 28] = [
     setter::command(
         ngx_string!("music_api"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
@@ -88,6 +88,7 @@ pub static mut COMMANDS: [ngx_command_t; 27] = [
         NGX_CONF_TAKE1,
         set_value,
     ),
+    command(ngx_string!("music_auth_listen"), NGX_CONF_TAKE1, set_value),
     command(
         ngx_string!("music_auth_thread_pool"),
         NGX_CONF_TAKE1,
@@ -381,6 +382,7 @@ unsafe extern "C" fn set_value(
         }
         "music_auth_cache_size" => store!(auth_cache_size, parse_count(v, 0, 10_000_000)),
         "music_auth_cache_valid" => store!(auth_cache_valid_ms, parse_duration_ms(v)),
+        "music_auth_listen" => store!(auth_listen, parse_flag(v)),
         "music_auth_thread_pool" => store!(
             auth_thread_pool,
             Some(v.to_owned()).filter(|s| !s.is_empty())

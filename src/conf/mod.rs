@@ -75,6 +75,7 @@ pub struct LocationConf {
     pub auth_declared_at: Option<String>,
     pub auth_cache_size: Option<usize>,
     pub auth_cache_valid_ms: Option<u64>,
+    pub auth_listen: Option<bool>,
     pub auth_thread_pool: Option<String>,
     pub auth_queue: Option<usize>,
     pub cors: Option<bool>,
@@ -156,6 +157,9 @@ impl LocationConf {
                 &prev.auth_cache_valid_ms,
                 || DEFAULT_AUTH_CACHE_VALID_MS,
             ),
+            listen: merged(&mut self.auth_listen, &prev.auth_listen, || {
+                DEFAULT_AUTH_LISTEN
+            }),
             queue: merged(&mut self.auth_queue, &prev.auth_queue, || {
                 DEFAULT_AUTH_QUEUE
             }),
@@ -244,6 +248,7 @@ mod tests {
                     mode: AuthMode::Basic,
                     cache_size: 1024,
                     cache_valid_ms: 5000,
+                    listen: false,
                     queue: 16,
                     thread_pool_name: "default".into(),
                 },
@@ -272,6 +277,7 @@ mod tests {
         let server = LocationConf {
             pool_queue: Some(6),
             auth_cache_size: Some(0),
+            auth_listen: Some(true),
             cors: Some(false),
             ..Default::default()
         };
@@ -292,6 +298,7 @@ mod tests {
         assert_eq!(merged.pool.pipeline, DEFAULT_POOL_PIPELINE);
         assert_eq!(merged.time_zone, chrono_tz::UTC);
         assert_eq!(merged.auth.cache_size, 0);
+        assert!(merged.auth.listen);
         assert_eq!(merged.auth.thread_pool_name, "music");
         assert!(!merged.cors.enabled);
         assert_eq!(

@@ -53,6 +53,9 @@ pub const DEFAULT_AUTH: AuthMode = AuthMode::Basic;
 pub const DEFAULT_AUTH_CACHE_SIZE: usize = 1024;
 /// `music_auth_cache_valid`.
 pub const DEFAULT_AUTH_CACHE_VALID_MS: u64 = 5000;
+/// `music_auth_listen`: cached credentials and sessions are trusted for
+/// `music_auth_cache_valid`, the database is not asked to announce changes.
+pub const DEFAULT_AUTH_LISTEN: bool = false;
 /// `music_auth_queue`: PBKDF2 checks a worker runs or queues at once.
 pub const DEFAULT_AUTH_QUEUE: usize = 16;
 /// `music_auth_thread_pool`: nginx creates the pool "default" on demand.
@@ -127,6 +130,9 @@ pub struct AuthSettings {
     pub cache_size: usize,
     /// How long a verified entry is trusted without reading the user's row.
     pub cache_valid_ms: u64,
+    /// `music_auth_listen`: each worker `LISTEN`s for the database's announcements of changed
+    /// users and sessions and drops the entries concerned at once.
+    pub listen: bool,
     /// PBKDF2 checks a worker runs or queues at once.
     pub queue: usize,
     /// The nginx thread pool PBKDF2 runs on.

@@ -3,15 +3,15 @@
 //! the event loop, and the statements prepared on it (none with [`StatementMode::Unnamed`]).
 
 use std::cell::Cell;
-use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::Poll;
 
 use crate::ffi::executor::spawn;
 use async_task::Task;
 use tokio_postgres::config::SslMode as WireMode;
 use tokio_postgres::tls::TlsConnect;
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
 use super::order::attempt_order;
 use super::role::{passes, Role};
@@ -39,6 +39,13 @@ pub struct PgConn {
     role: Rc<Cell<Option<Role>>>,
     /// The connection future; dropping it closes the socket.
     _task: Task<()>,
+}
+
+/// What a connection that `LISTEN`s is told: each notification the server sends, and that
+/// the connection ended (the server closed it or the socket failed).
+pub trait Listener {
+    fn notified(&self, channel: &str, payload: &str);
+    fn ended(&self);
 }
 
 impl PgConn {
@@ -75,13 +82,38 @@ impl PgConn {
         timeout_ms: u64,
         mode: StatementMode,
     ) -> Result<Rc<PgConn>, DbError> {
+        let passes = passes(settings.hosts.target);
+        Self::open_for(settings, timeout_ms, mode, passes, None).await
+    }
+
+    /// A connection for `LISTEN`, its notifications and end told to `listener`: on a primary
+    /// whatever `target_session_attrs` says (a standby refuses `LISTEN`, and notifications
+    /// are only sent on the server where they are committed), no statements prepared.
+    pub async fn open_listening(
+        settings: &DbSettings,
+        timeout_ms: u64,
+        listener: Rc<dyn Listener>,
+    ) -> Result<Rc<PgConn>, DbError> {
+        let passes = &[TargetSessionAttrs::Primary];
+        let mode = StatementMode::Unnamed;
+        Self::open_for(settings, timeout_ms, mode, passes, Some(listener)).await
+    }
+
+    async fn open_for(
+        settings: &DbSettings,
+        timeout_ms: u64,
+        mode: StatementMode,
+        passes: &[TargetSessionAttrs],
+        listener: Option<Rc<dyn Listener>>,
+    ) -> Result<Rc<PgConn>, DbError> {
         let mut last = DbError::Unavailable("no database endpoint".into());
         let now = Endpoints::now(settings, timeout_ms, &mut last).await;
         let order = attempt_order(&now.host_of, settings.hosts.random);
-        for &target in passes(settings.hosts.target) {
+        for &target in passes {
             for &i in &order {
                 let (endpoint, host) = (&now.endpoints[i], &now.host_names[i]);
-                let open = Self::open_one(settings, endpoint, host, mode, target);
+                let listener = listener.clone();
+                let open = Self::open_one(settings, endpoint, host, mode, target, listener);
                 match with_deadline(timeout_ms as _, open).await {
                     Ok(Ok(conn)) => return Ok(Rc::new(conn)),
                     Ok(Err(Attempt::Stop(e))) => return Err(e),
@@ -101,8 +133,9 @@ impl PgConn {
         host: &str,
         mode: StatementMode,
         target: TargetSessionAttrs,
+        listener: Option<Rc<dyn Listener>>,
     ) -> Result<PgConn, Attempt> {
-        let opened = Self::start_session(settings, endpoint, host).await?;
+        let opened = Self::start_session(settings, endpoint, host, listener).await?;
         let role = opened.role.get();
         let role = match role {
             Some(role) => Some(role),
@@ -145,6 +178,7 @@ impl PgConn {
         settings: &DbSettings,
         endpoint: &Endpoint,
         host: &str,
+        listener: Option<Rc<dyn Listener>>,
     ) -> Result<Opened, Attempt> {
         let context = match endpoint {
             Endpoint::Tcp(_) => settings.tls_context,
@@ -153,22 +187,23 @@ impl PgConn {
         };
         let Some(context) = context else {
             let config = with_mode(&settings.config, WireMode::Disable);
-            return Ok(startup(&config, endpoint, NoTls).await?);
+            return Ok(startup(&config, endpoint, NoTls, listener).await?);
         };
         let connector = PgTls::new(context, host, &settings.tls);
         let started = connector.started();
-        let mut opened = match startup(&settings.config, endpoint, connector).await {
+        let first = startup(&settings.config, endpoint, connector, listener.clone()).await;
+        let mut opened = match first {
             Ok(opened) => opened,
             // `allow`: clear text first, then TLS (unverified) if the server refused that
             Err(Failed::Server { .. }) if settings.tls.mode == SslMode::Allow => {
                 let config = with_mode(&settings.config, WireMode::Require);
                 let tls = PgTls::new(context, host, &settings.tls);
-                startup(&config, endpoint, tls).await?
+                startup(&config, endpoint, tls, listener).await?
             }
             // `prefer`: an attempt that got as far as TLS and failed is retried in clear text
             Err(_) if settings.tls.mode == SslMode::Prefer && started.get() => {
                 let config = with_mode(&settings.config, WireMode::Disable);
-                startup(&config, endpoint, NoTls).await?
+                startup(&config, endpoint, NoTls, listener).await?
             }
             Err(e) => return Err(e.into()),
         };
@@ -331,8 +366,14 @@ async fn ask_role(client: &Client) -> Result<Role, DbError> {
 
 /// Connects to `endpoint` and runs PostgreSQL's startup (TLS first if `config` says so) with
 /// `tls`; the connection then runs as a task of its own, which keeps the server's reported role
-/// up to date.
-async fn startup<T>(config: &Config, endpoint: &Endpoint, tls: T) -> Result<Opened, Failed>
+/// up to date and hands notifications to `listener` (without one they are dropped, as are
+/// notices).
+async fn startup<T>(
+    config: &Config,
+    endpoint: &Endpoint,
+    tls: T,
+    listener: Option<Rc<dyn Listener>>,
+) -> Result<Opened, Failed>
 where
     T: TlsConnect<PeerStream> + 'static,
     T::Stream: Unpin + 'static,
@@ -362,9 +403,23 @@ where
         // Ends when the server closes the connection or the socket fails; the client then
         // reports `is_closed()` and the pool replaces it. A ParameterStatus the server sends
         // meanwhile (a promotion changes `in_hot_standby`) is read here.
-        let done = Pin::new(&mut connection).poll(cx).map(|_| ());
+        let done = loop {
+            match Pin::new(&mut connection).poll_message(cx) {
+                Poll::Ready(Some(Ok(AsyncMessage::Notification(n)))) => {
+                    if let Some(listener) = &listener {
+                        listener.notified(n.channel(), n.payload());
+                    }
+                }
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(Some(Err(_)) | None) => break Poll::Ready(()),
+                Poll::Pending => break Poll::Pending,
+            }
+        };
         if let Some(now) = reported(&connection) {
             watched.set(Some(now));
+        }
+        if let (Poll::Ready(()), Some(listener)) = (done, &listener) {
+            listener.ended();
         }
         done
     }));

@@ -30,7 +30,7 @@ for my $db (qw(ngxm_django_made ngxm_module_made)) {
 # 1. Django's database, then the module
 my ($ok, $out) = run_quiet("$psql -X -q -v ON_ERROR_STOP=1 -d '" . url_for('ngxm_django_made') . "' -f $root/t/fixtures/django_schema.sql");
 ok($ok, 'the Django-made schema loads') or diag $out;
-($ok, $out) = run_quiet("$root/build/bootstrap-db '" . url_for('ngxm_django_made') . "'");
+($ok, $out) = run_quiet("MUSIC_AUTH_LISTEN=1 $root/build/bootstrap-db '" . url_for('ngxm_django_made') . "'");
 ok($ok && $out =~ /created superuser 'admin'/, 'bootstrap-db only adds the admin user') or diag $out;
 
 my $n = t::Nginx->new(name => 'django-made');
@@ -54,7 +54,7 @@ like($list->{body}, qr/"song":"s","singer":"t"/, 'and lists it');
 $n->stop;
 
 # 2. the module's database, then Django
-($ok, $out) = run_quiet("$root/build/bootstrap-db '" . url_for('ngxm_module_made') . "'");
+($ok, $out) = run_quiet("MUSIC_AUTH_LISTEN=1 $root/build/bootstrap-db '" . url_for('ngxm_module_made') . "'");
 ok($ok, 'bootstrap-db creates the schema on an empty database') or diag $out;
 
 # The original Django project (the directory of its manage.py), when there is one to test
