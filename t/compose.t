@@ -381,7 +381,8 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     ($rc, $out) = run(entrypoint_env(NGX_MUSIC_RUN_DIR => $dir, DATABASE_URL => 'postgres://u:p%22w@127.0.0.1:5432/db',
         PGHOST => 'ignored.invalid', LOG_DIR => "$tmp/render-logs", NGX_MUSIC_PORT => '9090',
         NGX_MUSIC_WORKERS => '3', NGX_MUSIC_REAL_IP_FROM => '', DB_RESOLVER => '127.0.0.53',
-        DATABASE_READ_URL => 'postgres://r:p%22w@127.0.0.1:5433/db?target_session_attrs=prefer-standby'),
+        DATABASE_READ_URL => 'postgres://r:p%22w@127.0.0.1:5433/db?target_session_attrs=prefer-standby',
+        MUSIC_AUTH_LISTEN => 1),
         $ENTRYPOINT, 'render', 'app');
     is($rc, 0, 'render app (DATABASE_URL, LOG_DIR)') or diag $out;
     $conf = slurp("$dir/conf/nginx.conf");
@@ -392,8 +393,8 @@ subtest 'the entrypoint renders configs that nginx -t accepts' => sub {
     like($conf, qr/^worker_processes 3;$/m, 'NGX_MUSIC_WORKERS');
     unlike(slurp("$dir/conf/realip.conf"), qr/set_real_ip_from|real_ip_header/, 'NGX_MUSIC_REAL_IP_FROM="" trusts no proxy');
     is(slurp("$dir/conf/database.conf") =~ s/^#.*\n//mgr,
-        "resolver 127.0.0.53 valid=10s;\nmusic_read_database \"postgres://r:p%22w\@127.0.0.1:5433/db?target_session_attrs=prefer-standby\";\n",
-        'database.conf: DB_RESOLVER and DATABASE_READ_URL (quoted for nginx)');
+        "resolver 127.0.0.53 valid=10s;\nmusic_read_database \"postgres://r:p%22w\@127.0.0.1:5433/db?target_session_attrs=prefer-standby\";\nmusic_auth_listen on;\n",
+        'database.conf: DB_RESOLVER, DATABASE_READ_URL (quoted for nginx), MUSIC_AUTH_LISTEN=1');
     is(sprintf('%04o', (stat "$dir/conf/database.conf")[2] & 07777), '0600', 'database.conf (a password in it) is 0600');
     ($rc, $out) = nginx_t($dir, "$dir/conf/nginx.conf");
     is($rc, 0, 'nginx -t accepts it') or diag $out;
@@ -588,6 +589,7 @@ subtest 'docker-compose.yml, parsed and validated by docker-compose' => sub {
     like($hc, qr/\bpg_isready\b/, "db healthcheck: pg_isready ($hc)");
     ok(exists $db->{environment}{POSTGRES_PASSWORD}, 'db: POSTGRES_PASSWORD set');
     like(slurp("$ROOT/docker-compose.yml"), qr/POSTGRES_PASSWORD: \$\{POSTGRES_PASSWORD:-[^}]+\}/, 'db: POSTGRES_PASSWORD from the environment, with a default');
+    like(slurp("$ROOT/docker-compose.yml"), qr/^\s+MUSIC_AUTH_LISTEN: \$\{MUSIC_AUTH_LISTEN:-0\}$/m, 'apps: MUSIC_AUTH_LISTEN passed through, off by default');
     my @dbvol = map { ref $_ ? "$_->{source}:$_->{target}" : $_ } @{ $db->{volumes} || [] };
     ok((grep { m{^pgdata:/var/lib/postgresql/data(?::rw)?$} } @dbvol), 'db: data in the named volume pgdata')
         or diag explain \@dbvol;

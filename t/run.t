@@ -23,6 +23,8 @@ use File::Basename qw(dirname);
 use File::Temp qw(tempdir);
 use File::Path qw(remove_tree);
 use HTTP::Tiny;
+use MIME::Base64 ();
+use Time::HiRes ();
 use IO::Socket::INET;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(sleep time);
@@ -273,6 +275,42 @@ subtest 'the key is kept across restarts; DJANGO_SECRET_KEY and DJANGO_SECRET_KE
     ($rc, $out) = run_in($s, { DJANGO_SECRET_KEY_FILE => "$s->{area}/no-such-file" }, 'start');
     isnt($rc, 0, 'DJANGO_SECRET_KEY_FILE naming no file: start fails');
     like($out, qr/DJANGO_SECRET_KEY_FILE .*no-such-file is not a readable file/, '...and says why') or diag $out;
+};
+
+subtest 'MUSIC_AUTH_LISTEN=1: the triggers installed, music_auth_listen on, a password change seen at once' => sub {
+    ($rc, $out) = run_in($s, { MUSIC_AUTH_LISTEN => 1 }, 'start');
+    is($rc, 0, 'start with MUSIC_AUTH_LISTEN=1') or return diag $out;
+    like(slurp("$s->{area}/run/conf/nginx.conf"), qr/^\s*music_auth_listen on;$/m, 'the config has music_auth_listen on');
+    my $sql = sub {
+        my ($q) = @_;
+        my ($qrc, $qout) = run_env({ PGCONNECT_TIMEOUT => 5 }, $PSQL, '-X', '-q', '-A', '-t', '-w', '-d', $s->{url}, '-c', $q);
+        is($qrc, 0, "psql: $q") or diag $qout;
+        return $qout =~ s/\s+$//r;
+    };
+    is($sql->(q{SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ngx_music_auth%' AND NOT tgisinternal}) > 0, 1,
+        'the auth triggers are in the database');
+    my ($user, $pass) = ($s->{env}{ADMIN_USER} // 'admin', $s->{env}{ADMIN_PASSWORD} // 'admin1234');
+    my $url = "http://127.0.0.1:$s->{port}/api/musics/";
+    my %auth = (headers => { Authorization => 'Basic ' . MIME::Base64::encode_base64("$user:$pass", '') });
+    is($http->get($url, \%auth)->{status}, 200, 'Basic GET: 200 (and cached)');
+    my $hash = $sql->("SELECT password FROM auth_user WHERE username = '$user'");
+    $sql->("UPDATE auth_user SET password = 'pbkdf2_sha256\$1\$x\$y' WHERE username = '$user'");
+    my ($t0, $status) = (Time::HiRes::time(), 0);
+    while (Time::HiRes::time() - $t0 < 3) {
+        $status = $http->get($url, \%auth)->{status};
+        last if $status == 403;
+        Time::HiRes::sleep(0.01);
+    }
+    my $took = Time::HiRes::time() - $t0;
+    is($status, 403, 'the old password is refused after the change');
+    ok($took < 1, sprintf('...within 1 s, not the 5 s cache bound (%.0f ms)', $took * 1000));
+    $sql->("UPDATE auth_user SET password = '$hash' WHERE username = '$user'");
+    ($rc, $out) = run_in($s, {}, 'stop');
+    ($rc, $out) = run_in($s, {}, 'start');
+    is($rc, 0, 'start again without it') or return diag $out;
+    unlike(slurp("$s->{area}/run/conf/nginx.conf"), qr/music_auth_listen/, 'no music_auth_listen then');
+    is($http->get($url, \%auth)->{status}, 200, 'the password restored: 200');
+    ($rc, $out) = run_in($s, {}, 'stop');
 };
 
 ################################################################################ 5. failed start
