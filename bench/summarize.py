@@ -22,6 +22,8 @@ P99_MAX_MS = 5.0  # every workload at 32 connections
 INSTR_MAX = 40000  # instructions per single-row GET (callgrind)
 # The composed ceiling of each workload: (module workload, nginx returning the module's bytes,
 # pgbench running the same SQL or None, target ratio, what). Ids are <prefix>-c<conns>.
+# the workloads the p99 target names (the API's requests on the stack, 32 connections)
+P99_WORKLOADS = ('root-c32', 'get1-c32', 'getr-c32', 'list-c32', 'post-c32', 'patch-c32', 'session-get1-c32')
 CEILING = [
     ('root', 'static-root', None, 0.9, 'GET /api/ (target: vs nginx `return` of the same bytes)'),
     ('get1', 'static-get1', 'pg-single', 1.0, 'GET /api/musics/1/ Basic'),
@@ -322,7 +324,7 @@ def main():
            'tls-require-c32: GET /api/musics/1/ with sslmode=require >= 0.9 x clear text')
     for wid in order:
         w = rows[wid]
-        if w.stack == 'ours' and w.kind == 'wrk' and w.conns == 32 and w.runs:
+        if wid in P99_WORKLOADS and w.runs:
             p99 = w.median('p99')
             target(f'{wid}: p99 at 32 conns <= {P99_MAX_MS:g} ms', p99 <= P99_MAX_MS, f'{ms(p99)} ms')
     errs = [f'{wid} {rows[wid].errors}' for wid in order
@@ -331,6 +333,29 @@ def main():
     if counted:
         target('no non-2xx answer or socket error in any run (every workload but the brute force\'s attack and '
                'Django)', not errs, ', '.join(errs) if errs else f'0 in {len(counted)} workloads')
+    ka_path = os.path.join(d, 'keepalive.tsv')
+    if have('keepalive-idle-c32') and have('keepalive-none-c32') and os.path.exists(ka_path):
+        ka = dict(x.split('=', 1) for x in open(ka_path).read().split() if '=' in x)
+        idle, none = rows['keepalive-idle-c32'], rows['keepalive-none-c32']
+        r = idle.rps / none.rps
+        conns = int(ka.get('conns', '0'))
+        held = min(int(ka.get(k, '0') or 0) if ka.get(k, '?').isdigit() else 0
+                   for k in ('held', 'waiting_before', 'waiting_after', 'still_open'))
+        p('## Idle keep-alive connections')
+        p('')
+        p(f"- GET /api/musics/1/ Basic at 32 connections on a copy of the stack's nginx "
+          f"(worker_connections {ka.get('worker_connections')} instead of the shipped 4096, which two workers "
+          f"cannot fill with {conns:,} connections): **{num(none.rps)}** req/s without idle connections, "
+          f"**{num(idle.rps)}** beside {conns:,} idle keep-alive connections (**{r:.2f}** x), p99 "
+          f"{ms(none.median('p99'))} / {ms(idle.median('p99'))} ms.")
+        p(f"- the idle connections (bench/idle_holder.py: one GET /api/ each, then idle): opened {ka.get('held')} "
+          f"({ka.get('ok')} answered 200, {ka.get('failed')} failed, in {ka.get('seconds')} s); nginx stub_status "
+          f"Waiting {ka.get('waiting_before')} before the runs, {ka.get('waiting_after')} after; "
+          f"{ka.get('closed_by_server')} closed by nginx, {ka.get('refreshed')} refreshed (idle over 50 s).")
+        p('')
+        target(f'keepalive-idle-c32: {conns:,} idle keep-alive connections cost no throughput (>= {TOLERANCE_128} x '
+               'the same nginx without them, for noise) and all stay open', r >= TOLERANCE_128 and held >= conns
+               and idle.ok, f'{num(idle.rps)} / {num(none.rps)} = {r:.2f} x; held {held:,} of {conns:,}')
     instr = os.path.join(d, 'instructions.txt')
     single = re.search(r'^single instructions_per_request=(\d+)', open(instr).read(), re.M) \
         if os.path.exists(instr) else None
