@@ -202,6 +202,8 @@ def main():
                    f"{c.get('rest', '?')} ({c.get('busy', '?')} of {c.get('cores', '?')})") if c else ''
             if other is not None:
                 cpu += f', uWSGI {other}'
+            if c.get('replica') is not None:
+                cpu += f", standby {c['replica']}"
             non2xx = sum(r['non2xx'] for r in w.runs)
             sock = sum(r['sockerr'] for r in w.runs)
             if w.kind == 'brute':
@@ -213,8 +215,11 @@ def main():
             us_nginx = num(w.us_per_req('nginx'))
             if w.us_per_req('uwsgi') == w.us_per_req('uwsgi'):
                 us_nginx += f" + uWSGI {num(w.us_per_req('uwsgi'))}"
+            us_pg = num(w.us_per_req('postgres'))
+            if w.us_per_req('replica') == w.us_per_req('replica'):
+                us_pg += f" + standby {num(w.us_per_req('replica'))}"
             p(f"| {wid} | {w.desc} | {w.conns} | {rps_cell(w)} | {ms(w.median('p50'))} | {ms(w.median('p99'))} "
-              f"| {non2xx} | {sock} | {cpu} | {us_nginx} | {num(w.us_per_req('postgres'))} |")
+              f"| {non2xx} | {sock} | {cpu} | {us_nginx} | {us_pg} |")
         p('')
         p('req/s: median of the runs (each run in parentheses); pgbench rows: transactions/s. p50/p99: '
           'median over the runs of each run\'s wrk percentile (pgbench: from its per-transaction log). '
@@ -333,6 +338,34 @@ def main():
     if counted:
         target('no non-2xx answer or socket error in any run (every workload but the brute force\'s attack and '
                'Django)', not errs, ', '.join(errs) if errs else f'0 in {len(counted)} workloads')
+    rep_path = os.path.join(d, 'replica.tsv')
+    rep_lines = []
+    for base in ('get1', 'list'):
+        a, b = f'replica-{base}-c32', f'{base}-c32'
+        if have(a) and have(b):
+            ca, cb = rows[a].mid().get('cpu', {}), rows[b].mid().get('cpu', {})
+            rep_lines.append(
+                f"| {'GET /api/musics/1/' if base == 'get1' else 'GET /api/musics/ (list)'} | {rps_cell(rows[b])} "
+                f"| {rps_cell(rows[a])} | **{rows[a].rps / rows[b].rps:.2f}** "
+                f"| {cb.get('nginx', '?')} / {cb.get('postgres', '?')} / - / {cb.get('rest', '?')} "
+                f"| {ca.get('nginx', '?')} / {ca.get('postgres', '?')} / {ca.get('replica', '?')} / {ca.get('rest', '?')} |")
+    if rep_lines:
+        p('## Reads on a streaming standby (music_read_database)')
+        p('')
+        p('| workload, 32 conns | primary only (the stack) | reads on the standby (second nginx) | ratio '
+          '| CPU cores nginx / primary / standby / other, primary only | the same, with the standby |')
+        p('|---|---|---|---|---|---|')
+        out.extend(rep_lines)
+        p('')
+        if os.path.exists(rep_path):
+            rp = dict(x.split('=', 1) for x in open(rep_path).read().split() if '=' in x)
+            p(f"The standby: a pg_basebackup -R of the embedded cluster on the same machine, streaming; after the "
+              f"runs the module had {rp.get('standby_sessions')} sessions on it and it had run "
+              f"{rp.get('standby_xacts')} transactions; replay lag at the end {rp.get('replay_lag_bytes')} bytes. "
+              'Both servers share the same two cores: a standby on its own machine adds CPU, this one only '
+              'competes for it.')
+            p('')
+
     ka_path = os.path.join(d, 'keepalive.tsv')
     if have('keepalive-idle-c32') and have('keepalive-none-c32') and os.path.exists(ka_path):
         ka = dict(x.split('=', 1) for x in open(ka_path).read().split() if '=' in x)
