@@ -245,7 +245,8 @@ def main():
                                ('patch', 'pg-update', 'UPDATE ... RETURNING')):
             pairs.append((f'{ours}-c{c}', f'{pg}-c{c}', f'ours / pgbench, same SQL ({what})'))
     for c in conns_seen:
-        pairs += [(f'tls-require-c{c}', f'tls-off-c{c}', 'TLS to PostgreSQL (sslmode=require) / clear text, single row'),
+        pairs += [(f'session-get1-c{c}', f'get1-c{c}', 'Django session cookie / Basic (single row)'),
+                  (f'tls-require-c{c}', f'tls-off-c{c}', 'TLS to PostgreSQL (sslmode=require) / clear text, single row'),
                   (f'get1-unnamed-c{c}', f'get1-c{c}', 'music_prepared_statements off / on (single row)'),
                   (f'getr-unnamed-c{c}', f'getr-c{c}', 'music_prepared_statements off / on (single row)')]
     for wid in order:
@@ -513,10 +514,11 @@ def main():
         if figures:
             what = {'single': 'GET /api/musics/1/ Basic (cached credential, one SELECT)',
                     'single_unnamed': 'the same with music_prepared_statements off (unnamed statement)',
+                    'single_session': 'the same authenticated by a Django session cookie (cached session)',
                     'root': 'GET /api/ (no database)', 'static': "nginx alone: return 200 '{\"id\":1}'"}
             p('- instructions per request in user space, one nginx process under callgrind '
               '(bench/instructions.sh: difference of two runs, 2,000 requests, keep-alive; kernel not counted):')
-            for k in ('single', 'single_unnamed', 'root', 'static'):
+            for k in ('single', 'single_session', 'single_unnamed', 'root', 'static'):
                 if k in figures:
                     p(f'  - {what[k]}: **{figures[k]:,}**')
         p(f"- CPU per request, nginx (workers incl. thread pool): **{num(w.us_per_req('nginx'))} µs**; "
