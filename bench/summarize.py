@@ -290,8 +290,10 @@ def main():
             used = [a, st] + ([pb] if pb else [])
             bad = [x for x in used if not rows[x].ok]
             ok = r >= need and not bad
+            capped = re.search(r', (\d+) clients \(BENCH_PG_MAX_CONNS\)', rows[pb].desc) if pb else None
+            pg_cell = (num(rows[pb].rps) + (f' ({capped.group(1)} clients)' if capped else '')) if pb else '-'
             ceiling.append(f"| {what} | {c} | {rps_cell(rows[a])} | {num(rows[st].rps)} "
-                           f"| {num(rows[pb].rps) if pb else '-'} | {num(comp)} | **{r:.2f}** | >= {need} "
+                           f"| {pg_cell} | {num(comp)} | **{r:.2f}** | >= {need} "
                            f"| {'PASS' if ok else 'MISS'} |")
             target(f'{a}: {what}, {c} conns: module / composed ceiling >= {need}', ok,
                    f'{num(rows[a].rps)} / {num(comp)} = {r:.2f}' + (f'; errors in {", ".join(bad)}' if bad else ''))
