@@ -380,8 +380,9 @@ def main():
         p('## Idle keep-alive connections')
         p('')
         p(f"- GET /api/musics/1/ Basic at 32 connections on a copy of the stack's nginx "
-          f"(worker_connections {ka.get('worker_connections')} instead of the shipped 4096, which two workers "
-          f"cannot fill with {conns:,} connections): **{num(none.rps)}** req/s without idle connections, "
+          f"(worker_connections {ka.get('worker_connections')} instead of the stack's "
+          f"{ka.get('stack_worker_connections', '?')}: one worker may get most of the {conns:,} connections): "
+          f"**{num(none.rps)}** req/s without idle connections, "
           f"**{num(idle.rps)}** beside {conns:,} idle keep-alive connections (**{r:.2f}** x), p99 "
           f"{ms(none.median('p99'))} / {ms(idle.median('p99'))} ms.")
         p(f"- the idle connections (bench/idle_holder.py: one GET /api/ each, then idle): opened {ka.get('held')} "
