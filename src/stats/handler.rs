@@ -8,7 +8,6 @@ use nginx_sys::{
     ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_GET, NGX_HTTP_HEAD,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
 };
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::hll::hash_key;
 use super::json;
@@ -80,37 +79,21 @@ pub fn route_key<'a>(
     }
 }
 
-fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
+pub(super) fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
     String::from_utf8_lossy(s.as_bytes())
 }
 
-/// The log phase's part: counts the request in `zone` (its `music_stats_count`), under the
-/// DRF route when the location serves the API at `api_prefix`.
+/// The log phase's part: counts the request in `zone` (its `music_stats_count`) under `key`,
+/// its route key.
 ///
 /// # Safety
 /// `r` is a valid main request in its log phase.
-pub(super) unsafe fn count(
-    r: *mut ngx_http_request_t,
-    zone: ZoneRef,
-    api_prefix: Option<&str>,
-) -> ngx_int_t {
-    // SAFETY: valid (caller).
-    let req = unsafe { &*r };
-    let location = NgxHttpCoreModule::location_conf(req)
-        .map(|clcf| lossy(&clcf.name))
-        .unwrap_or_default();
-    // a plain location's key borrows its name: no allocation per request
-    let key = if let Some(prefix) = api_prefix {
-        let (uri, args) = (lossy(&req.uri), lossy(&req.args));
-        route_key(&location, Some(prefix), &uri, &args)
-    } else {
-        route_key(&location, None, "", "")
-    };
+pub(super) unsafe fn count(r: *mut ngx_http_request_t, zone: ZoneRef, key: &str) -> ngx_int_t {
     // SAFETY: `r` is valid (above).
     let (addr, len) = unsafe { zone::client_address(r) };
     let hash = hash_key(&addr[..len]);
     let (today, _) = zone::local_day();
-    zone.with_counters(|c| c.count(today, &key, hash));
+    zone.with_counters(|c| c.count(today, key, hash));
     NGX_OK as ngx_int_t
 }
 
