@@ -6,6 +6,7 @@
 
 use std::cell::Cell;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::mem;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -22,7 +23,8 @@ struct TimerState {
 /// Resolves when `ms` milliseconds have passed; disarms the timer when dropped.
 pub struct Deadline {
     state: Pin<Box<TimerState>>,
-    _keep: Rc<()>,
+    /// Not `Send`: nginx's timers belong to the worker's one thread (a marker, no allocation).
+    _not_send: PhantomData<Rc<()>>,
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
@@ -57,7 +59,7 @@ impl Deadline {
         }
         Deadline {
             state,
-            _keep: Rc::new(()),
+            _not_send: PhantomData,
         }
     }
 }
