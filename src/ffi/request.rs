@@ -64,8 +64,9 @@ impl RequestInfo {
             has_body: hin.content_length_n > 0 || hin.chunked() != 0,
             ..RequestInfo::default()
         };
-        info.host = match header_value(hin.host) {
-            Some(h) => String::from_utf8_lossy(&h).into_owned(),
+        // SAFETY: a non-null header pointer in `headers_in` points at a live table element.
+        info.host = match unsafe { hin.host.as_ref() } {
+            Some(h) => lossy(&h.value),
             None => lossy(&hin.server),
         };
         // SAFETY: every request has a live connection.
