@@ -53,6 +53,13 @@ pub unsafe fn serve_request<M: HttpModule>(
         Plan::Answer(response) => return unsafe { request::respond_now(r, &response) },
         Plan::Work(work) => work,
     };
+    if let Some(resource) = &work.resource {
+        // The log phase counts the request under its route (stats, metrics): it is known now,
+        // so it need not be routed again there.
+        let parts = crate::stats::handler::api_route_parts(&conf.prefix, resource);
+        // SAFETY: `r` is valid (caller), the main request of a content handler.
+        let _ = unsafe { crate::stats::handler::keep_route_key(r, &parts) };
+    }
     if work.takes_body() {
         // SAFETY: `r` is valid; nginx holds the request (count) until `body_ready` runs.
         let Some(pending) = (unsafe { PendingRequest::new::<M>(r) }) else {

@@ -61,10 +61,10 @@ impl Deadline {
                 waker: Cell::new(None),
             }),
         };
+        // A reused state is reset to what a new one holds: no timer is set on it (its deadline
+        // removed it when dropped), so zeroing the event forgets nothing nginx refers to.
         // SAFETY: the state is pinned for its whole life, so `ev->data` stays valid; the log
-        // is the cycle's. A reused state is reset to what a new one holds: no timer is set on
-        // it (its deadline removed it when dropped), so zeroing the event forgets nothing
-        // nginx still refers to.
+        // is the cycle's.
         unsafe {
             let s = state.as_mut().get_unchecked_mut();
             s.event = mem::zeroed();

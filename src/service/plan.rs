@@ -3,7 +3,7 @@
 //! OPTIONS answers, and the headers every answer carries. The rest is [`Work`] for
 //! [`super::execute`].
 
-use crate::api::{self, Action, ApiError, RouteOutcome};
+use crate::api::{self, Action, ApiError, Resource, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::conf::{ApiSettings, AuthMode};
 use crate::http::{RequestInfo, Response};
@@ -39,6 +39,8 @@ pub struct Work {
     pub extra_headers: Vec<(&'static str, String)>,
     /// A login or logout page of a `music_auth_pages` location (then `action` is unused).
     pub page: Option<Page>,
+    /// The API resource the request was routed to (none for a page).
+    pub resource: Option<Resource>,
 }
 
 /// What the content handler decided.
@@ -103,6 +105,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
                     credentials: None,
                     extra_headers: common,
                     page: Some(page),
+                    resource: None,
                 })
             }
             Err(r) => answer(r),
@@ -210,6 +213,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         credentials,
         extra_headers: common,
         page: None,
+        resource: Some(resource),
     })
 }
 

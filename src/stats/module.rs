@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 use std::ffi::{c_char, c_void};
-use std::{ptr, slice};
+use std::ptr;
+use std::sync::atomic::Ordering;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_http_module_t, ngx_http_request_t, ngx_int_t, ngx_module_t,
@@ -33,6 +34,8 @@ impl HttpModule for StatsModule {
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // nginx has numbered the HTTP modules' ctx slots by now (and does again on a reload)
+        handler::ROUTE_KEY_SLOT.store(Self::module().ctx_index, Ordering::Relaxed);
         // SAFETY: nginx passes the configuration of the http block just parsed.
         unsafe { check_zones_and_count(cf) }
     }
@@ -273,13 +276,9 @@ unsafe extern "C" fn stats_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
 /// # Safety
 /// `r` is a valid main request in its log phase; the key lives as long as its pool.
 pub unsafe fn logged_route_key<'r>(r: *mut ngx_http_request_t) -> Cow<'r, str> {
-    // SAFETY: `r->ctx` has one slot per HTTP module, ours at our ctx_index (set by nginx at
-    // configuration time); it is null or the `ngx_str_t` stored below, in the request's pool.
-    let slot = unsafe { (*r).ctx.add(StatsModule::module().ctx_index) };
-    // SAFETY: as above.
-    if let Some(kept) = unsafe { (*slot as *const ngx_str_t).as_ref() } {
-        // SAFETY: only UTF-8 (a `str`) is kept, in the pool the request lives with.
-        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(kept.as_bytes()) });
+    // SAFETY: valid (caller).
+    if let Some(kept) = unsafe { handler::kept_route_key(r) } {
+        return Cow::Borrowed(kept);
     }
     // SAFETY: valid (caller).
     let req = unsafe { &*r };
@@ -295,23 +294,10 @@ pub unsafe fn logged_route_key<'r>(r: *mut ngx_http_request_t) -> Cow<'r, str> {
         }
         None => handler::route_key(&location, None, "", ""),
     };
-    // SAFETY: the request's pool outlives every log handler; a failed allocation keeps nothing
-    // and the key is computed again by the next handler.
-    unsafe {
-        let kept = nginx_sys::ngx_palloc(req.pool, size_of::<ngx_str_t>()) as *mut ngx_str_t;
-        let data = nginx_sys::ngx_pnalloc(req.pool, key.len().max(1)) as *mut u8;
-        if kept.is_null() || data.is_null() {
-            return Cow::Owned(key.into_owned());
-        }
-        ptr::copy_nonoverlapping(key.as_ptr(), data, key.len());
-        kept.write(ngx_str_t {
-            len: key.len(),
-            data,
-        });
-        *slot = kept as *mut c_void;
-        Cow::Borrowed(std::str::from_utf8_unchecked(slice::from_raw_parts(
-            data,
-            key.len(),
-        )))
+    // SAFETY: valid (caller); a failed allocation keeps nothing and the next handler
+    // computes the key again.
+    match unsafe { handler::keep_route_key(r, &[&key]) } {
+        Some(kept) => Cow::Borrowed(kept),
+        None => Cow::Owned(key.into_owned()),
     }
 }
