@@ -141,13 +141,16 @@ impl Drop for FlightGuard {
     }
 }
 
+/// A location's database settings and the caches of that database.
+type CachesOfSettings = (Rc<DbSettings>, Rc<RefCell<AuthCaches>>);
+
 thread_local! {
     /// Per worker, per database: verified credentials and recently failed ones.
     static AUTH_CACHES: RefCell<HashMap<String, Rc<RefCell<AuthCaches>>>> = RefCell::new(HashMap::new());
     /// `auth_caches`' answers by the settings object asked with: the same `Rc` on every request
     /// of a location, so a pointer compare over these few entries replaces cloning and hashing
     /// its connection string each time; the entry holds the settings, so the address stays theirs.
-    static AUTH_CACHES_BY_SETTINGS: RefCell<Vec<(Rc<DbSettings>, Rc<RefCell<AuthCaches>>)>> =
+    static AUTH_CACHES_BY_SETTINGS: RefCell<Vec<CachesOfSettings>> =
         const { RefCell::new(Vec::new()) };
     static IN_FLIGHT: RefCell<HashMap<CacheKey, Rc<Flight>>> = RefCell::new(HashMap::new());
 }

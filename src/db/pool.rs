@@ -155,13 +155,16 @@ fn may_wait(waiting: usize, queue: usize, connecting: bool) -> bool {
     connecting || waiting < queue
 }
 
+/// A location's database settings, a purpose and limits, and the pool they resolve to.
+type PoolOfSettings = (Rc<DbSettings>, Purpose, PoolLimits, Rc<Pool>);
+
 thread_local! {
     static POOLS: RefCell<HashMap<(String, Purpose, PoolLimits), Rc<Pool>>> = RefCell::new(HashMap::new());
     /// `pool_for`'s answers by the settings object asked with: a location passes the same
     /// `Rc` on every request, so a pointer compare over these few entries (one per location,
     /// purpose and limits) replaces cloning and hashing its connection string each time. The
     /// entry holds the settings, so their address is not reused while it exists.
-    static POOLS_BY_SETTINGS: RefCell<Vec<(Rc<DbSettings>, Purpose, PoolLimits, Rc<Pool>)>> =
+    static POOLS_BY_SETTINGS: RefCell<Vec<PoolOfSettings>> =
         const { RefCell::new(Vec::new()) };
 }
 
