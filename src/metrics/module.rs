@@ -363,7 +363,7 @@ unsafe extern "C" fn metrics_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let response = Response {
         status: 200,
         content_type: Some(expose::CONTENT_TYPE),
-        headers: vec![("Cache-Control", "no-store".to_owned())],
+        headers: vec![("Cache-Control", "no-store".into())],
         body: Body::Bytes(text.into_bytes()),
     };
     // SAFETY: `r` is valid and in its content phase (above).

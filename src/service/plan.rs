@@ -3,6 +3,8 @@
 //! OPTIONS answers, and the headers every answer carries. The rest is [`Work`] for
 //! [`super::execute`].
 
+use std::borrow::Cow;
+
 use crate::api::{self, Action, ApiError, Resource, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::conf::{ApiSettings, AuthMode};
@@ -36,7 +38,7 @@ pub struct Work {
     pub action: Result<Action, ApiError>,
     pub credentials: Option<Credentials>,
     /// CORS, Vary and Allow: the headers every answer of this request carries.
-    pub extra_headers: Vec<(&'static str, String)>,
+    pub extra_headers: Vec<(&'static str, Cow<'static, str>)>,
     /// A login or logout page of a `music_auth_pages` location (then `action` is unused).
     pub page: Option<Page>,
     /// The API resource the request was routed to (none for a page).
@@ -53,7 +55,10 @@ pub fn error_response(e: ApiError) -> Response {
     Response::json(e.status, e.body.into_bytes())
 }
 
-pub fn with_headers(mut r: Response, headers: &[(&'static str, String)]) -> Response {
+pub fn with_headers<V>(mut r: Response, headers: &[(&'static str, V)]) -> Response
+where
+    V: Clone + Into<Cow<'static, str>>,
+{
     for (k, v) in headers {
         r.add_header(k, v.clone());
     }
@@ -85,8 +90,12 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
     } else {
         "Accept"
     };
-    let mut common = cors_headers.headers.clone();
-    common.push(("Vary", vary.to_owned()));
+    let mut common: Vec<(&'static str, Cow<'static, str>)> = cors_headers
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, Cow::Owned(value)))
+        .collect();
+    common.push(("Vary", Cow::Borrowed(vary)));
     let answer = |r: Response| Plan::Answer(with_headers(r, &common));
 
     let rest = match info.uri.strip_prefix(conf.prefix.as_str()) {
@@ -145,7 +154,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         }
     );
     // DRF puts Allow on every answer of a route it found.
-    common.push(("Allow", api::allow(&resource).to_owned()));
+    common.push(("Allow", Cow::Borrowed(api::allow(&resource))));
     let answer = |r: Response| Plan::Answer(with_headers(r, &common));
     if unknown_format {
         // DRF's content negotiation (format suffix) runs before authentication.
@@ -284,11 +293,11 @@ mod tests {
         }
     }
 
-    fn header<'a>(headers: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+    fn header<'a>(headers: &'a [(&'static str, Cow<'static, str>)], name: &str) -> Option<&'a str> {
         headers
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     fn answer(conf: &ApiSettings, info: &RequestInfo) -> Response {
