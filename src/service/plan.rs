@@ -279,7 +279,7 @@ mod tests {
 
     fn request(method: &str, uri: &str) -> RequestInfo {
         RequestInfo {
-            method: method.into(),
+            method: method.to_owned().into(),
             uri: uri.into(),
             host: "music.test".into(),
             ..Default::default()
