@@ -172,11 +172,19 @@ pub fn parse_authorization_with(header: Option<&[u8]>, non_utf8: NonUtf8) -> Bas
 
     // str.partition(':'): split at the first colon; no colon means the
     // whole text is the user name and the password is empty.
+    // The user name keeps the decoded text's buffer (one copy fewer per request); the colon
+    // and the password bytes after it are wiped from that buffer before it is cut.
     let (username, password) = match text.find(':') {
-        Some(i) => (text[..i].to_owned(), text[i + 1..].to_owned()),
-        None => (text.clone(), String::new()),
+        Some(i) => {
+            let password = text[i + 1..].to_owned();
+            let mut bytes = std::mem::take(&mut text).into_bytes();
+            bytes[i..].zeroize();
+            bytes.truncate(i);
+            // a prefix of UTF-8 text cut before an ASCII colon is UTF-8
+            (String::from_utf8(bytes).unwrap_or_default(), password)
+        }
+        None => (std::mem::take(&mut text), String::new()),
     };
-    text.zeroize();
     BasicOutcome::Credentials { username, password }
 }
 
