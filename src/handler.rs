@@ -21,7 +21,7 @@ use crate::ffi::timer::Deadline;
 use crate::http::{RequestInfo, Response};
 use crate::service::execute::Level;
 use crate::service::list::{stream_rows, ChunkSink, DbRows, ListBody, RowFailure, StreamEnd};
-use crate::service::plan::with_headers;
+use crate::service::plan::{with_headers, with_headers_moved};
 use crate::service::trace::trace;
 use crate::service::{self, Outcome, Plan, ServeError, Work};
 
@@ -110,7 +110,7 @@ const IN_FLIGHT_GUARD_MS: nginx_sys::ngx_msec_t = 10 * 60 * 1000;
 async fn serve(
     mut pending: PendingRequest,
     conf: &'static ApiSettings,
-    work: Work,
+    mut work: Work,
     info: RequestInfo,
     body: Vec<u8>,
 ) {
@@ -133,7 +133,10 @@ async fn serve(
         // The client closed its connection: the answer was dropped, and with it any
         // statement still running (cancelled on the server, see db::queries::CancelOnDrop).
         Err(ServeError::Gone) => return pending.abandon(),
-        Ok(Outcome::Respond(r)) => return pending.finish(with_headers(r, &work.extra_headers)),
+        Ok(Outcome::Respond(r)) => {
+            let headers = std::mem::take(&mut work.extra_headers);
+            return pending.finish(with_headers_moved(r, headers));
+        }
         Ok(Outcome::Stream(db, stmt)) => match stream_list(pending, conf, &db, &work, stmt).await {
             Ok(()) => return, // streamed and finalized
             Err((p, e)) => {

@@ -65,6 +65,19 @@ where
     r
 }
 
+/// [`with_headers`] for the one answer a request gets: its headers moved in, not copied.
+pub fn with_headers_moved(
+    mut r: Response,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
+) -> Response {
+    if r.headers.is_empty() {
+        r.headers = headers;
+    } else {
+        r.headers.extend(headers);
+    }
+    r
+}
+
 /// Routing, CORS, method and header checks: everything decidable without the database.
 pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan {
     let cors = &conf.cors;
