@@ -82,7 +82,9 @@ pub unsafe fn serve_request<M: HttpModule>(
     let Some(pending) = (unsafe { PendingRequest::hold::<M>(r) }) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    spawn(serve(pending, conf, work, info, Vec::new())).detach();
+    // Boxed here: async-task boxes a future this large itself, but only at its first poll,
+    // after copying it once more into the task.
+    spawn(Box::pin(serve(pending, conf, work, info, Vec::new()))).detach();
     request::DONE
 }
 
@@ -95,7 +97,14 @@ unsafe extern "C" fn body_ready<M: HttpModule>(r: *mut ngx_http_request_t) {
     let info = unsafe { RequestInfo::from_raw(r) };
     // SAFETY: as above.
     match unsafe { request::body_bytes(r) } {
-        Ok(body) => spawn(serve(pending, parked.conf, parked.work, info, body)).detach(),
+        Ok(body) => spawn(Box::pin(serve(
+            pending,
+            parked.conf,
+            parked.work,
+            info,
+            body,
+        )))
+        .detach(),
         Err(_) => pending.finish(Response::json(
             500,
             br#"{"detail":"Could not read the request body."}"#.to_vec(),
