@@ -29,7 +29,7 @@ use crate::auth::{
     username_is_storable, CacheKey, CacheLookup, CredentialCache, DjangoHash, FailureCache,
     LoginFailure, Revalidation, UserRow, VerifyJob,
 };
-use crate::conf::{ApiSettings, PoolSettings};
+use crate::conf::{ApiSettings, DbSettings, PoolSettings};
 use crate::db::pool::Pool;
 use crate::db::queries::Db;
 use crate::db::DbError;
@@ -185,9 +185,17 @@ impl Drop for FlightGuard {
     }
 }
 
+/// A location's database settings and the caches of that database.
+type CachesOfSettings = (Rc<DbSettings>, Rc<RefCell<AuthCaches>>);
+
 thread_local! {
     /// Per worker, per database: verified credentials and recently failed ones.
     static AUTH_CACHES: RefCell<HashMap<String, Rc<RefCell<AuthCaches>>>> = RefCell::new(HashMap::new());
+    /// `auth_caches`' answers by the settings object asked with: the same `Rc` on every request
+    /// of a location, so a pointer compare over these few entries replaces cloning and hashing
+    /// its connection string each time; the entry holds the settings, so the address stays theirs.
+    static AUTH_CACHES_BY_SETTINGS: RefCell<Vec<CachesOfSettings>> =
+        const { RefCell::new(Vec::new()) };
     static IN_FLIGHT: RefCell<HashMap<CacheKey, Rc<Flight>>> = RefCell::new(HashMap::new());
 }
 
@@ -199,8 +207,17 @@ const FAILED_CHECK_TTL_MS: u64 = 2000;
 
 /// The caches of one database, sized by the first location that uses it in this worker.
 fn auth_caches(api: &ApiSettings) -> Rc<RefCell<AuthCaches>> {
+    let known = AUTH_CACHES_BY_SETTINGS.with(|m| {
+        m.borrow()
+            .iter()
+            .find(|(s, _)| Rc::ptr_eq(s, &api.database))
+            .map(|(_, caches)| caches.clone())
+    });
+    if let Some(caches) = known {
+        return caches;
+    }
     let auth = &api.auth;
-    AUTH_CACHES.with(|m| {
+    let caches = AUTH_CACHES.with(|m| {
         m.borrow_mut()
             .entry(api.database.conninfo.clone())
             .or_insert_with(|| {
@@ -209,7 +226,9 @@ fn auth_caches(api: &ApiSettings) -> Rc<RefCell<AuthCaches>> {
                 Rc::new(RefCell::new(caches))
             })
             .clone()
-    })
+    });
+    AUTH_CACHES_BY_SETTINGS.with(|m| m.borrow_mut().push((api.database.clone(), caches.clone())));
+    caches
 }
 
 /// Runs this thread-pool thread at the lowest CPU priority (once per thread): password

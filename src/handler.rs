@@ -21,7 +21,7 @@ use crate::ffi::timer::Deadline;
 use crate::http::{RequestInfo, Response};
 use crate::service::execute::Level;
 use crate::service::list::{stream_rows, ChunkSink, DbRows, ListBody, RowFailure, StreamEnd};
-use crate::service::plan::with_headers;
+use crate::service::plan::{with_headers, with_headers_moved};
 use crate::service::trace::trace;
 use crate::service::{self, Outcome, Plan, ServeError, Work};
 
@@ -53,6 +53,13 @@ pub unsafe fn serve_request<M: HttpModule>(
         Plan::Answer(response) => return unsafe { request::respond_now(r, &response) },
         Plan::Work(work) => work,
     };
+    if let Some(resource) = &work.resource {
+        // The log phase counts the request under its route (stats, metrics): it is known now,
+        // so it need not be routed again there.
+        let parts = crate::stats::handler::api_route_parts(&conf.prefix, resource);
+        // SAFETY: `r` is valid (caller), the main request of a content handler.
+        let _ = unsafe { crate::stats::handler::keep_route_key(r, &parts) };
+    }
     if work.takes_body() {
         // SAFETY: `r` is valid; nginx holds the request (count) until `body_ready` runs.
         let Some(pending) = (unsafe { PendingRequest::new::<M>(r) }) else {
@@ -75,7 +82,9 @@ pub unsafe fn serve_request<M: HttpModule>(
     let Some(pending) = (unsafe { PendingRequest::hold::<M>(r) }) else {
         return NGX_HTTP_INTERNAL_SERVER_ERROR as ngx_int_t;
     };
-    spawn(serve(pending, conf, work, info, Vec::new())).detach();
+    // Boxed here: async-task boxes a future this large itself, but only at its first poll,
+    // after copying it once more into the task.
+    spawn(Box::pin(serve(pending, conf, work, info, Vec::new()))).detach();
     request::DONE
 }
 
@@ -88,7 +97,14 @@ unsafe extern "C" fn body_ready<M: HttpModule>(r: *mut ngx_http_request_t) {
     let info = unsafe { RequestInfo::from_raw(r) };
     // SAFETY: as above.
     match unsafe { request::body_bytes(r) } {
-        Ok(body) => spawn(serve(pending, parked.conf, parked.work, info, body)).detach(),
+        Ok(body) => spawn(Box::pin(serve(
+            pending,
+            parked.conf,
+            parked.work,
+            info,
+            body,
+        )))
+        .detach(),
         Err(_) => pending.finish(Response::json(
             500,
             br#"{"detail":"Could not read the request body."}"#.to_vec(),
@@ -103,7 +119,7 @@ const IN_FLIGHT_GUARD_MS: nginx_sys::ngx_msec_t = 10 * 60 * 1000;
 async fn serve(
     mut pending: PendingRequest,
     conf: &'static ApiSettings,
-    work: Work,
+    mut work: Work,
     info: RequestInfo,
     body: Vec<u8>,
 ) {
@@ -126,7 +142,10 @@ async fn serve(
         // The client closed its connection: the answer was dropped, and with it any
         // statement still running (cancelled on the server, see db::queries::CancelOnDrop).
         Err(ServeError::Gone) => return pending.abandon(),
-        Ok(Outcome::Respond(r)) => return pending.finish(with_headers(r, &work.extra_headers)),
+        Ok(Outcome::Respond(r)) => {
+            let headers = std::mem::take(&mut work.extra_headers);
+            return pending.finish(with_headers_moved(r, headers));
+        }
         Ok(Outcome::Stream(db, stmt)) => match stream_list(pending, conf, &db, &work, stmt).await {
             Ok(()) => return, // streamed and finalized
             Err((p, e)) => {

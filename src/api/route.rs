@@ -16,6 +16,8 @@
 //! The answer is JSON whatever the format asked for, so `json` and `api`
 //! (the browsable API's name) are accepted and any other format is a 404.
 
+use std::borrow::Cow;
+
 use super::error::ApiError;
 use super::json_string::write_json_string;
 
@@ -147,7 +149,12 @@ pub enum Action {
 /// `actions`. DRF authenticates before it looks at the method: a 405 (like
 /// a 404) is due only once the user is known to be valid.
 pub fn action(resource: &Resource, method: &str) -> Result<Action, ApiError> {
-    let method_upper = method.to_ascii_uppercase();
+    // a copy only for a method sent in lower case
+    let method_upper: Cow<str> = if method.bytes().any(|b| b.is_ascii_lowercase()) {
+        Cow::Owned(method.to_ascii_uppercase())
+    } else {
+        Cow::Borrowed(method)
+    };
     if method_upper == "OPTIONS" {
         return Ok(Action::Options(*resource));
     }
@@ -155,7 +162,7 @@ pub fn action(resource: &Resource, method: &str) -> Result<Action, ApiError> {
         Pk::Id(id) => action(id),
         Pk::Invalid => Action::InvalidId,
     };
-    let get = matches!(method_upper.as_str(), "GET" | "HEAD");
+    let get = matches!(&*method_upper, "GET" | "HEAD");
     let action = match *resource {
         Resource::Root if get => Action::Root,
         Resource::List if get => Action::ListAll,

@@ -130,6 +130,59 @@ pub enum Revalidation {
     Invalid,
 }
 
+/// How the caches' maps hash their keys. A key is a SHA-256 digest, already uniform, so its
+/// first sixteen bytes mixed with a per-map random seed (a folded multiply) place it as well as
+/// SipHash over all 32 bytes would, in a few instructions per lookup. The seed, from std's
+/// `RandomState`, is what keeps the map safe from chosen keys: without it a client could grind
+/// passwords until many digests share the low bits that pick a bucket, which is cheap for an
+/// unkeyed hash; with it the bucket of a digest cannot be predicted.
+#[derive(Clone)]
+struct DigestState([u64; 2]);
+
+impl DigestState {
+    fn new() -> DigestState {
+        use std::hash::BuildHasher;
+        let random = std::collections::hash_map::RandomState::new();
+        DigestState([random.hash_one(1u8), random.hash_one(2u8)])
+    }
+}
+
+impl std::hash::BuildHasher for DigestState {
+    type Hasher = DigestHasher;
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher {
+            seed: self.0,
+            hash: 0,
+        }
+    }
+}
+
+struct DigestHasher {
+    seed: [u64; 2],
+    hash: u64,
+}
+
+impl std::hash::Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // The digest's bytes come in one write (its length prefix in another, the same for
+        // every key): fold in sixteen of each write that has them, anything shorter whole.
+        let mut words = [0u64; 2];
+        for (i, chunk) in bytes.chunks(8).take(2).enumerate() {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            words[i] = u64::from_le_bytes(word);
+        }
+        let a = words[0] ^ self.seed[0] ^ self.hash;
+        let b = words[1] ^ self.seed[1];
+        let product = u128::from(a) * u128::from(b);
+        self.hash = (product as u64) ^ ((product >> 64) as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
+
 /// A bounded map from [`CacheKey`] that evicts the entry written or
 /// touched longest ago: both caches below keep their entries in one.
 ///
@@ -138,7 +191,7 @@ pub enum Revalidation {
 /// key become tombstones, skipped on eviction and compacted lazily (the
 /// queue stays within a constant factor of the live entries).
 struct GenerationFifo<V> {
-    map: HashMap<CacheKey, (V, u64)>,
+    map: HashMap<CacheKey, (V, u64), DigestState>,
     order: VecDeque<(CacheKey, u64)>,
     next_generation: u64,
     capacity: usize,
@@ -148,7 +201,7 @@ impl<V> GenerationFifo<V> {
     /// At most `capacity` entries; 0 keeps none.
     fn new(capacity: usize) -> Self {
         GenerationFifo {
-            map: HashMap::new(),
+            map: HashMap::with_hasher(DigestState::new()),
             order: VecDeque::new(),
             next_generation: 0,
             capacity,
@@ -476,6 +529,27 @@ mod tests {
 
     fn k(u: &str, p: &str) -> CacheKey {
         CacheKey::new(u, p)
+    }
+
+    #[test]
+    fn keys_hash_apart_and_by_a_seed_of_each_map() {
+        use std::hash::BuildHasher;
+        let (one, other) = (DigestState::new(), DigestState::new());
+        let keys: Vec<CacheKey> = (0..2000).map(|i| k("admin", &format!("pw{i}"))).collect();
+        let hashes: std::collections::HashSet<u64> = keys.iter().map(|x| one.hash_one(x)).collect();
+        assert_eq!(hashes.len(), keys.len());
+        // the low bits that pick a bucket are spread too: 2000 keys over 256 buckets
+        let mut buckets = [0u32; 256];
+        for x in &keys {
+            buckets[(one.hash_one(x) & 255) as usize] += 1;
+        }
+        assert!(buckets.iter().all(|&n| n < 30), "{buckets:?}");
+        // another map places the same key elsewhere: a bucket cannot be chosen from outside
+        let moved = keys
+            .iter()
+            .filter(|x| one.hash_one(x) != other.hash_one(x))
+            .count();
+        assert_eq!(moved, keys.len());
     }
 
     #[test]

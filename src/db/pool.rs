@@ -155,14 +155,32 @@ fn may_wait(waiting: usize, queue: usize, connecting: bool) -> bool {
     connecting || waiting < queue
 }
 
+/// A location's database settings, a purpose and limits, and the pool they resolve to.
+type PoolOfSettings = (Rc<DbSettings>, Purpose, PoolLimits, Rc<Pool>);
+
 thread_local! {
     static POOLS: RefCell<HashMap<(String, Purpose, PoolLimits), Rc<Pool>>> = RefCell::new(HashMap::new());
+    /// `pool_for`'s answers by the settings object asked with: a location passes the same
+    /// `Rc` on every request, so a pointer compare over these few entries (one per location,
+    /// purpose and limits) replaces cloning and hashing its connection string each time. The
+    /// entry holds the settings, so their address is not reused while it exists.
+    static POOLS_BY_SETTINGS: RefCell<Vec<PoolOfSettings>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 /// The worker's pool for this connection string, purpose and limits, created on first use.
 pub fn pool_for(settings: &Rc<DbSettings>, pool: &PoolSettings, purpose: Purpose) -> Rc<Pool> {
     let limits = PoolLimits::of(pool, purpose);
-    POOLS.with(|p| {
+    let known = POOLS_BY_SETTINGS.with(|m| {
+        m.borrow()
+            .iter()
+            .find(|(s, p, l, _)| Rc::ptr_eq(s, settings) && *p == purpose && *l == limits)
+            .map(|(.., pool)| pool.clone())
+    });
+    if let Some(pool) = known {
+        return pool;
+    }
+    let pool = POOLS.with(|p| {
         p.borrow_mut()
             .entry((settings.conninfo.clone(), purpose, limits))
             .or_insert_with(|| {
@@ -177,7 +195,12 @@ pub fn pool_for(settings: &Rc<DbSettings>, pool: &PoolSettings, purpose: Purpose
                 })
             })
             .clone()
-    })
+    });
+    POOLS_BY_SETTINGS.with(|m| {
+        m.borrow_mut()
+            .push((settings.clone(), purpose, limits, pool.clone()))
+    });
+    pool
 }
 
 /// The pool a readiness probe checks: the worker's query pool for this connection string
@@ -222,6 +245,7 @@ impl From<Purpose> for PoolKind {
 
 /// Drops every pool of this worker (worker exit).
 pub fn shutdown_all() {
+    POOLS_BY_SETTINGS.with(|m| m.borrow_mut().clear());
     let pools = POOLS.with(|p| std::mem::take(&mut *p.borrow_mut()));
     for pool in pools.values() {
         pool.slots.borrow_mut().clear();

@@ -10,6 +10,7 @@
 //! never touches a freed request.
 
 use std::any::Any;
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::c_void;
 use std::ptr::{self, NonNull};
@@ -41,6 +42,16 @@ fn lossy(s: &ngx_str_t) -> String {
     String::from_utf8_lossy(ngx_str_bytes(s)).into_owned()
 }
 
+/// The request's method: the API's own methods as static strings, others copied.
+fn method_name(s: &ngx_str_t) -> Cow<'static, str> {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let bytes = ngx_str_bytes(s);
+    match KNOWN.iter().find(|m| m.as_bytes() == bytes) {
+        Some(m) => Cow::Borrowed(m),
+        None => Cow::Owned(lossy(s)),
+    }
+}
+
 fn header_value(h: *mut ngx_table_elt_t) -> Option<Vec<u8>> {
     // SAFETY: a non-null header pointer in `headers_in` points at a live table element.
     unsafe { h.as_ref() }.map(|h| ngx_str_bytes(&h.value).to_vec())
@@ -56,7 +67,7 @@ impl RequestInfo {
         let req = unsafe { &*r };
         let hin = &req.headers_in;
         let mut info = RequestInfo {
-            method: lossy(&req.method_name),
+            method: method_name(&req.method_name),
             uri: lossy(&req.uri),
             args: lossy(&req.args),
             authorization: header_value(hin.authorization),
@@ -64,8 +75,9 @@ impl RequestInfo {
             has_body: hin.content_length_n > 0 || hin.chunked() != 0,
             ..RequestInfo::default()
         };
-        info.host = match header_value(hin.host) {
-            Some(h) => String::from_utf8_lossy(&h).into_owned(),
+        // SAFETY: a non-null header pointer in `headers_in` points at a live table element.
+        info.host = match unsafe { hin.host.as_ref() } {
+            Some(h) => lossy(&h.value),
             None => lossy(&hin.server),
         };
         // SAFETY: every request has a live connection.

@@ -4,9 +4,10 @@
 //! leaves as soon as only cancelable timers remain, which dropped them) while idle pool
 //! connections, which hold no timer, do not keep the worker alive.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::mem;
+use std::marker::PhantomData;
+use std::mem::{self, ManuallyDrop};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
@@ -21,8 +22,10 @@ struct TimerState {
 
 /// Resolves when `ms` milliseconds have passed; disarms the timer when dropped.
 pub struct Deadline {
-    state: Pin<Box<TimerState>>,
-    _keep: Rc<()>,
+    /// Taken in `Drop`, to be kept for the next deadline.
+    state: ManuallyDrop<Pin<Box<TimerState>>>,
+    /// Not `Send`: nginx's timers belong to the worker's one thread (a marker, no allocation).
+    _not_send: PhantomData<Rc<()>>,
 }
 
 unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
@@ -37,18 +40,36 @@ unsafe extern "C" fn on_timer(ev: *mut ngx_event_t) {
     }
 }
 
+/// Timer states of dropped deadlines, kept for the next ones: every request that waits on the
+/// database arms several, and a reused state saves an allocation and a free each time. At most
+/// [`SPARE_STATES`] are kept (the deadlines alive at once are what the worker's requests hold).
+const SPARE_STATES: usize = 256;
+
+thread_local! {
+    static SPARE: RefCell<Vec<Pin<Box<TimerState>>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl Deadline {
     pub fn after(ms: ngx_msec_t) -> Deadline {
-        let mut state = Box::pin(TimerState {
-            // SAFETY: an all-zero event is the initial state nginx expects.
-            event: unsafe { mem::zeroed() },
-            fired: Cell::new(false),
-            waker: Cell::new(None),
-        });
+        let reused = SPARE.with(|s| s.borrow_mut().pop());
+        let mut state = match reused {
+            Some(state) => state,
+            None => Box::pin(TimerState {
+                // SAFETY: an all-zero event is the initial state nginx expects.
+                event: unsafe { mem::zeroed() },
+                fired: Cell::new(false),
+                waker: Cell::new(None),
+            }),
+        };
+        // A reused state is reset to what a new one holds: no timer is set on it (its deadline
+        // removed it when dropped), so zeroing the event forgets nothing nginx refers to.
         // SAFETY: the state is pinned for its whole life, so `ev->data` stays valid; the log
         // is the cycle's.
         unsafe {
             let s = state.as_mut().get_unchecked_mut();
+            s.event = mem::zeroed();
+            s.fired.set(false);
+            s.waker.set(None);
             s.event.handler = Some(on_timer);
             s.event.data = s as *mut TimerState as *mut std::ffi::c_void;
             s.event.log = super::process::cycle_log();
@@ -56,8 +77,8 @@ impl Deadline {
             ngx_add_timer(&mut s.event, ms);
         }
         Deadline {
-            state,
-            _keep: Rc::new(()),
+            state: ManuallyDrop::new(state),
+            _not_send: PhantomData,
         }
     }
 }
@@ -76,13 +97,23 @@ impl Future for Deadline {
 
 impl Drop for Deadline {
     fn drop(&mut self) {
-        // SAFETY: the event is ours; removing a set timer before freeing the state.
-        unsafe {
+        // SAFETY: the event is ours; removing a set timer before the state is freed or kept
+        // for reuse. `state` is taken once, here, and not used again.
+        let state = unsafe {
             let s = self.state.as_mut().get_unchecked_mut();
             if s.event.timer_set() != 0 {
                 ngx_del_timer(&mut s.event);
             }
-        }
+            ManuallyDrop::take(&mut self.state)
+        };
+        // The waker may hold the task that owns this deadline: never keep it alive here.
+        state.waker.set(None);
+        SPARE.with(|s| {
+            let mut spare = s.borrow_mut();
+            if spare.len() < SPARE_STATES {
+                spare.push(state);
+            }
+        });
     }
 }
 

@@ -3,6 +3,8 @@
 
 mod request;
 
+use std::borrow::Cow;
+
 pub use request::RequestInfo;
 
 /// The body of a [`Response`].
@@ -18,7 +20,8 @@ pub enum Body {
 pub struct Response {
     pub status: u16,
     pub content_type: Option<&'static str>,
-    pub headers: Vec<(&'static str, String)>,
+    /// Values are borrowed when fixed (`Vary: Accept`, `Allow`): no allocation per answer.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
     pub body: Body,
 }
 
@@ -43,12 +46,12 @@ impl Response {
         }
     }
 
-    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Response {
+    pub fn header(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Response {
         self.headers.push((name, value.into()));
         self
     }
 
-    pub fn add_header(&mut self, name: &'static str, value: impl Into<String>) {
+    pub fn add_header(&mut self, name: &'static str, value: impl Into<Cow<'static, str>>) {
         self.headers.push((name, value.into()));
     }
 }

@@ -1,9 +1,12 @@
 //! What the API needs to know about a request, copied out of nginx's structures once, in the
 //! content handler (`ffi::request` fills it).
 
+use std::borrow::Cow;
+
 #[derive(Debug, Default)]
 pub struct RequestInfo {
-    pub method: String,
+    /// Borrowed for the methods the API knows: no allocation for them.
+    pub method: Cow<'static, str>,
     /// `r->uri`: the decoded, normalised path.
     pub uri: String,
     /// `r->args`: the raw query string without `?`.

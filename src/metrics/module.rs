@@ -16,7 +16,7 @@ use nginx_sys::{
     NGX_HTTP_POST, NGX_HTTP_PUT, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
-use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
+use ngx::http::{HttpModule, HttpModuleLocationConf};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use super::health::{self, Probe, ReadyTarget};
@@ -313,18 +313,8 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     // SAFETY: nginx runs log handlers with a valid main request whose configuration (the
     // location that finished it, or the server's) is set.
     let req = unsafe { &*r };
-    let location = NgxHttpCoreModule::location_conf(req)
-        .map(|clcf| String::from_utf8_lossy(clcf.name.as_bytes()))
-        .unwrap_or_default();
-    let api = crate::module::Module::location_conf(req).filter(|c| c.api);
-    let key = match api {
-        Some(c) => {
-            let uri = String::from_utf8_lossy(req.uri.as_bytes());
-            let query = String::from_utf8_lossy(req.args.as_bytes());
-            crate::stats::handler::route_key(&location, Some(&c.prefix), &uri, &query)
-        }
-        None => crate::stats::handler::route_key(&location, None, "", ""),
-    };
+    // SAFETY: as above.
+    let key = unsafe { crate::stats::module::logged_route_key(r) };
     // nginx has parsed the method into a bit: no string compare per request
     let method = [
         NGX_HTTP_GET,
@@ -373,7 +363,7 @@ unsafe extern "C" fn metrics_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let response = Response {
         status: 200,
         content_type: Some(expose::CONTENT_TYPE),
-        headers: vec![("Cache-Control", "no-store".to_owned())],
+        headers: vec![("Cache-Control", "no-store".into())],
         body: Body::Bytes(text.into_bytes()),
     };
     // SAFETY: `r` is valid and in its content phase (above).

@@ -491,7 +491,7 @@ mod tests {
 
     fn request(method: &str, uri: &str) -> RequestInfo {
         RequestInfo {
-            method: method.into(),
+            method: method.to_owned().into(),
             uri: uri.into(),
             ..Default::default()
         }

@@ -3,7 +3,9 @@
 //! OPTIONS answers, and the headers every answer carries. The rest is [`Work`] for
 //! [`super::execute`].
 
-use crate::api::{self, Action, ApiError, RouteOutcome};
+use std::borrow::Cow;
+
+use crate::api::{self, Action, ApiError, Resource, RouteOutcome};
 use crate::auth::{self, BasicOutcome};
 use crate::conf::{ApiSettings, AuthMode};
 use crate::http::{RequestInfo, Response};
@@ -36,9 +38,11 @@ pub struct Work {
     pub action: Result<Action, ApiError>,
     pub credentials: Option<Credentials>,
     /// CORS, Vary and Allow: the headers every answer of this request carries.
-    pub extra_headers: Vec<(&'static str, String)>,
+    pub extra_headers: Vec<(&'static str, Cow<'static, str>)>,
     /// A login or logout page of a `music_auth_pages` location (then `action` is unused).
     pub page: Option<Page>,
+    /// The API resource the request was routed to (none for a page).
+    pub resource: Option<Resource>,
 }
 
 /// What the content handler decided.
@@ -51,9 +55,25 @@ pub fn error_response(e: ApiError) -> Response {
     Response::json(e.status, e.body.into_bytes())
 }
 
-pub fn with_headers(mut r: Response, headers: &[(&'static str, String)]) -> Response {
+pub fn with_headers<V>(mut r: Response, headers: &[(&'static str, V)]) -> Response
+where
+    V: Clone + Into<Cow<'static, str>>,
+{
     for (k, v) in headers {
         r.add_header(k, v.clone());
+    }
+    r
+}
+
+/// [`with_headers`] for the one answer a request gets: its headers moved in, not copied.
+pub fn with_headers_moved(
+    mut r: Response,
+    headers: Vec<(&'static str, Cow<'static, str>)>,
+) -> Response {
+    if r.headers.is_empty() {
+        r.headers = headers;
+    } else {
+        r.headers.extend(headers);
     }
     r
 }
@@ -83,8 +103,12 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
     } else {
         "Accept"
     };
-    let mut common = cors_headers.headers.clone();
-    common.push(("Vary", vary.to_owned()));
+    let mut common: Vec<(&'static str, Cow<'static, str>)> = cors_headers
+        .headers
+        .into_iter()
+        .map(|(name, value)| (name, Cow::Owned(value)))
+        .collect();
+    common.push(("Vary", Cow::Borrowed(vary)));
     let answer = |r: Response| Plan::Answer(with_headers(r, &common));
 
     let rest = match info.uri.strip_prefix(conf.prefix.as_str()) {
@@ -103,6 +127,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
                     credentials: None,
                     extra_headers: common,
                     page: Some(page),
+                    resource: None,
                 })
             }
             Err(r) => answer(r),
@@ -142,7 +167,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         }
     );
     // DRF puts Allow on every answer of a route it found.
-    common.push(("Allow", api::allow(&resource).to_owned()));
+    common.push(("Allow", Cow::Borrowed(api::allow(&resource))));
     let answer = |r: Response| Plan::Answer(with_headers(r, &common));
     if unknown_format {
         // DRF's content negotiation (format suffix) runs before authentication.
@@ -210,6 +235,7 @@ pub fn plan(conf: &ApiSettings, info: &RequestInfo, trace: &impl Trace) -> Plan 
         credentials,
         extra_headers: common,
         page: None,
+        resource: Some(resource),
     })
 }
 
@@ -266,7 +292,7 @@ mod tests {
 
     fn request(method: &str, uri: &str) -> RequestInfo {
         RequestInfo {
-            method: method.into(),
+            method: method.to_owned().into(),
             uri: uri.into(),
             host: "music.test".into(),
             ..Default::default()
@@ -280,11 +306,11 @@ mod tests {
         }
     }
 
-    fn header<'a>(headers: &'a [(&'static str, String)], name: &str) -> Option<&'a str> {
+    fn header<'a>(headers: &'a [(&'static str, Cow<'static, str>)], name: &str) -> Option<&'a str> {
         headers
             .iter()
             .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     fn answer(conf: &ApiSettings, info: &RequestInfo) -> Response {

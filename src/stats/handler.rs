@@ -3,12 +3,14 @@
 //! the route key a request counts under ([`route_key`], pure).
 
 use std::borrow::Cow;
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::{ptr, slice};
 
 use nginx_sys::{
     ngx_http_request_t, ngx_int_t, ngx_str_t, NGX_HTTP_GET, NGX_HTTP_HEAD,
     NGX_HTTP_INTERNAL_SERVER_ERROR, NGX_HTTP_NOT_ALLOWED, NGX_OK,
 };
-use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 
 use super::hll::hash_key;
 use super::json;
@@ -28,6 +30,12 @@ fn api_pattern(resource: &Resource) -> &'static str {
         Resource::Item(_) => "musics/{id}/",
         Resource::ItemDetail(_) => "musics/{id}/detail/",
     }
+}
+
+/// The route key of a request the API routed to `resource` in its location with this prefix,
+/// in two parts: what [`route_key`] gives it (before its cut to [`NAME_MAX`] bytes).
+pub fn api_route_parts<'a>(prefix: &'a str, resource: &Resource) -> [&'a str; 2] {
+    [prefix, api_pattern(resource)]
 }
 
 /// The route a request counts under: the name of the location that finished it (after
@@ -80,37 +88,94 @@ pub fn route_key<'a>(
     }
 }
 
-fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
+pub(super) fn lossy(s: &ngx_str_t) -> Cow<'_, str> {
     String::from_utf8_lossy(s.as_bytes())
 }
 
-/// The log phase's part: counts the request in `zone` (its `music_stats_count`), under the
-/// DRF route when the location serves the API at `api_prefix`.
+/// The stats module's ctx slot (its `ctx_index`, stored by its postconfiguration), which holds
+/// a request's route key once known: null, or an `ngx_str_t` in the request's pool.
+pub(super) static ROUTE_KEY_SLOT: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// `None` before the stats module's postconfiguration ran.
+///
+/// # Safety
+/// `r` is a valid request.
+unsafe fn route_key_slot(r: *mut ngx_http_request_t) -> Option<*mut *mut c_void> {
+    let index = ROUTE_KEY_SLOT.load(Ordering::Relaxed);
+    // SAFETY: `r->ctx` has one slot per HTTP module, the stats module's at its ctx_index.
+    (index != usize::MAX).then(|| unsafe { (*r).ctx.add(index) })
+}
+
+/// The route key kept by [`keep_route_key`], if any.
+///
+/// # Safety
+/// `r` is a valid main request.
+pub unsafe fn kept_route_key<'r>(r: *mut ngx_http_request_t) -> Option<&'r str> {
+    // SAFETY: valid (caller); the slot is null or what `keep_route_key` stored.
+    let kept = unsafe { (*route_key_slot(r)? as *const ngx_str_t).as_ref()? };
+    // SAFETY: only UTF-8 is kept, in the pool the request lives with.
+    Some(unsafe { std::str::from_utf8_unchecked(kept.as_bytes()) })
+}
+
+/// Keeps the concatenation of `parts` (cut to [`NAME_MAX`] bytes on a character boundary, as
+/// [`route_key`] cuts) as the request's route key, for [`logged_route_key`](super::module::logged_route_key): the
+/// content handler of a `music_api` location, which has routed the request already, gives it
+/// here (an internal redirect to another location clears it again). `None` if the request's
+/// pool had no memory left.
+///
+/// # Safety
+/// `r` is a valid main request; the key lives as long as its pool.
+pub unsafe fn keep_route_key<'r>(r: *mut ngx_http_request_t, parts: &[&str]) -> Option<&'r str> {
+    let (key, len) = joined_key(parts);
+    // SAFETY: valid (caller); the pool outlives every reader of the key.
+    unsafe {
+        let slot = route_key_slot(r)?;
+        let pool = (*r).pool;
+        let kept = nginx_sys::ngx_palloc(pool, size_of::<ngx_str_t>()) as *mut ngx_str_t;
+        let data = nginx_sys::ngx_pnalloc(pool, len.max(1)) as *mut u8;
+        if kept.is_null() || data.is_null() {
+            return None;
+        }
+        ptr::copy_nonoverlapping(key.as_ptr(), data, len);
+        kept.write(ngx_str_t { len, data });
+        *slot = kept as *mut c_void;
+        // SAFETY: whole `str`s, the last one possibly cut on a character boundary.
+        Some(std::str::from_utf8_unchecked(slice::from_raw_parts(
+            data, len,
+        )))
+    }
+}
+
+/// `parts` one after the other, cut to [`NAME_MAX`] bytes on a character boundary: the bytes
+/// and their length.
+fn joined_key(parts: &[&str]) -> ([u8; NAME_MAX], usize) {
+    let mut key = [0u8; NAME_MAX];
+    let mut len = 0;
+    for part in parts {
+        let mut n = part.len().min(NAME_MAX - len);
+        while !part.is_char_boundary(n) {
+            n -= 1;
+        }
+        key[len..len + n].copy_from_slice(&part.as_bytes()[..n]);
+        len += n;
+        if n < part.len() {
+            break;
+        }
+    }
+    (key, len)
+}
+
+/// The log phase's part: counts the request in `zone` (its `music_stats_count`) under `key`,
+/// its route key.
 ///
 /// # Safety
 /// `r` is a valid main request in its log phase.
-pub(super) unsafe fn count(
-    r: *mut ngx_http_request_t,
-    zone: ZoneRef,
-    api_prefix: Option<&str>,
-) -> ngx_int_t {
-    // SAFETY: valid (caller).
-    let req = unsafe { &*r };
-    let location = NgxHttpCoreModule::location_conf(req)
-        .map(|clcf| lossy(&clcf.name))
-        .unwrap_or_default();
-    // a plain location's key borrows its name: no allocation per request
-    let key = if let Some(prefix) = api_prefix {
-        let (uri, args) = (lossy(&req.uri), lossy(&req.args));
-        route_key(&location, Some(prefix), &uri, &args)
-    } else {
-        route_key(&location, None, "", "")
-    };
+pub(super) unsafe fn count(r: *mut ngx_http_request_t, zone: ZoneRef, key: &str) -> ngx_int_t {
     // SAFETY: `r` is valid (above).
     let (addr, len) = unsafe { zone::client_address(r) };
     let hash = hash_key(&addr[..len]);
     let (today, _) = zone::local_day();
-    zone.with_counters(|c| c.count(today, &key, hash));
+    zone.with_counters(|c| c.count(today, key, hash));
     NGX_OK as ngx_int_t
 }
 
@@ -212,6 +277,40 @@ mod tests {
             route_key("^/api/", Some("^/api/"), "/api/musics/", ""),
             "^/api/"
         );
+    }
+
+    #[test]
+    fn a_routed_request_keeps_the_key_the_log_phase_would_compute() {
+        let joined = |prefix: &str, uri: &str| {
+            let rest = uri.strip_prefix(prefix).unwrap();
+            let resource = match api::route(rest, "") {
+                RouteOutcome::Found(r) | RouteOutcome::UnknownFormat(r) => r,
+                _ => panic!("{uri} is not routed"),
+            };
+            let (key, len) = joined_key(&api_route_parts(prefix, &resource));
+            String::from_utf8(key[..len].to_vec()).unwrap()
+        };
+        for uri in [
+            "/api/",
+            "/api/.json",
+            "/api/musics/",
+            "/api/musics.xml",
+            "/api/musics/12/",
+            "/api/musics/abc/",
+            "/api/musics/12/detail/",
+            "/api/musics/all_singer/",
+        ] {
+            assert_eq!(
+                joined("/api/", uri),
+                route_key("/api/", Some("/api/"), uri, "")
+            );
+        }
+        // a prefix near the limit: cut as route_key cuts, on a character boundary
+        let long = format!("/{}/", "é".repeat(31));
+        let uri = format!("{long}musics/12/");
+        let key = joined(&long, &uri);
+        assert_eq!(key, route_key(&long, Some(&long), &uri, ""));
+        assert!(key.len() <= NAME_MAX && key.len() >= NAME_MAX - 1, "{key}");
     }
 
     #[test]

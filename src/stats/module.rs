@@ -3,8 +3,10 @@
 //! configuration's create and merge, and the postconfiguration that installs the log-phase
 //! counter. The setters share `conf::setter` with the API module's.
 
+use std::borrow::Cow;
 use std::ffi::{c_char, c_void};
 use std::ptr;
+use std::sync::atomic::Ordering;
 
 use nginx_sys::{
     ngx_command_t, ngx_conf_t, ngx_http_module_t, ngx_http_request_t, ngx_int_t, ngx_module_t,
@@ -12,7 +14,7 @@ use nginx_sys::{
     NGX_HTTP_MAIN_CONF, NGX_HTTP_MODULE, NGX_HTTP_SRV_CONF, NGX_LOG_EMERG, NGX_OK,
 };
 use ngx::core::NGX_CONF_ERROR;
-use ngx::http::{HttpModule, HttpModuleLocationConf};
+use ngx::http::{HttpModule, HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use super::handler;
@@ -32,6 +34,8 @@ impl HttpModule for StatsModule {
     }
 
     unsafe extern "C" fn postconfiguration(cf: *mut ngx_conf_t) -> ngx_int_t {
+        // nginx has numbered the HTTP modules' ctx slots by now (and does again on a reload)
+        handler::ROUTE_KEY_SLOT.store(Self::module().ctx_index, Ordering::Relaxed);
         // SAFETY: nginx passes the configuration of the http block just parsed.
         unsafe { check_zones_and_count(cf) }
     }
@@ -249,9 +253,8 @@ unsafe extern "C" fn log_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     let Some(Counting::Into(zone)) = StatsModule::location_conf(req).and_then(|c| c.count) else {
         return NGX_OK as ngx_int_t;
     };
-    let api = crate::module::Module::location_conf(req).filter(|c| c.api);
     // SAFETY: as above.
-    unsafe { handler::count(r, zone, api.map(|c| c.prefix.as_str())) }
+    unsafe { handler::count(r, zone, &logged_route_key(r)) }
 }
 
 /// The content handler of `music_stats`.
@@ -263,4 +266,38 @@ unsafe extern "C" fn stats_handler(r: *mut ngx_http_request_t) -> ngx_int_t {
     };
     // SAFETY: as above.
     unsafe { handler::serve(r, zone) }
+}
+
+/// The route key a request in its log phase counts under ([`handler::route_key`] of the location that
+/// finished it), computed once per request: the stats and the metrics log handlers both count
+/// under it, so the first to ask keeps it in the request's pool and the stats module's ctx slot
+/// (which nothing else uses, and which an internal redirect clears with the location).
+///
+/// # Safety
+/// `r` is a valid main request in its log phase; the key lives as long as its pool.
+pub unsafe fn logged_route_key<'r>(r: *mut ngx_http_request_t) -> Cow<'r, str> {
+    // SAFETY: valid (caller).
+    if let Some(kept) = unsafe { handler::kept_route_key(r) } {
+        return Cow::Borrowed(kept);
+    }
+    // SAFETY: valid (caller).
+    let req = unsafe { &*r };
+    let location = NgxHttpCoreModule::location_conf(req)
+        .map(|clcf| handler::lossy(&clcf.name))
+        .unwrap_or_default();
+    let api = crate::module::Module::location_conf(req).filter(|c| c.api);
+    // a plain location's key borrows its name: no allocation per request
+    let key = match api {
+        Some(c) => {
+            let (uri, args) = (handler::lossy(&req.uri), handler::lossy(&req.args));
+            handler::route_key(&location, Some(&c.prefix), &uri, &args)
+        }
+        None => handler::route_key(&location, None, "", ""),
+    };
+    // SAFETY: valid (caller); a failed allocation keeps nothing and the next handler
+    // computes the key again.
+    match unsafe { handler::keep_route_key(r, &[&key]) } {
+        Some(kept) => Cow::Borrowed(kept),
+        None => Cow::Owned(key.into_owned()),
+    }
 }
