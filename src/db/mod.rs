@@ -3,7 +3,7 @@
 
 mod cancel;
 pub mod conn;
-mod insert_batch;
+pub mod insert_batch;
 mod order;
 pub mod pool;
 pub mod queries;

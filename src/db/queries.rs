@@ -258,11 +258,6 @@ impl Db {
         }
     }
 
-    /// A POST's row, written in a batch with the worker's concurrent POSTs.
-    pub async fn create(&self, song: &str, singer: &str) -> Result<MusicRow, DbError> {
-        super::insert_batch::create(self, song, singer).await
-    }
-
     /// Inserts these rows (`songs[i]`, `singers[i]`) in one transaction; the rows in that order.
     pub async fn insert_rows(
         &self,
