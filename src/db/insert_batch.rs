@@ -11,7 +11,9 @@
 //! returns the rows in the order of the batch). A batch the server refused committed nothing,
 //! so each of its rows is written again alone, and only the row at fault gets the error. A
 //! batch whose connection broke, or that timed out, gives every request of it that answer (for
-//! a lost connection: outcome unknown, as for a row written alone).
+//! a lost connection: outcome unknown, as for a row written alone). A request whose client goes
+//! away leaves its batch running for the others; once every request of a batch has gone, the
+//! statement is cancelled on the server, as a row written alone would be.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -37,6 +39,14 @@ struct Entry {
     song: String,
     singer: String,
     state: RefCell<State>,
+    /// The batch it was sent in.
+    flight: RefCell<Option<Rc<InFlight>>>,
+}
+
+/// A batch on its way: the runner's connection, and how many of its requests still wait.
+struct InFlight {
+    db: Rc<Db>,
+    waiting: Cell<usize>,
 }
 
 enum State {
@@ -51,6 +61,8 @@ enum State {
 
 impl Entry {
     fn finish(&self, result: Result<MusicRow, DbError>) {
+        // the connection goes back to the pool once the runner is done with it
+        self.flight.take();
         let old = self.state.replace(State::Done(result));
         if let State::Queued(Some(w)) | State::Sent(Some(w)) = old {
             w.wake();
@@ -78,20 +90,31 @@ fn batcher_for(db: &Db) -> Rc<Batcher> {
     })
 }
 
-/// Takes the row back out of the queue if the request gives up before a runner took it (its
-/// client went away): a row nobody waits for is not written.
-struct Unqueue<'a> {
+/// A request that gives up (its client went away): a row not yet sent is taken back out of
+/// the queue (nobody waits for it); a batch that no request waits for any more is cancelled.
+struct GiveUp<'a> {
     batcher: &'a Batcher,
     entry: &'a Rc<Entry>,
 }
 
-impl Drop for Unqueue<'_> {
+impl Drop for GiveUp<'_> {
     fn drop(&mut self) {
-        if matches!(*self.entry.state.borrow(), State::Queued(_)) {
-            self.batcher
+        match &*self.entry.state.borrow() {
+            State::Queued(_) => self
+                .batcher
                 .queue
                 .borrow_mut()
-                .retain(|e| !Rc::ptr_eq(e, self.entry));
+                .retain(|e| !Rc::ptr_eq(e, self.entry)),
+            State::Sent(_) => {
+                if let Some(flight) = self.entry.flight.borrow().as_ref() {
+                    let left = flight.waiting.get().saturating_sub(1);
+                    flight.waiting.set(left);
+                    if left == 0 {
+                        flight.db.cancel_running();
+                    }
+                }
+            }
+            State::Done(_) | State::Taken => {}
         }
     }
 }
@@ -103,9 +126,10 @@ pub async fn create(db: &Db, song: &str, singer: &str) -> Result<MusicRow, DbErr
         song: song.to_owned(),
         singer: singer.to_owned(),
         state: RefCell::new(State::Queued(None)),
+        flight: RefCell::new(None),
     });
     batcher.queue.borrow_mut().push_back(entry.clone());
-    let _unqueue = Unqueue {
+    let _give_up = GiveUp {
         batcher: &batcher,
         entry: &entry,
     };
@@ -147,16 +171,29 @@ fn take_batch(batcher: &Batcher) -> Vec<Rc<Entry>> {
     batch
 }
 
+/// The next batch, to be sent on `db`: its requests can cancel it once none of them waits.
+fn take_batch_for(batcher: &Batcher, db: &Rc<Db>) -> Vec<Rc<Entry>> {
+    let batch = take_batch(batcher);
+    let flight = Rc::new(InFlight {
+        db: db.clone(),
+        waiting: Cell::new(batch.len()),
+    });
+    for e in &batch {
+        *e.flight.borrow_mut() = Some(flight.clone());
+    }
+    batch
+}
+
 /// A runner: a task of its own (a request whose client goes away must not take the other
 /// requests' rows with it), on a place of its own on the starting request's connection.
 fn start_runner(batcher: &Rc<Batcher>, db: &Db) {
-    let batch = take_batch(batcher);
-    if batch.is_empty() {
+    if batcher.queue.borrow().is_empty() {
         return;
     }
+    let db = Rc::new(db.sharing());
+    let batch = take_batch_for(batcher, &db);
     batcher.runners.set(batcher.runners.get() + 1);
     let batcher = batcher.clone();
-    let db = db.sharing();
     spawn(async move {
         let mut batch = batch;
         while !batch.is_empty() {
@@ -164,7 +201,7 @@ fn start_runner(batcher: &Rc<Batcher>, db: &Db) {
             if db.lease.conn.is_closed() || db.lease.conn.is_retired() {
                 break;
             }
-            batch = take_batch(&batcher);
+            batch = take_batch_for(&batcher, &db);
         }
         batcher.runners.set(batcher.runners.get() - 1);
         // Rows queued meanwhile get a runner from their own request's task.
@@ -246,6 +283,7 @@ mod tests {
             song: song.into(),
             singer: singer.into(),
             state: RefCell::new(State::Queued(None)),
+            flight: RefCell::new(None),
         })
     }
 
