@@ -12,12 +12,14 @@ pub const RETRIEVE: &str =
 pub const EXISTS: &str = "SELECT 1 FROM music WHERE id = $1";
 /// The rows of one or more POSTs (`$1` their songs, `$2` their singers, in the same order),
 /// written in one transaction: rows are inserted, and so numbered and returned, in the order of
-/// the arrays. Each row gets its own timestamp (the clock when its row is produced, once for
-/// both columns: a subquery whose columns call a volatile function is not merged into the
-/// outer query), as each request had its own transaction's `now()` when it was written alone.
+/// the arrays. Each row gets its own timestamp, as each request had its own transaction's
+/// `now()` when it was written alone: the clock when its row is produced (once for both
+/// columns: a subquery whose columns call a volatile function is not merged into the outer
+/// query), plus its place in the batch in microseconds, since the rows of a batch are produced
+/// several to a microsecond and two requests' rows must not share a timestamp.
 pub const CREATE: &str = "INSERT INTO music (song, singer, last_modify_date, created) \
      SELECT song, singer, at, at FROM (\
-     SELECT n, song, singer, clock_timestamp() AS at \
+     SELECT n, song, singer, clock_timestamp() + (n - 1) * interval '1 microsecond' AS at \
      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r (song, singer, n)) AS new \
      ORDER BY n RETURNING id, song, singer, last_modify_date, created";
 pub const REPLACE: &str = "UPDATE music SET song = $2, singer = $3, last_modify_date = now() \
