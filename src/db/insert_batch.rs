@@ -4,7 +4,8 @@
 //! for the flush, so a row written alone costs a flush of its own; a batch pays one for all.
 //!
 //! The first POST finds nothing in flight and is written at once, alone (no added latency when
-//! the worker is idle). While at most [`RUNNERS`] batches are in flight, later POSTs queue; a
+//! the worker is idle). While as many batches are in flight as the pool has connections
+//! (`music_pool_size`: each connection commits one transaction at a time), later POSTs queue; a
 //! runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its next batch.
 //!
 //! What each request sees is what it saw alone: its own row, id and timestamps (the statement
@@ -26,10 +27,6 @@ use super::queries::Db;
 use super::{DbError, MusicRow};
 use crate::ffi::executor::spawn;
 use crate::metrics::record::{self, Pool as Event};
-
-/// Batches in flight at once per pool: while one waits for its commit, the next can be parsed
-/// and planned; more would split the waiting rows into smaller batches (more flushes).
-const RUNNERS: usize = 2;
 
 /// Rows in one statement at most: the arrays stay small, and one slow batch holds few requests.
 const MAX_ROWS: usize = 64;
@@ -137,7 +134,7 @@ pub async fn create(db: &Db, song: &str, singer: &str) -> Result<MusicRow, DbErr
         let queued = matches!(*entry.state.borrow(), State::Queued(_));
         // A request still queued when a runner is free starts one on its own connection (the
         // first request of an idle worker; or after a runner stopped on a broken connection).
-        if queued && batcher.runners.get() < RUNNERS {
+        if queued && batcher.runners.get() < db.lease.pool_size() {
             start_runner(&batcher, db);
         }
         let mut state = entry.state.borrow_mut();

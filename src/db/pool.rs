@@ -271,6 +271,11 @@ impl Lease {
         }
     }
 
+    /// The connections its pool may open (`music_pool_size`, `music_pool_stream_size`).
+    pub fn pool_size(&self) -> usize {
+        self.pool.limits.size.max(1)
+    }
+
     /// Which of the worker's pools this lease is from (an address, stable while the pool lives).
     pub fn pool_key(&self) -> usize {
         Rc::as_ptr(&self.pool) as usize

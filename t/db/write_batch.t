@@ -6,7 +6,8 @@
 #   - a batch whose backend is terminated answers 503 "outcome unknown" to each of its
 #     requests, and none of its rows is in the table.
 # A BEFORE INSERT trigger that sleeps for some songs keeps the first INSERTs in flight while the
-# others arrive (one worker, one connection: what arrives meanwhile waits for the next batch).
+# others arrive (one worker, music_pool_size 2: two batches in flight at most, so what arrives
+# behind two slow rows waits for the next batch).
 use strict;
 use warnings;
 use Test::More;
@@ -44,7 +45,7 @@ events { worker_connections 256; }
 http {
     access_log off;
     music_database "$ENV{TEST_NGINX_PG_URL}";
-    music_pool_size 1;
+    music_pool_size 2;
     music_query_timeout 10s;
     $http
     server {
