@@ -4,7 +4,8 @@
 #   - every request gets its own row, id and timestamps, as GET shows them afterwards;
 #   - a row the database refuses fails alone: the batch is written again row by row;
 #   - a batch whose backend is terminated answers 503 "outcome unknown" to each of its
-#     requests, and none of its rows is in the table.
+#     requests, and none of its rows is in the table;
+#   - a batch whose clients have all gone away is cancelled on the server.
 # A BEFORE INSERT trigger that sleeps for some songs keeps the first INSERTs in flight while the
 # others arrive (one worker, music_pool_size 2: two batches in flight at most, so what arrives
 # behind two slow rows waits for the next batch).
@@ -19,7 +20,7 @@ use t::Music;
 use t::Nginx;
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
-plan tests => 23;
+plan tests => 26;
 
 my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
@@ -173,6 +174,37 @@ sub behind_slow_ones {
     is($after->{status}, 201, 'the next POST is written on a new connection');
     $n->stop;
     unlike($n->error_log, qr/\[(alert|crit)\]/, 'no [alert] or [crit] in the log');
+}
+
+{   # every client of a batch in flight goes away: the statement is cancelled, no row is kept
+    slow_songs(2);
+    my $n = start('batch-gone', '');
+    my @gates = map {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
+        print $s post("slow-gate-$_");
+        $s;
+    } 1 .. 2;
+    sleep 0.3;
+    my @gone = map {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
+        print $s post("slow-gone-$_");
+        $s;
+    } 1 .. 3;
+    # the gates are written one after the other (2 s each), then the batch of three starts
+    my $deadline = time + 8;
+    sleep 0.05 while time < $deadline
+        && t::Music::psql(q{SELECT count(*) FROM music WHERE song LIKE 'slow-gate-%'}) ne '2';
+    sleep 0.5;
+    is(t::Music::psql(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND state = 'active'}), 1,
+        'the batch runs');
+    close $_ for @gone;
+    $deadline = time + 3;
+    sleep 0.05 while time < $deadline
+        && t::Music::psql(q{SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO music%' AND state = 'active'}) ne '0';
+    cmp_ok(time, '<', $deadline, 'it is cancelled soon after its last client closed its connection');
+    is(t::Music::psql(q{SELECT count(*) FROM music WHERE song LIKE 'slow-gone-%'}), 0, 'and left no row');
+    for my $s (@gates) { local $/; readline($s) }
+    $n->stop;
 }
 
 t::Music::psql('DROP TRIGGER IF EXISTS slow ON music');
