@@ -226,7 +226,7 @@ async fn write(db: &Db, batch: &[Rc<Entry>]) {
                 }
             }
             None => {
-                let e = DbError::Query("the INSERT returned rows that are not the batch's".into());
+                let e = DbError::Query("the INSERT returned fewer rows than it was given".into());
                 batch.iter().for_each(|entry| entry.finish(Err(e.clone())));
             }
         },
@@ -258,19 +258,19 @@ async fn write(db: &Db, batch: &[Rc<Entry>]) {
     }
 }
 
-/// The returned rows in the batch's order, if they are its rows: one per entry, with its song
-/// and singer.
+/// The returned rows, one per entry: the statement inserts, and so returns, them in the
+/// batch's order. The texts are not compared: a trigger of the schema may change them, and the
+/// request then answers the row as written, as it did alone. A row a trigger skipped makes the
+/// count short, and then no request can be told which row is its own.
 fn matched(batch: &[Rc<Entry>], rows: Vec<MusicRow>) -> Option<Vec<MusicRow>> {
-    let same = rows.len() == batch.len()
-        && batch
-            .iter()
-            .zip(&rows)
-            .all(|(e, r)| e.song == r.song && e.singer == r.singer);
-    same.then_some(rows)
+    (rows.len() == batch.len()).then_some(rows)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
     use chrono::{TimeZone, Utc};
 
     use super::*;
@@ -319,32 +319,30 @@ mod tests {
     }
 
     #[test]
-    fn rows_are_given_out_only_if_they_are_the_batch_in_its_order() {
+    fn rows_are_given_out_in_order_only_if_there_is_one_per_request() {
         let batch = [entry("a", "x"), entry("b", "y")];
         let good = vec![row(7, "a", "x"), row(8, "b", "y")];
         assert_eq!(matched(&batch, good.clone()), Some(good));
-        assert_eq!(
-            matched(&batch, vec![row(7, "b", "y"), row(8, "a", "x")]),
-            None
-        );
+        // a trigger changed a text: still that request's row
+        let changed = vec![row(7, "A", "x"), row(8, "b", "y")];
+        assert_eq!(matched(&batch, changed.clone()), Some(changed));
+        // a trigger skipped a row: which one is unknown
         assert_eq!(matched(&batch, vec![row(7, "a", "x")]), None);
     }
 
     #[test]
     fn a_finished_entry_wakes_its_request() {
-        let e = entry("a", "x");
-        let woken = Rc::new(Cell::new(false));
-        struct Flag(std::sync::atomic::AtomicBool);
+        struct Flag(AtomicBool);
         impl std::task::Wake for Flag {
-            fn wake(self: std::sync::Arc<Self>) {
-                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
             }
         }
-        let flag = std::sync::Arc::new(Flag(false.into()));
+        let e = entry("a", "x");
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
         *e.state.borrow_mut() = State::Sent(Some(Waker::from(flag.clone())));
         e.finish(Err(DbError::QueryTimeout));
-        woken.set(flag.0.load(std::sync::atomic::Ordering::SeqCst));
-        assert!(woken.get());
+        assert!(flag.0.load(Ordering::SeqCst));
         assert!(matches!(
             *e.state.borrow(),
             State::Done(Err(DbError::QueryTimeout))

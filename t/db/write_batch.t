@@ -3,6 +3,7 @@
 # each client sees does not change (nginx-tests style, with t::Nginx):
 #   - every request gets its own row, id and timestamps, as GET shows them afterwards;
 #   - a row the database refuses fails alone: the batch is written again row by row;
+#   - a row a trigger changes is answered as written;
 #   - a batch whose backend is terminated answers 503 "outcome unknown" to each of its
 #     requests, and none of its rows is in the table;
 #   - a batch whose clients have all gone away is cancelled on the server.
@@ -20,7 +21,7 @@ use t::Music;
 use t::Nginx;
 
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
-plan tests => 26;
+plan tests => 29;
 
 my $auth = $t::Music::admin;
 my $json = "Content-Type: application/json\r\n";
@@ -131,6 +132,20 @@ sub behind_slow_ones {
     my @lines = $log =~ /(\[error\][^\n]*batch_test_refused[^\n]*)/g;
     is(scalar @lines, 1, 'one error-log line, for the refused request') or diag $log;
     like($lines[0] // '', qr/music: POST \/api\/musics\/: Database error: ERROR: .*check constraint "batch_test_refused"/, '...naming the constraint');
+}
+
+{   # a trigger of the schema changes the rows: each request answers its row as written
+    slow_songs(1);
+    t::Music::psql(q{CREATE OR REPLACE FUNCTION shout() RETURNS trigger AS $$ BEGIN NEW.singer := upper(NEW.singer); RETURN NEW; END $$ LANGUAGE plpgsql; DROP TRIGGER IF EXISTS shout ON music; CREATE TRIGGER shout BEFORE INSERT ON music FOR EACH ROW EXECUTE FUNCTION shout();});
+    my $n = start('batch-trigger', '');
+    my @songs = map { "t-$_" } 1 .. 6;
+    my @answers = behind_slow_ones($n, 2, @songs);
+    t::Music::psql('DROP TRIGGER shout ON music');
+    is(scalar(grep { $_->{status} == 201 } @answers), 8, 'every POST answered 201') or diag explain [map { "$_->{status} $_->{body}" } @answers];
+    my @rows = map { $JSON->decode($_->{status} == 201 ? $_->{body} : '{}') } @answers[0 .. $#songs];
+    is_deeply([map { ($_->{song} // '') . '/' . ($_->{singer} // '') } @rows], [map { "$_/BATCH" } @songs], 'each answers its own row as the trigger wrote it');
+    cmp_ok(t::Music::psql(q{SELECT count(DISTINCT xmin::text) FROM music WHERE song LIKE 't-%'}), '<', 6, 'in fewer transactions than rows');
+    $n->stop;
 }
 
 {   # the backend of a batch in flight is terminated: each of its requests is "outcome unknown"
