@@ -3,6 +3,7 @@
 
 mod cancel;
 pub mod conn;
+pub mod insert_batch;
 mod order;
 pub mod pool;
 pub mod queries;

@@ -279,6 +279,32 @@ impl Lease {
         self.pool.purpose
     }
 
+    /// Another place on this lease's connection, beyond the pipeline limit: work that outlives
+    /// the request holding this lease (a batch of writes several requests wait for) keeps the
+    /// connection leased without queueing behind the requests that are waiting for it.
+    pub fn another(&self) -> Lease {
+        if let Some(s) = self.pool.slots.borrow_mut().get_mut(self.slot) {
+            if matches!(&s.0, Slot::Ready(c) if Rc::ptr_eq(c, &self.conn)) {
+                s.1 += 1;
+            }
+        }
+        Lease {
+            pool: self.pool.clone(),
+            slot: self.slot,
+            conn: self.conn.clone(),
+        }
+    }
+
+    /// The connections its pool may open (`music_pool_size`, `music_pool_stream_size`).
+    pub fn pool_size(&self) -> usize {
+        self.pool.limits.size.max(1)
+    }
+
+    /// Which of the worker's pools this lease is from (an address, stable while the pool lives).
+    pub fn pool_key(&self) -> usize {
+        Rc::as_ptr(&self.pool) as usize
+    }
+
     /// Empties this lease's slot (the connection is known to be unusable).
     pub fn discard(&self) {
         let mut slots = self.pool.slots.borrow_mut();

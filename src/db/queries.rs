@@ -249,10 +249,26 @@ impl Db {
         Ok(!self.rows(Stmt::Exists, &[&id], false).await?.is_empty())
     }
 
-    pub async fn create(&self, song: &str, singer: &str) -> Result<MusicRow, DbError> {
-        self.one_music(Stmt::Create, &[&song, &singer], true)
+    /// Another handle on this connection, under the same time limits, for work that outlives
+    /// this request (a batch of writes).
+    pub fn sharing(&self) -> Db {
+        Db {
+            lease: self.lease.another(),
+            timeouts: self.timeouts,
+        }
+    }
+
+    /// Inserts these rows (`songs[i]`, `singers[i]`) in one transaction; the rows in that order.
+    pub async fn insert_rows(
+        &self,
+        songs: &[&str],
+        singers: &[&str],
+    ) -> Result<Vec<MusicRow>, DbError> {
+        self.rows(Stmt::Create, &[&songs, &singers], true)
             .await?
-            .ok_or_else(|| DbError::Query("INSERT returned no row".into()))
+            .iter()
+            .map(music_row)
+            .collect()
     }
 
     pub async fn replace(

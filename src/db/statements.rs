@@ -10,8 +10,18 @@ pub const LIST: &str = "SELECT id, song, singer, last_modify_date, created FROM 
 pub const RETRIEVE: &str =
     "SELECT id, song, singer, last_modify_date, created FROM music WHERE id = $1";
 pub const EXISTS: &str = "SELECT 1 FROM music WHERE id = $1";
+/// The rows of one or more POSTs (`$1` their songs, `$2` their singers, in the same order),
+/// written in one transaction: rows are inserted, and so numbered and returned, in the order of
+/// the arrays. Each row gets its own timestamp, as each request had its own transaction's
+/// `now()` when it was written alone: the clock when its row is produced (once for both
+/// columns: a subquery whose columns call a volatile function is not merged into the outer
+/// query), plus its place in the batch in microseconds, since the rows of a batch are produced
+/// several to a microsecond and two requests' rows must not share a timestamp.
 pub const CREATE: &str = "INSERT INTO music (song, singer, last_modify_date, created) \
-     VALUES ($1, $2, now(), now()) RETURNING id, song, singer, last_modify_date, created";
+     SELECT song, singer, at, at FROM (\
+     SELECT n, song, singer, clock_timestamp() + (n - 1) * interval '1 microsecond' AS at \
+     FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r (song, singer, n)) AS new \
+     ORDER BY n RETURNING id, song, singer, last_modify_date, created";
 pub const REPLACE: &str = "UPDATE music SET song = $2, singer = $3, last_modify_date = now() \
      WHERE id = $1 RETURNING id, song, singer, last_modify_date, created";
 pub const PATCH: &str = "UPDATE music SET song = COALESCE($2, song), \
@@ -93,7 +103,7 @@ pub enum Stmt {
 
 const ID: &[Type] = &[Type::INT8];
 const USERNAME: &[Type] = &[Type::TEXT];
-const SONG_SINGER: &[Type] = &[Type::TEXT, Type::TEXT];
+const SONGS_SINGERS: &[Type] = &[Type::TEXT_ARRAY, Type::TEXT_ARRAY];
 const ID_SONG_SINGER: &[Type] = &[Type::INT8, Type::TEXT, Type::TEXT];
 const SESSION_ROW: &[Type] = &[Type::TEXT, Type::TEXT, Type::INT8];
 
@@ -134,7 +144,7 @@ impl Stmt {
             | Stmt::UserById
             | Stmt::TouchLastLogin => ID,
             Stmt::InsertSession => SESSION_ROW,
-            Stmt::Create => SONG_SINGER,
+            Stmt::Create => SONGS_SINGERS,
             Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
             // `username = $1` compares as text: varchar has no `=` of its own
             Stmt::UserByName | Stmt::SessionByKey | Stmt::DeleteSession => USERNAME,

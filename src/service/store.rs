@@ -32,7 +32,8 @@ impl MusicStore for Db {
         Db::exists(self, id).await
     }
     async fn create(&self, song: &str, singer: &str) -> Result<MusicRow, DbError> {
-        Db::create(self, song, singer).await
+        // in a batch with the worker's concurrent POSTs: one commit for all of them
+        crate::db::insert_batch::create(self, song, singer).await
     }
     async fn replace(
         &self,
