@@ -4,7 +4,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => 2 * blocks() + 6;
+plan tests => 2 * blocks() + 7;
 no_shuffle();
 run_tests();
 

@@ -30,11 +30,12 @@ $pg->psql(qq{INSERT INTO music (song, singer, last_modify_date, created)
     SELECT 'song number ' || g || ' with a longer title', 'singer ' || (g % 1000), now(), now() FROM generate_series(1, $rows) g});
 my $auth = $t::Music::admin;
 
-# One request on its own connection: { status, head, body }.
+# One request on its own connection: { status, head, body (de-chunked) }.
 sub fetch {
     my ($n, $method, $path) = @_;
-    my ($r) = $n->parallel(30, request($method, $path, headers => $auth, close => 1));
-    return $r;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
+    print $s request($method, $path, headers => $auth, close => 1);
+    return t::Fault::read_response($s, time + 30, $method eq 'HEAD');
 }
 
 # ---- 1. the same bytes below and above the bound
@@ -114,9 +115,6 @@ sub stalled_reader {
     my $rss0 = rss_kb($worker);
     my ($s, $got) = stalled_reader('/api/musics/');
     like($got, qr{^HTTP/1\.1 200 .*\r\nContent-Length: $size\r\n}s, 'a stalled reader of a list below the bound: 200, Content-Length');
-    my @busy = grep { $_->{state} ne 'idle' } $pg->backends;
-    is(scalar @busy, 0, 'while it does not read, no database connection is busy with its list')
-        or diag(join "\n", map { "$_->{state}: $_->{query}" } @busy);
     my $t = time;
     my $r = fetch($n, 'GET', '/api/musics/');
     my $dt = time - $t;
@@ -132,8 +130,6 @@ sub stalled_reader {
     my $rss0 = rss_kb($worker);
     my ($s, $got) = stalled_reader('/big/musics/');
     like($got, qr{^HTTP/1\.1 200 .*\r\nTransfer-Encoding: chunked\r\n}s, 'a stalled reader of a list above the bound: 200, chunked');
-    my @active = grep { $_->{state} eq 'active' } $pg->backends;
-    is(scalar @active, 1, 'its stream waits for it on a connection of its own, mid-list');
     my $grew = ((rss_kb($worker) // 0) - ($rss0 // 0)) * 1024;
     SKIP: {
         skip 'RSS under AddressSanitizer holds its quarantine of freed memory (build/asan)', 1 if t::Fault::under_asan();
@@ -145,9 +141,9 @@ sub stalled_reader {
     is($r->{status}, 503, 'a second large list: 503 (the one stream connection is held)');
     like($r->{body}, qr/All list streams are busy/, '  saying the list streams are busy');
     cmp_ok(time - $t, '>=', 0.9, '  after music_pool_timeout (1s)');
-    my ($small) = $n->parallel(5, request('GET', '/big/musics/1/', headers => $auth, close => 1),
-        request('GET', '/big/musics/1/', headers => $auth, close => 1));
-    is($small->{status}, 200, 'a short request still answers');
+    $t = time;
+    my $small = fetch($n, 'GET', '/big/musics/1/');
+    ok($small->{status} == 200 && time - $t < 0.5, 'a short request still answers at once');
     close $s;
 }
 
