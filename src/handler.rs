@@ -180,7 +180,7 @@ async fn stream_list(
     stmt: Stmt,
 ) -> Result<(), (PendingRequest, DbError)> {
     let trace = DebugLog(pending.log());
-    let mut rows = match DbRows::open(db, stmt).await {
+    let mut rows = match DbRows::open(db, stmt, None).await {
         Ok(rows) => rows,
         Err(e) => return Err((pending, e)),
     };

@@ -4,7 +4,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => 2 * blocks() + 6;
+plan tests => 2 * blocks() + 7;
 no_shuffle();
 run_tests();
 
@@ -429,3 +429,57 @@ qr/\[emerg\] .*invalid\ value\ "yes"\ in\ "music_auth_listen"\ directive.* in \S
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"music_auth_listen"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 39: music_list_buffer_size is a size: "1g" is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_list_buffer_size 1g; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "1g"\ in\ "music_list_buffer_size"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 40: music_list_buffer_size is a size: "-1" is refused
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_list_buffer_size -1; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "-1"\ in\ "music_list_buffer_size"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 41: music_list_buffer_size is at most 64m
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_list_buffer_size 65m; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid\ value\ "65m"\ in\ "music_list_buffer_size"\ directive.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 42: music_list_buffer_size given twice
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_list_buffer_size 256k; music_list_buffer_size 0; }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"music_list_buffer_size"\ directive\ is\ duplicate.* in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 43: music_list_buffer_size 64m, 1M and 0 are valid at every level
+--- http_config eval: $t::Music::http_config . "    music_list_buffer_size 64m;\n"
+--- config
+    location /api/ { music_api; music_list_buffer_size 0; }
+    location /v2/ { music_api; music_list_buffer_size 1M; }
+--- request
+GET /api/
+--- response_body chomp
+{"musics":"http://localhost/api/musics/"}
+--- no_error_log
+[emerg]

@@ -14,9 +14,13 @@ use ngx::http::{HttpModuleLocationConf, NgxHttpCoreModule};
 use ngx::{ngx_conf_log_error, ngx_string};
 
 use super::setter::{self, duplicate, invalid, text, words, NGX_CONF_OK};
-use super::values::{parse_count, parse_duration_ms, parse_flag};
+use super::values::{parse_count, parse_duration_ms, parse_flag, parse_size};
 use super::{AuthMode, DbSettings, LocationConf};
 use crate::ffi::tls::TlsContext;
+
+/// The largest `music_list_buffer_size`: every list read whole holds up to this much per
+/// request, so a bound beyond it would not bound anything.
+const MAX_LIST_BUFFER_SIZE: usize = 64 * 1024 * 1024;
 
 const ANY_LEVEL: u32 = NGX_HTTP_MAIN_CONF | NGX_HTTP_SRV_CONF | NGX_HTTP_LOC_CONF;
 
@@ -51,6 +55,11 @@ pub static mut COMMANDS: [ngx_command_t; 28] = [
     command(ngx_string!("music_pool_size"), NGX_CONF_TAKE1, set_value),
     command(
         ngx_string!("music_pool_stream_size"),
+        NGX_CONF_TAKE1,
+        set_value,
+    ),
+    command(
+        ngx_string!("music_list_buffer_size"),
         NGX_CONF_TAKE1,
         set_value,
     ),
@@ -347,6 +356,10 @@ unsafe extern "C" fn set_value(
     match words[0].as_str() {
         "music_pool_size" => store!(pool_size, parse_count(v, 1, 1024)),
         "music_pool_stream_size" => store!(pool_stream_size, parse_count(v, 1, 1024)),
+        "music_list_buffer_size" => store!(
+            list_buffer_size,
+            parse_size(v).filter(|&n| n <= MAX_LIST_BUFFER_SIZE)
+        ),
         "music_pool_pipeline" => store!(pool_pipeline, parse_count(v, 1, 4096)),
         "music_pool_queue" => store!(pool_queue, parse_count(v, 0, 1_000_000)),
         "music_pool_timeout" => store!(pool_timeout_ms, parse_duration_ms(v)),

@@ -61,6 +61,8 @@ pub struct LocationConf {
     pub pool_size: Option<usize>,
     /// Connections per worker for streamed lists, apart from `pool_size`.
     pub pool_stream_size: Option<usize>,
+    /// `music_list_buffer_size`, in bytes.
+    pub list_buffer_size: Option<usize>,
     pub pool_pipeline: Option<usize>,
     pub pool_queue: Option<usize>,
     pub pool_timeout_ms: Option<u64>,
@@ -187,6 +189,9 @@ impl LocationConf {
         };
         MergedSettings {
             pool,
+            list_buffer_size: merged(&mut self.list_buffer_size, &prev.list_buffer_size, || {
+                DEFAULT_LIST_BUFFER_SIZE
+            }),
             reads,
             auth,
             cors,
@@ -239,6 +244,7 @@ mod tests {
                     query_timeout_ms: 10_000,
                     prepared_statements: true,
                 },
+                list_buffer_size: 256 * 1024,
                 // every read on music_database unless music_read_database is set
                 reads: ReadSettings {
                     database: None,
@@ -363,6 +369,7 @@ mod tests {
     fn api_settings_are_the_merged_ones() {
         let server = LocationConf {
             pool_stream_size: Some(3),
+            list_buffer_size: Some(0),
             auth: Some(AuthMode::RemoteUser),
             auth_queue: Some(1),
             ..Default::default()
@@ -386,6 +393,10 @@ mod tests {
         assert!(Rc::ptr_eq(&api.database, &database));
         assert_eq!(api.pool, merged.pool);
         assert_eq!(api.pool.stream_size, 3);
+        assert_eq!(
+            api.list_buffer_size, 0,
+            "0 (every list streams) is inherited as a value"
+        );
         assert_eq!(api.auth, merged.auth);
         assert_eq!(api.auth.queue, 1);
         assert_eq!(api.auth.mode, AuthMode::RemoteUser);

@@ -30,6 +30,9 @@ pub enum AuthMode {
 pub const DEFAULT_POOL_SIZE: usize = 2;
 /// `music_pool_stream_size`.
 pub const DEFAULT_POOL_STREAM_SIZE: usize = 2;
+/// `music_list_buffer_size`: a list answer up to this size is read whole on a shared
+/// connection and answered from memory; a larger one streams on a connection of its own.
+pub const DEFAULT_LIST_BUFFER_SIZE: usize = 256 * 1024;
 /// `music_pool_pipeline`.
 pub const DEFAULT_POOL_PIPELINE: usize = 32;
 /// `music_pool_queue`.
@@ -144,6 +147,7 @@ pub struct AuthSettings {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MergedSettings {
     pub pool: PoolSettings,
+    pub list_buffer_size: usize,
     pub reads: ReadSettings,
     pub auth: AuthSettings,
     pub cors: CorsPolicy,
@@ -158,6 +162,9 @@ pub struct ApiSettings {
     pub prefix: String,
     pub database: Rc<DbSettings>,
     pub pool: PoolSettings,
+    /// `music_list_buffer_size`: the largest list answer read whole and sent from memory (0:
+    /// every list streams).
+    pub list_buffer_size: usize,
     /// The read pool's server, if any: its pool has the same limits as `pool`, of its own.
     pub reads: ReadSettings,
     pub auth: AuthSettings,
@@ -185,6 +192,7 @@ impl ApiSettings {
     ) -> ApiSettings {
         let MergedSettings {
             pool,
+            list_buffer_size,
             reads,
             auth,
             cors,
@@ -195,6 +203,7 @@ impl ApiSettings {
             prefix,
             database,
             pool,
+            list_buffer_size,
             reads,
             auth,
             cors,

@@ -51,6 +51,19 @@ pub fn parse_count(s: &str, min: usize, max: usize) -> Option<usize> {
     (min..=max).contains(&n).then_some(n)
 }
 
+/// An nginx size in bytes: `512`, `256k`, `1m` (either case), as `ngx_parse_size` reads them.
+pub fn parse_size(s: &str) -> Option<usize> {
+    let (digits, unit) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 1024),
+        b'm' | b'M' => (&s[..s.len() - 1], 1024 * 1024),
+        _ => (s, 1),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<usize>().ok()?.checked_mul(unit)
+}
+
 /// `on` / `off`, as `ngx_conf_set_flag_slot` reads them.
 pub fn parse_flag(s: &str) -> Option<bool> {
     if s.eq_ignore_ascii_case("on") {
@@ -88,5 +101,26 @@ mod tests {
         assert_eq!(parse_flag("ON"), Some(true));
         assert_eq!(parse_flag("off"), Some(false));
         assert_eq!(parse_flag("yes"), None);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Some(0));
+        assert_eq!(parse_size("512"), Some(512));
+        assert_eq!(parse_size("256k"), Some(256 * 1024));
+        assert_eq!(parse_size("256K"), Some(256 * 1024));
+        assert_eq!(parse_size("2m"), Some(2 * 1024 * 1024));
+        for bad in [
+            "",
+            "k",
+            "-1",
+            "1.5k",
+            "1g",
+            "1kb",
+            " 1",
+            "99999999999999999999m",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
     }
 }

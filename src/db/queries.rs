@@ -372,38 +372,59 @@ impl Db {
         user_row(row).map(Some)
     }
 
-    /// Starts a streamed query (`List` or `AllSingers`); rows come with [`Db::next_row`].
-    pub async fn stream(&self, stmt: Stmt) -> Result<Pin<Box<RowStream>>, DbError> {
+    /// Starts a list's query (`List` or `AllSingers`); rows come with [`Db::next_row`]. With
+    /// `first`, only the list's first rows are asked for (its head statement, `LIMIT $1`).
+    pub async fn stream(
+        &self,
+        list: Stmt,
+        first: Option<i64>,
+    ) -> Result<Pin<Box<RowStream>>, DbError> {
         let conn = &self.lease.conn;
+        let limit;
+        let (stmt, params): (Stmt, &[&(dyn ToSql + Sync)]) = match (first, list.head()) {
+            (Some(n), Some(head)) => {
+                limit = n;
+                (head, &[&limit])
+            }
+            _ => (list, &[]),
+        };
         let start = async {
             match conn.statement(stmt) {
                 Some(prepared) => {
-                    let none: [&(dyn ToSql + Sync); 0] = [];
-                    conn.client.query_raw(prepared, none).await
+                    conn.client
+                        .query_raw(prepared, params.iter().copied())
+                        .await
                 }
                 None => {
-                    let none: [(&(dyn ToSql + Sync), Type); 0] = [];
-                    conn.client.query_typed_raw(stmt.sql(), none).await
+                    let typed = with_types(stmt, params);
+                    conn.client.query_typed_raw(stmt.sql(), typed).await
                 }
             }
         };
         let started = Instant::now();
         let stream = self.guarded(start, false).await;
-        record::statement(stmt as usize, started.elapsed());
+        // a list's head counts as the list's statement
+        record::statement(list as usize, started.elapsed());
         let stream = stream?;
-        record::pool(Purpose::Streams, Event::Streams);
+        if self.lease.purpose() == Purpose::Streams {
+            record::pool(Purpose::Streams, Event::Streams);
+        }
         Ok(Box::pin(stream))
     }
 
-    /// The next row of a stream; each wait is bounded by the query timeout.
+    /// The next row of a stream; each wait is bounded by the query timeout. Rows count as
+    /// streamed (metrics) on a stream connection only.
     pub async fn next_row(&self, stream: &mut Pin<Box<RowStream>>) -> Result<Option<Row>, DbError> {
+        let streamed = self.lease.purpose() == Purpose::Streams;
         // Rows arrive many to a socket read, so the next one is usually here already: take it
         // without arming a deadline (a timer per row costs an allocation and two timer-tree updates).
         let ready = std::future::poll_fn(|cx| Poll::Ready(stream.as_mut().poll_next(cx))).await;
         match ready {
             Poll::Ready(None) => return Ok(None),
             Poll::Ready(Some(Ok(row))) => {
-                record::stream_rows(1);
+                if streamed {
+                    record::stream_rows(1);
+                }
                 return Ok(Some(row));
             }
             Poll::Ready(Some(Err(e))) => return Err(self.failed(e, false)),
@@ -415,7 +436,7 @@ impl Db {
             Poll::Pending => Poll::Pending,
         });
         let row = self.guarded(next, false).await;
-        if let Ok(Some(_)) = row {
+        if let (Ok(Some(_)), true) = (&row, streamed) {
             record::stream_rows(1);
         }
         row

@@ -51,8 +51,15 @@ pub const DELETE_SESSION: &str =
 pub const TOUCH_LAST_LOGIN: &str =
     "UPDATE auth_user SET last_login = now() WHERE id = $1::bigint RETURNING id";
 
+/// The first `$1` rows of [`LIST`] and [`ALL_SINGERS`]: a list read whole on a shared
+/// connection asks for no more rows than fit its memory bound, plus one that tells it is larger.
+pub const LIST_HEAD: &str =
+    "SELECT id, song, singer, last_modify_date, created FROM music ORDER BY id LIMIT $1";
+pub const ALL_SINGERS_HEAD: &str =
+    "SELECT singer FROM music GROUP BY singer ORDER BY min(id) LIMIT $1";
+
 /// The statements in the order [`Prepared`](super::conn::Prepared) stores them.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 17] = [
     LIST,
     RETRIEVE,
     EXISTS,
@@ -68,6 +75,8 @@ pub const ALL: [&str; 15] = [
     INSERT_SESSION,
     DELETE_SESSION,
     TOUCH_LAST_LOGIN,
+    LIST_HEAD,
+    ALL_SINGERS_HEAD,
 ];
 
 /// How a connection sends the statements (`music_prepared_statements`).
@@ -99,6 +108,8 @@ pub enum Stmt {
     InsertSession,
     DeleteSession,
     TouchLastLogin,
+    ListHead,
+    AllSingersHead,
 }
 
 const ID: &[Type] = &[Type::INT8];
@@ -125,10 +136,21 @@ impl Stmt {
         Stmt::InsertSession,
         Stmt::DeleteSession,
         Stmt::TouchLastLogin,
+        Stmt::ListHead,
+        Stmt::AllSingersHead,
     ];
 
     pub fn sql(self) -> &'static str {
         ALL[self as usize]
+    }
+
+    /// The statement of the first rows of this list statement (`LIMIT $1`), if it is one.
+    pub fn head(self) -> Option<Stmt> {
+        match self {
+            Stmt::List => Some(Stmt::ListHead),
+            Stmt::AllSingers => Some(Stmt::AllSingersHead),
+            _ => None,
+        }
     }
 
     /// The types of `$1`, `$2`… as PostgreSQL infers them when the statement is prepared
@@ -143,6 +165,8 @@ impl Stmt {
             | Stmt::Detail
             | Stmt::UserById
             | Stmt::TouchLastLogin => ID,
+            // `LIMIT $1` is a bigint
+            Stmt::ListHead | Stmt::AllSingersHead => ID,
             Stmt::InsertSession => SESSION_ROW,
             Stmt::Create => SONGS_SINGERS,
             Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
@@ -164,6 +188,12 @@ mod tests {
         assert_eq!(ALL[Stmt::UserById as usize], USER_BY_ID);
         assert!(ALL.iter().all(|s| s.matches('$').count() <= 3));
         assert!(LIST.contains(MUSIC_COLUMNS));
+        // a list's head is the list with a row limit, nothing else changed
+        for list in [Stmt::List, Stmt::AllSingers] {
+            let head = list.head().unwrap();
+            assert_eq!(head.sql(), format!("{} LIMIT $1", list.sql()));
+        }
+        assert!(Stmt::Retrieve.head().is_none());
     }
 
     #[test]

@@ -292,8 +292,21 @@ impl PendingRequest {
             return;
         }
         let r = self.r.as_ptr();
+        let mut response = response;
         // SAFETY: the request is alive (checked above) and held by our count.
-        let rc = unsafe { send_response(r, &response) };
+        let rc = unsafe {
+            match &mut response.body {
+                // A large body (a list read whole) is handed to the request pool as it is
+                // instead of being copied into it.
+                Body::Bytes(b) if b.len() >= MOVE_INTO_POOL_AT => {
+                    match keep_in_pool((*r).pool, std::mem::take(b)) {
+                        Some(kept) => send_response(r, &response, kept.as_slice(), true),
+                        None => NGX_ERROR as ngx_int_t,
+                    }
+                }
+                _ => send_response(r, &response, body_of(&response), false),
+            }
+        };
         // SAFETY: as above; finalize drops our count, after which `r` is not touched.
         unsafe { finalize(r, rc) };
     }
@@ -465,7 +478,60 @@ pub unsafe fn respond_now(r: *mut ngx_http_request_t, response: &Response) -> ng
         if rc != NGX_OK as ngx_int_t {
             return rc;
         }
-        send_response(r, response)
+        send_response(r, response, body_of(response), false)
+    }
+}
+
+fn body_of(response: &Response) -> &[u8] {
+    match &response.body {
+        Body::Bytes(b) => b,
+        Body::Empty => &[],
+    }
+}
+
+/// Bodies from this size on are moved into the request pool rather than copied.
+const MOVE_INTO_POOL_AT: usize = 4096;
+
+/// A body handed to a request pool: it lives until the pool is destroyed (after the response
+/// was sent), when a pool cleanup drops it.
+struct PoolKept {
+    data: *const u8,
+    len: usize,
+}
+
+impl PoolKept {
+    /// # Safety
+    /// Only while the pool it was handed to lives.
+    unsafe fn as_slice<'a>(&self) -> &'a [u8] {
+        // SAFETY: the Vec's buffer is alive and unchanged until the pool cleanup drops it
+        // (caller); `data` and `len` are its own.
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+/// Moves `body` into `pool`'s keeping.
+///
+/// # Safety
+/// `pool` must be a live pool.
+unsafe fn keep_in_pool(pool: *mut nginx_sys::ngx_pool_t, body: Vec<u8>) -> Option<PoolKept> {
+    unsafe extern "C" fn drop_body(data: *mut c_void) {
+        // SAFETY: `data` is the Box made below, dropped once, by this pool cleanup.
+        drop(unsafe { Box::from_raw(data as *mut Vec<u8>) });
+    }
+    // SAFETY: `pool` is live (caller); the cleanup is fully set before the pool can run it.
+    unsafe {
+        let cleanup = nginx_sys::ngx_pool_cleanup_add(pool, 0);
+        if cleanup.is_null() {
+            return None;
+        }
+        let boxed = Box::new(body);
+        let kept = PoolKept {
+            data: boxed.as_ptr(),
+            len: boxed.len(),
+        };
+        (*cleanup).data = Box::into_raw(boxed) as *mut c_void;
+        (*cleanup).handler = Some(drop_body);
+        Some(kept)
     }
 }
 
@@ -552,11 +618,14 @@ unsafe fn send_headers(
     }
 }
 
-unsafe fn send_response(r: *mut ngx_http_request_t, response: &Response) -> ngx_int_t {
-    let body: &[u8] = match &response.body {
-        Body::Bytes(b) => b,
-        Body::Empty => &[],
-    };
+/// Sends `response`'s headers and `body` (`in_pool`: already memory of `r`'s pool, sent
+/// without a copy).
+unsafe fn send_response(
+    r: *mut ngx_http_request_t,
+    response: &Response,
+    body: &[u8],
+    in_pool: bool,
+) -> ngx_int_t {
     let length = if response.status == 204 {
         None
     } else {
@@ -568,12 +637,18 @@ unsafe fn send_response(r: *mut ngx_http_request_t, response: &Response) -> ngx_
         if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
             return rc;
         }
-        output_bytes(r, body, true)
+        output_bytes(r, body, in_pool, true)
     }
 }
 
-/// Copies `bytes` into a buffer from the request pool and passes it down the filters.
-unsafe fn output_bytes(r: *mut ngx_http_request_t, bytes: &[u8], last: bool) -> ngx_int_t {
+/// Copies `bytes` into a buffer from the request pool (unless they are `in_pool` already) and
+/// passes it down the filters.
+unsafe fn output_bytes(
+    r: *mut ngx_http_request_t,
+    bytes: &[u8],
+    in_pool: bool,
+    last: bool,
+) -> ngx_int_t {
     // SAFETY: `r` is valid (caller); buffer and chain link come from its pool and are fully
     // initialised before nginx sees them.
     unsafe {
@@ -583,8 +658,16 @@ unsafe fn output_bytes(r: *mut ngx_http_request_t, bytes: &[u8], last: bool) -> 
             return NGX_ERROR as ngx_int_t;
         };
         if !bytes.is_empty() {
-            let Some(s) = copy_to_pool(pool, bytes) else {
-                return NGX_ERROR as ngx_int_t;
+            let s = if in_pool {
+                ngx_str_t {
+                    len: bytes.len(),
+                    data: bytes.as_ptr() as *mut u8,
+                }
+            } else {
+                match copy_to_pool(pool, bytes) {
+                    Some(s) => s,
+                    None => return NGX_ERROR as ngx_int_t,
+                }
             };
             b.start = s.data;
             b.pos = s.data;

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::list;
 use super::plan::{error_response, Credentials, Work};
 use super::store::MusicStore;
 use super::trace::Trace;
@@ -244,6 +245,11 @@ pub async fn execute(
         work.action,
         Ok(Action::ListAll | Action::AllSingers | Action::Retrieve(_) | Action::Detail(_))
     );
+    if let Some(stmt) = stmt.filter(|_| conf.list_buffer_size > 0) {
+        if let Some(body) = read_list_whole(conf, stmt, reads_only, trace).await? {
+            return Ok(Outcome::Respond(Response::json(200, body)));
+        }
+    }
     let lease = crate::db::reads::lease_for(conf, purpose, reads_only).await?;
     match purpose {
         Purpose::Streams => trace!(trace, "music: pool lease (streams)"),
@@ -269,6 +275,40 @@ pub async fn execute(
         trace,
     );
     answer.await.map(Outcome::Respond)
+}
+
+/// A list read whole on a shared connection (its pipeline's other queries go on while it is
+/// read), answered from memory: its connection is given back before the client reads a byte,
+/// so a slow reader holds none. `None`: the body is larger than `music_list_buffer_size`, and
+/// the list is streamed on a connection of its own instead, from its first row again.
+async fn read_list_whole(
+    conf: &ApiSettings,
+    stmt: Stmt,
+    reads_only: bool,
+    trace: &impl Trace,
+) -> Result<Option<Vec<u8>>, ServeError> {
+    let lease = crate::db::reads::lease_for(conf, Purpose::Queries, reads_only).await?;
+    trace!(trace, "music: pool lease (queries)");
+    let db = Db::new(lease, &conf.pool);
+    let bound = conf.list_buffer_size;
+    let head = list::head_rows(stmt, bound);
+    trace!(trace, "music: statement {:?} (first {} rows)", stmt, head);
+    let mut rows = list::DbRows::open(&db, stmt, Some(head)).await?;
+    let body = list::ListBody::new(conf.time_zone, Utc::now());
+    match list::read_whole(&mut rows, body, bound, head).await {
+        Ok(Some(body)) => {
+            trace!(trace, "music: list read whole: {} bytes", body.len());
+            Ok(Some(body))
+        }
+        Ok(None) => {
+            trace!(trace, "music: list larger than {} bytes: streamed", bound);
+            Ok(None)
+        }
+        Err(list::RowFailure::Db(e)) => Err(e.into()),
+        Err(list::RowFailure::Unreadable) => Err(ServeError::Db(DbError::Query(
+            "a list row does not have the columns' types".into(),
+        ))),
+    }
 }
 
 fn item_response(status: u16, row: &MusicRow, now: DateTime<Utc>, tz: &Tz) -> Response {

@@ -1,7 +1,8 @@
-//! A streamed list's body: `[`, the rows rendered one by one and separated by commas, `]`,
-//! handed out in chunks of about [`FLUSH_AT`] bytes so that memory stays bounded whatever the
-//! table size; and the loop that moves rows from the database to the client
-//! ([`stream_rows`]).
+//! A list's body: `[`, the rows rendered one by one and separated by commas, `]`. Up to
+//! `music_list_buffer_size` it is read whole ([`read_whole`]) and answered from memory; a
+//! larger one is handed out in chunks of about [`FLUSH_AT`] bytes so that memory stays bounded
+//! whatever the table size, by the loop that moves rows from the database to the client
+//! ([`stream_rows`]). Both render the rows the same way, so the client gets the same bytes.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -61,6 +62,17 @@ impl ListBody {
     /// The rows rendered so far.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// The bytes rendered and not yet handed out.
+    pub fn rendered_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Closes the list (`]`) and gives the whole body.
+    pub fn into_body(mut self) -> Vec<u8> {
+        self.buf.push(b']');
+        self.buf
     }
 
     /// The chunk to send now, if one is full; call [`ListBody::sent`] once it is sent.
@@ -152,7 +164,42 @@ pub async fn stream_rows(
     }
 }
 
-/// The rows of a streamed statement on a leased connection, the first one read ahead (it
+/// The shortest a music row renders to: `{"id":0,"song":"","singer":"",
+/// "last_modify_date":"0000-01-01T00:00:00+00:00","created":…,"days_since_created":0}`.
+const MIN_ITEM_BYTES: usize = 138;
+/// The shortest a singer renders to: `""`.
+const MIN_SINGER_BYTES: usize = 2;
+
+/// How many of a list's first rows to ask for to know whether its body fits in `bound`
+/// bytes: every row renders to at least the shortest row, so a body within the bound has at
+/// most `bound / shortest` rows, and one more row tells it is larger.
+pub fn head_rows(stmt: Stmt, bound: usize) -> usize {
+    let shortest = match stmt {
+        Stmt::AllSingers => MIN_SINGER_BYTES,
+        _ => MIN_ITEM_BYTES,
+    };
+    bound / shortest + 1
+}
+
+/// Reads the rows of `rows` (at most `head_rows` of them were asked for) into `list` as long as
+/// the body, `]` included, stays within `bound` bytes: the whole body, or `None` as soon as it
+/// is larger (or the `head_rows` limit is reached: there may be more), leaving the other rows
+/// unread.
+pub async fn read_whole(
+    rows: &mut impl RowSource,
+    mut list: ListBody,
+    bound: usize,
+    head_rows: usize,
+) -> Result<Option<Vec<u8>>, RowFailure> {
+    while rows.next_into(&mut list).await? {
+        if list.rendered_len() + 1 > bound || list.rows() >= head_rows {
+            return Ok(None);
+        }
+    }
+    Ok(Some(list.into_body()))
+}
+
+/// The rows of a list's statement on a leased connection, the first one read ahead (it
 /// decides between a 200 and an error answer before anything is sent).
 pub struct DbRows<'a> {
     db: &'a Db,
@@ -162,8 +209,10 @@ pub struct DbRows<'a> {
 }
 
 impl<'a> DbRows<'a> {
-    pub async fn open(db: &'a Db, stmt: Stmt) -> Result<DbRows<'a>, DbError> {
-        let mut stream = db.stream(stmt).await?;
+    /// The rows of `stmt`, or with `head` only its first `head` rows.
+    pub async fn open(db: &'a Db, stmt: Stmt, head: Option<usize>) -> Result<DbRows<'a>, DbError> {
+        let head = head.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let mut stream = db.stream(stmt, head).await?;
         let first = db.next_row(&mut stream).await?;
         Ok(DbRows {
             db,
@@ -259,6 +308,103 @@ mod tests {
             .now_or_never()
             .expect("the fakes never wait");
         (end, client)
+    }
+
+    fn whole(
+        rows: usize,
+        end: Option<RowFailure>,
+        bound: usize,
+    ) -> Result<Option<Vec<u8>>, RowFailure> {
+        let mut source = Singers { left: rows, end };
+        let list = ListBody::new(chrono_tz::UTC, when());
+        let head = head_rows(Stmt::AllSingers, bound);
+        read_whole(&mut source, list, bound, head)
+            .now_or_never()
+            .expect("the fakes never wait")
+    }
+
+    #[test]
+    fn a_list_read_whole_is_the_bytes_the_stream_sends() {
+        // 1000-byte singers: 20 rows are 20 * 1003 bytes - 1 comma + the brackets
+        for rows in [0, 1, 20, 40] {
+            let (end, client) = stream(rows, None, usize::MAX);
+            assert_eq!(end, StreamEnd::Complete(rows));
+            let body = whole(rows, None, client.got.len()).unwrap();
+            assert_eq!(body.as_deref(), Some(&client.got[..]), "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn a_list_one_byte_over_the_bound_is_not_read_whole() {
+        let (_, client) = stream(20, None, usize::MAX);
+        let size = client.got.len();
+        assert_eq!(whole(20, None, size).unwrap().map(|b| b.len()), Some(size));
+        assert_eq!(whole(20, None, size - 1).unwrap(), None);
+        assert_eq!(whole(0, None, 2).unwrap().as_deref(), Some(&b"[]"[..]));
+    }
+
+    #[test]
+    fn a_list_that_reaches_its_head_rows_is_not_read_whole() {
+        // rows that render shorter than the head's reckoning (a broken bound) still stop at
+        // the row limit: there may be more rows than were asked for
+        let mut source = Singers { left: 3, end: None };
+        let list = ListBody::new(chrono_tz::UTC, when());
+        let read = read_whole(&mut source, list, 1 << 20, 3)
+            .now_or_never()
+            .unwrap();
+        assert_eq!(read.unwrap(), None);
+        let mut source = Singers { left: 2, end: None };
+        let list = ListBody::new(chrono_tz::UTC, when());
+        let read = read_whole(&mut source, list, 1 << 20, 3)
+            .now_or_never()
+            .unwrap();
+        assert!(read.unwrap().is_some());
+    }
+
+    #[test]
+    fn a_failed_row_fails_the_list_read_whole() {
+        let failed = whole(3, Some(RowFailure::Db(DbError::QueryTimeout)), 1 << 20);
+        assert_eq!(failed, Err(RowFailure::Db(DbError::QueryTimeout)));
+        assert_eq!(
+            whole(3, Some(RowFailure::Unreadable), 1 << 20),
+            Err(RowFailure::Unreadable)
+        );
+    }
+
+    #[test]
+    fn no_row_renders_shorter_than_the_head_reckons() {
+        // the shortest values of every field: id 0, empty texts, a four-digit year with no
+        // microseconds at offset 0, created now
+        let created = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        let row = MusicRow {
+            id: 0,
+            song: "",
+            singer: "",
+            last_modify_date: created,
+            created,
+        };
+        let mut out = Vec::new();
+        api::write_item(&mut out, &row, created, &chrono_tz::UTC);
+        assert_eq!(
+            out.len(),
+            MIN_ITEM_BYTES,
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        out.clear();
+        api::write_json_string(&mut out, "");
+        assert_eq!(out.len(), MIN_SINGER_BYTES);
+        // a body within the bound has fewer rows than the head asks for
+        assert_eq!(head_rows(Stmt::List, 256 * 1024), 256 * 1024 / 138 + 1);
+        assert_eq!(head_rows(Stmt::AllSingers, 10), 6);
+        // the head's rows, each as short as can be, are over the bound: reaching them says
+        // the list is larger
+        for bound in [0, 1, 137, 138, 139, 140, 1000, 256 * 1024] {
+            for (stmt, shortest) in [(Stmt::List, MIN_ITEM_BYTES), (Stmt::AllSingers, 2)] {
+                let n = head_rows(stmt, bound);
+                assert!(n * shortest + (n - 1) + 2 > bound, "{stmt:?} {bound}");
+            }
+        }
     }
 
     #[test]

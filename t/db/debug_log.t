@@ -1,6 +1,6 @@
 # The decision lines of a request at `error_log ... debug` (nginx built --with-debug, as
 # build/nginx builds it): the route and action chosen, the auth cache hit or miss, the pool
-# lease, the statement and the end of a streamed list, so that the debug log shows a request's
+# lease, the statement, a list read whole or the end of a streamed list, so that the debug log shows a request's
 # path through the module.
 use strict;
 use warnings;
@@ -11,7 +11,7 @@ use t::Nginx;
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 my $bin = t::Nginx::binary();
 plan skip_all => 'nginx without --with-debug' unless `$bin -V 2>&1` =~ /--with-debug/;
-plan tests => 14;
+plan tests => 17;
 
 t::Music::reset_music();
 t::Music::add_user('debuguser', 'debug-pw');
@@ -28,6 +28,7 @@ http {
     server {
         listen 127.0.0.1:@{[ $n->port ]};
         location /api/ { music_api; }
+        location /streamed/ { music_api; music_list_buffer_size 0; }
     }
 }
 EOC
@@ -65,8 +66,14 @@ like($log, qr/music: statement create/, 'POST: the statement');
 
 ($r, $log) = lines_of(t::Music::request('GET', '/api/musics/', headers => $auth, close => 1));
 is($r->{status}, 200, 'GET of the list');
-like($log, qr/music: pool lease \(streams\)/, 'list: a stream connection');
-like($log, qr/music: stream end: 3 rows, Complete/, 'list: the stream end');
+like($log, qr/music: pool lease \(queries\).*music: statement List \(first 1900 rows\).*music: list read whole: \d+ bytes/s,
+    'list: read whole on a shared connection, 1900 rows at most (256k / 138 + 1)');
+unlike($log, qr/music: pool lease \(streams\)/, 'list: no stream connection');
+
+($r, $log) = lines_of(t::Music::request('GET', '/streamed/musics/', headers => $auth, close => 1));
+is($r->{status}, 200, 'GET of the list where music_list_buffer_size is 0');
+like($log, qr/music: pool lease \(streams\)/, 'streamed list: a stream connection');
+like($log, qr/music: stream end: 3 rows, Complete/, 'streamed list: the stream end');
 
 $n->stop;
 unlike($n->error_log . debug_log(), qr/\[(alert|crit|emerg)\]/, 'no alert in the logs');

@@ -25,7 +25,8 @@ my $n = start_nginx(
     url => $pg->url,
     workers => 1,
     http => 'music_metrics_zone metrics:1m; music_connect_timeout 1s; music_pool_timeout 500ms;
-        music_query_timeout 1s; music_pool_size 1; music_pool_pipeline 1; music_pool_queue 1;',
+        music_query_timeout 1s; music_pool_size 1; music_pool_pipeline 1; music_pool_queue 1;
+        music_list_buffer_size 0;',   # every list streams: the stream metrics
     server => 'location = /metrics { music_metrics; }',
 );
 my $admin = "$t::Music::admin\r\n";
