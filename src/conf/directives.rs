@@ -30,7 +30,7 @@ const fn command(name: nginx_sys::ngx_str_t, args: u32, set: setter::Setter) -> 
 }
 
 /// The directive table, terminated by an empty command.
-pub static mut COMMANDS: [ngx_command_t; 28] = [
+pub static mut COMMANDS: [ngx_command_t; 29] = [
     setter::command(
         ngx_string!("music_api"),
         NGX_HTTP_LOC_CONF | NGX_CONF_NOARGS,
