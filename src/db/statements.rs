@@ -91,7 +91,7 @@ pub enum StatementMode {
     Unnamed,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stmt {
     List = 0,
     Retrieve,
@@ -179,6 +179,37 @@ impl Stmt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_statement_that_runs_alone_has_its_own_metrics_name() {
+        use crate::metrics::shared::STATEMENTS;
+        let heads: Vec<Stmt> = Stmt::EVERY.iter().filter_map(|s| s.head()).collect();
+        for stmt in Stmt::EVERY {
+            if heads.contains(&stmt) {
+                assert!(
+                    stmt as usize >= STATEMENTS.len(),
+                    "{stmt:?} counts as its list"
+                );
+                continue;
+            }
+            let snake =
+                format!("{stmt:?}")
+                    .chars()
+                    .enumerate()
+                    .fold(String::new(), |mut s, (i, c)| {
+                        if c.is_ascii_uppercase() && i > 0 {
+                            s.push('_');
+                        }
+                        s.push(c.to_ascii_lowercase());
+                        s
+                    });
+            assert_eq!(
+                STATEMENTS.get(stmt as usize),
+                Some(&snake.as_str()),
+                "{stmt:?}"
+            );
+        }
+    }
 
     #[test]
     fn statement_order_matches_enum() {

@@ -33,8 +33,9 @@ pub const BUCKETS_US: [u64; 16] = [
 const BUCKET_SLOTS: usize = BUCKETS_US.len() + 1;
 
 /// The statements the API runs, in the order of `db::statements::Stmt` (their durations use
-/// the requests' buckets).
-pub const STATEMENTS: [&str; 10] = [
+/// the requests' buckets). A list's first-rows statement counts as its list, so the two
+/// `*_head` statements, last in that order, have no name of their own.
+pub const STATEMENTS: [&str; 15] = [
     "list",
     "retrieve",
     "exists",
@@ -45,6 +46,11 @@ pub const STATEMENTS: [&str; 10] = [
     "detail",
     "all_singers",
     "user_by_name",
+    "session_by_key",
+    "user_by_id",
+    "insert_session",
+    "delete_session",
+    "touch_last_login",
 ];
 
 /// The two pools a database has in each worker.
