@@ -8,6 +8,7 @@
 //! offset with seconds). By the project's contract `+00:00` is kept as is,
 //! never shortened to `Z`.
 
+use std::cell::Cell;
 use std::io::Write;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
@@ -16,12 +17,32 @@ use chrono_tz::Tz;
 /// Microseconds in one day, the unit of `timedelta.days`.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-/// Appends `dt`, seen in `tz`, in Python `isoformat()` form.
-pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
-    let offset_seconds = tz
+thread_local! {
+    /// The zone, UTC second and offset of the last lookup.
+    static LAST_OFFSET: Cell<Option<(Tz, i64, i32)>> = const { Cell::new(None) };
+}
+
+/// The offset from UTC of `tz` at `dt`, in seconds. A row's two datetimes are often in the
+/// same second (a row never changed after it was created, rows created together), and the
+/// zone's lookup (a binary search of its transitions) is then not run again for the second.
+fn offset_at(dt: DateTime<Utc>, tz: &Tz) -> i32 {
+    let second = dt.timestamp();
+    if let Some((last_tz, last_second, offset)) = LAST_OFFSET.get() {
+        if last_second == second && last_tz == *tz {
+            return offset;
+        }
+    }
+    let offset = tz
         .offset_from_utc_datetime(&dt.naive_utc())
         .fix()
         .local_minus_utc();
+    LAST_OFFSET.set(Some((*tz, second, offset)));
+    offset
+}
+
+/// Appends `dt`, seen in `tz`, in Python `isoformat()` form.
+pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
+    let offset_seconds = offset_at(dt, tz);
     // Python keeps microseconds; PostgreSQL has no finer precision anyway.
     let micros = dt.timestamp_subsec_micros() % 1_000_000;
     let local = dt.timestamp() + i64::from(offset_seconds);
@@ -232,6 +253,30 @@ mod tests {
             iso(utc(2022, 3, 13, 7, 0, 0, 0), "America/New_York"),
             "2022-03-13T03:00:00-04:00"
         );
+    }
+
+    #[test]
+    fn the_same_second_in_another_zone_or_the_next_second_is_looked_up_again() {
+        let instant = utc(2022, 3, 13, 6, 59, 59, 0);
+        assert_eq!(iso(instant, "Asia/Taipei"), "2022-03-13T14:59:59+08:00");
+        assert_eq!(
+            iso(instant, "America/New_York"),
+            "2022-03-13T01:59:59-05:00"
+        );
+        // the same second again (microseconds apart), then the first second of daylight time
+        let later = instant + chrono::Duration::microseconds(999_999);
+        assert_eq!(
+            iso(later, "America/New_York"),
+            "2022-03-13T01:59:59.999999-05:00"
+        );
+        assert_eq!(
+            iso(
+                later + chrono::Duration::microseconds(1),
+                "America/New_York"
+            ),
+            "2022-03-13T03:00:00-04:00"
+        );
+        assert_eq!(iso(instant, "Asia/Taipei"), "2022-03-13T14:59:59+08:00");
     }
 
     #[test]
