@@ -8,6 +8,7 @@
 //! offset with seconds). By the project's contract `+00:00` is kept as is,
 //! never shortened to `Z`.
 
+use std::cell::Cell;
 use std::io::Write;
 
 use chrono::{DateTime, Offset, TimeZone, Utc};
@@ -16,46 +17,100 @@ use chrono_tz::Tz;
 /// Microseconds in one day, the unit of `timedelta.days`.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+/// The last second [`format_iso`] wrote with a four-digit year: its zone, UTC second, the
+/// zone's offset then and the local `YYYY-MM-DDTHH:MM:SS`.
+#[derive(Clone, Copy)]
+struct LastSecond {
+    tz: Tz,
+    second: i64,
+    offset: i32,
+    text: [u8; 19],
+}
+
+thread_local! {
+    static LAST_SECOND: Cell<Option<LastSecond>> = const { Cell::new(None) };
+}
+
 /// Appends `dt`, seen in `tz`, in Python `isoformat()` form.
 pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
-    let offset_seconds = tz
-        .offset_from_utc_datetime(&dt.naive_utc())
-        .fix()
-        .local_minus_utc();
+    let second = dt.timestamp();
     // Python keeps microseconds; PostgreSQL has no finer precision anyway.
     let micros = dt.timestamp_subsec_micros() % 1_000_000;
-    let local = dt.timestamp() + i64::from(offset_seconds);
-    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
-    let second_of_day = local.rem_euclid(86_400) as u32;
-
-    // Digits and the calendar by hand, into a stack buffer appended at once: this runs for two
-    // datetimes of every row of a list, where `write!` with widths, then chrono's local-time
-    // arithmetic, then byte-by-byte pushes led the profile (callgrind, bench/instructions.sh).
-    if (0..=9999).contains(&year) {
-        let mut digits = [0u8; 4];
-        put_digits::<4>(&mut digits, 0, year as u32);
-        out.extend_from_slice(&digits);
-    } else {
-        let _ = write!(out, "{year:04}");
-    }
-    // "-MM-DDTHH:MM:SS.ffffff+HH:MM:SS" is at most 31 bytes
-    let mut buf = [0u8; 32];
-    buf[0] = b'-';
-    let mut at = put_digits::<2>(&mut buf, 1, month);
-    buf[at] = b'-';
-    at = put_digits::<2>(&mut buf, at + 1, day);
-    buf[at] = b'T';
-    at = put_digits::<2>(&mut buf, at + 1, second_of_day / 3600);
-    buf[at] = b':';
-    at = put_digits::<2>(&mut buf, at + 1, second_of_day / 60 % 60);
-    buf[at] = b':';
-    at = put_digits::<2>(&mut buf, at + 1, second_of_day % 60);
+    // A row's two datetimes are often in the same second (a row never changed after it was
+    // created, rows created together): the zone's lookup (a binary search of its transitions)
+    // and the calendar are then not worked out again for that second.
+    let offset_seconds = match LAST_SECOND.get() {
+        Some(last) if last.second == second && last.tz == *tz => {
+            out.extend_from_slice(&last.text);
+            last.offset
+        }
+        _ => {
+            let offset = tz
+                .offset_from_utc_datetime(&dt.naive_utc())
+                .fix()
+                .local_minus_utc();
+            match local_text(second + i64::from(offset)) {
+                Some(text) => {
+                    out.extend_from_slice(&text);
+                    LAST_SECOND.set(Some(LastSecond {
+                        tz: *tz,
+                        second,
+                        offset,
+                        text,
+                    }));
+                }
+                None => put_wide_year_text(second + i64::from(offset), out),
+            }
+            offset
+        }
+    };
+    // ".ffffff+HH:MM:SS" is at most 16 bytes
+    let mut buf = [0u8; 16];
+    let mut at = 0;
     if micros != 0 {
-        buf[at] = b'.';
-        at = put_digits::<6>(&mut buf, at + 1, micros);
+        buf[0] = b'.';
+        at = put_digits::<6>(&mut buf, 1, micros);
     }
     at = put_offset(&mut buf, at, offset_seconds);
     out.extend_from_slice(&buf[..at]);
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of a local time in seconds since 1970-01-01 (local), when its year
+/// has four digits. Digits and the calendar by hand: this runs for two datetimes of every row
+/// of a list, where `write!` with widths, then chrono's local-time arithmetic, then
+/// byte-by-byte pushes led the profile (callgrind, bench/instructions.sh).
+fn local_text(local: i64) -> Option<[u8; 19]> {
+    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let mut text = [0u8; 19];
+    put_digits::<4>(&mut text, 0, year as u32);
+    put_month_to_second(&mut text, 4, month, day, local.rem_euclid(86_400) as u32);
+    Some(text)
+}
+
+/// The same for a year outside 0..=9999 (Python's `%04d`: more digits, or a sign).
+fn put_wide_year_text(local: i64, out: &mut Vec<u8>) {
+    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+    let _ = write!(out, "{year:04}");
+    let mut rest = [0u8; 15];
+    put_month_to_second(&mut rest, 0, month, day, local.rem_euclid(86_400) as u32);
+    out.extend_from_slice(&rest);
+}
+
+/// `-MM-DDTHH:MM:SS` (15 bytes) at `buf[at..]`.
+fn put_month_to_second(buf: &mut [u8], at: usize, month: u32, day: u32, second_of_day: u32) {
+    buf[at] = b'-';
+    let mut at = put_digits::<2>(buf, at + 1, month);
+    buf[at] = b'-';
+    at = put_digits::<2>(buf, at + 1, day);
+    buf[at] = b'T';
+    at = put_digits::<2>(buf, at + 1, second_of_day / 3600);
+    buf[at] = b':';
+    at = put_digits::<2>(buf, at + 1, second_of_day / 60 % 60);
+    buf[at] = b':';
+    put_digits::<2>(buf, at + 1, second_of_day % 60);
 }
 
 /// The proleptic Gregorian (year, month, day) of a count of days since 1970-01-01, after
@@ -232,6 +287,40 @@ mod tests {
             iso(utc(2022, 3, 13, 7, 0, 0, 0), "America/New_York"),
             "2022-03-13T03:00:00-04:00"
         );
+    }
+
+    #[test]
+    fn the_same_second_in_another_zone_or_the_next_second_is_looked_up_again() {
+        let instant = utc(2022, 3, 13, 6, 59, 59, 0);
+        assert_eq!(iso(instant, "Asia/Taipei"), "2022-03-13T14:59:59+08:00");
+        assert_eq!(
+            iso(instant, "America/New_York"),
+            "2022-03-13T01:59:59-05:00"
+        );
+        // the same second again (microseconds apart), then the first second of daylight time
+        let later = instant + chrono::Duration::microseconds(999_999);
+        assert_eq!(
+            iso(later, "America/New_York"),
+            "2022-03-13T01:59:59.999999-05:00"
+        );
+        assert_eq!(
+            iso(
+                later + chrono::Duration::microseconds(1),
+                "America/New_York"
+            ),
+            "2022-03-13T03:00:00-04:00"
+        );
+        assert_eq!(iso(instant, "Asia/Taipei"), "2022-03-13T14:59:59+08:00");
+    }
+
+    #[test]
+    fn a_five_digit_local_year_is_written_whole_and_again() {
+        let instant = utc(9999, 12, 31, 23, 0, 0, 0);
+        for _ in 0..2 {
+            assert_eq!(iso(instant, "Asia/Taipei"), "10000-01-01T07:00:00+08:00");
+        }
+        assert_eq!(iso(instant, "UTC"), "9999-12-31T23:00:00+00:00");
+        assert_eq!(iso(instant, "Asia/Taipei"), "10000-01-01T07:00:00+08:00");
     }
 
     #[test]

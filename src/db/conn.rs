@@ -381,6 +381,7 @@ where
     let stream = PeerStream::connect(endpoint)
         .await
         .map_err(|e| Failed::Other(format!("connect to {endpoint} failed: {e}")))?;
+    let arrivals = stream.arrivals();
     let (client, mut connection) = config.connect_raw(stream, tls).await.map_err(|e| {
         let why = format!("{endpoint}: {}", super::describe(&e));
         match e.as_db_error() {
@@ -415,8 +416,12 @@ where
                 Poll::Pending => break Poll::Pending,
             }
         };
-        if let Some(now) = reported(&connection) {
-            watched.set(Some(now));
+        // Two SipHash lookups: only when what the server sent may hold a ParameterStatus
+        // not looked at yet, not after every poll (a request's send wakes the task too).
+        if arrivals.unsettled() {
+            if let Some(now) = reported(&connection) {
+                watched.set(Some(now));
+            }
         }
         if let (Poll::Ready(()), Some(listener)) = (done, &listener) {
             listener.ended();

@@ -20,6 +20,9 @@ use nginx_sys::{ngx_delete_posted_event, ngx_event_t, ngx_post_event, ngx_posted
 struct RunQueue {
     event: ngx_event_t,
     runnables: VecDeque<Runnable>,
+    /// The buffer of the last batch run, emptied: the next batch swaps it in, so the queue
+    /// keeps its capacity instead of allocating again for every batch.
+    spare: VecDeque<Runnable>,
 }
 
 thread_local! {
@@ -30,15 +33,26 @@ thread_local! {
 unsafe extern "C" fn run_queued(_ev: *mut ngx_event_t) {
     // Take what is queued now; tasks woken while these run are queued for the next round
     // (the event is posted again), so a task that keeps waking itself cannot starve nginx.
-    let batch = QUEUE.with(|q| {
+    let mut batch = QUEUE.with(|q| {
         q.borrow_mut()
             .as_mut()
-            .map(|q| mem::take(&mut q.runnables))
+            .map(|q| {
+                let spare = mem::take(&mut q.spare);
+                mem::replace(&mut q.runnables, spare)
+            })
             .unwrap_or_default()
     });
-    for runnable in batch {
+    while let Some(runnable) = batch.pop_front() {
         runnable.run();
     }
+    // (no queue: the worker shut down meanwhile, and the buffer goes)
+    QUEUE.with(|q| {
+        if let Some(q) = q.borrow_mut().as_mut() {
+            if q.spare.capacity() < batch.capacity() {
+                q.spare = batch;
+            }
+        }
+    });
 }
 
 fn schedule(runnable: Runnable) {
@@ -52,6 +66,7 @@ fn schedule(runnable: Runnable) {
                 // SAFETY: an all-zero event is the initial state nginx expects.
                 event: unsafe { mem::zeroed() },
                 runnables: VecDeque::new(),
+                spare: VecDeque::new(),
             })
         });
         q.runnables.push_back(runnable);

@@ -73,6 +73,39 @@ struct PeerMemory {
 pub struct PeerStream {
     shared: Rc<Shared>,
     _memory: Box<PeerMemory>,
+    arrivals: Rc<Arrivals>,
+}
+
+/// What this stream's reads found, for a watcher that looks at state the protocol layer above
+/// updates from received messages (tokio-postgres's server parameters): such state can only
+/// change after bytes arrived, and is settled once a read found the socket drained, since the
+/// layers above ask the socket only after they have consumed what they hold.
+#[derive(Default)]
+pub struct Arrivals {
+    received: Cell<bool>,
+    drained: Cell<bool>,
+}
+
+impl Arrivals {
+    fn read_bytes(&self) {
+        self.received.set(true);
+        self.drained.set(false);
+    }
+
+    fn read_nothing(&self) {
+        self.drained.set(true);
+    }
+
+    /// Whether bytes arrived since the last call that found the reads settled: the watcher
+    /// looks again now. Stays true while bytes arrived but no read since found the socket
+    /// drained (the layer above stopped with messages unread), so that it looks once more.
+    pub fn unsettled(&self) -> bool {
+        let received = self.received.get();
+        if received && self.drained.get() {
+            self.received.set(false);
+        }
+        received
+    }
 }
 
 thread_local! {
@@ -168,6 +201,11 @@ fn as_bytes<T>(value: &T) -> Vec<u8> {
 }
 
 impl PeerStream {
+    /// What this stream's reads find, shared with a watcher (see [`Arrivals`]).
+    pub fn arrivals(&self) -> Rc<Arrivals> {
+        self.arrivals.clone()
+    }
+
     /// Connects to `endpoint`; resolves when the socket is connected (or failed).
     pub async fn connect(endpoint: &Endpoint) -> io::Result<PeerStream> {
         let name_bytes = endpoint.to_string().into_bytes();
@@ -227,6 +265,7 @@ impl PeerStream {
         let stream = PeerStream {
             shared,
             _memory: memory,
+            arrivals: Rc::default(),
         };
         if rc == NGX_AGAIN as ngx_int_t {
             std::future::poll_fn(|cx| stream.poll_connected(cx)).await?;
@@ -371,6 +410,7 @@ impl AsyncRead for PeerStream {
                 false => recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len()),
             };
             if n == NGX_AGAIN as isize {
+                self.arrivals.read_nothing();
                 self.shared.reader.set(Some(cx.waker().clone()));
                 if ngx_handle_read_event((*c).read, 0) != NGX_OK as ngx_int_t {
                     return Poll::Ready(Err(io::Error::other("cannot arm read event")));
@@ -384,6 +424,7 @@ impl AsyncRead for PeerStream {
                 buf.assume_init(n as usize);
                 buf.advance(n as usize);
             }
+            self.arrivals.read_bytes();
         }
         Poll::Ready(Ok(()))
     }
@@ -461,5 +502,30 @@ pub fn close_all() {
     let streams = OPEN_STREAMS.with(|s| mem::take(&mut *s.borrow_mut()));
     for shared in streams.iter().filter_map(Weak::upgrade) {
         close(&shared);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Arrivals;
+
+    #[test]
+    fn arrivals_are_unsettled_until_a_read_finds_the_socket_drained() {
+        let a = Arrivals::default();
+        assert!(!a.unsettled(), "nothing read yet");
+        a.read_nothing();
+        assert!(!a.unsettled(), "only an empty read");
+        a.read_bytes();
+        // the layer above stopped before asking the socket again: look, and look again later
+        assert!(a.unsettled());
+        assert!(a.unsettled());
+        a.read_nothing();
+        assert!(a.unsettled(), "drained after the bytes: one last look");
+        assert!(!a.unsettled(), "settled");
+        a.read_bytes();
+        a.read_nothing();
+        a.read_bytes();
+        assert!(a.unsettled(), "bytes after the drained read");
+        assert!(a.unsettled());
     }
 }

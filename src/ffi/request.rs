@@ -38,8 +38,15 @@ fn ngx_str_bytes(s: &ngx_str_t) -> &[u8] {
     }
 }
 
+/// The text of `s`, invalid UTF-8 replaced by U+FFFD. Checked with `str::from_utf8` first,
+/// which reads valid text (what every request sends) a word at a time, where the lossy
+/// conversion walks it byte by byte.
 fn lossy(s: &ngx_str_t) -> String {
-    String::from_utf8_lossy(ngx_str_bytes(s)).into_owned()
+    let bytes = ngx_str_bytes(s);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
 }
 
 /// The request's method: the API's own methods as static strings, others copied.
@@ -769,3 +776,23 @@ const SEND_TIMEOUT_MS: nginx_sys::ngx_msec_t = 60_000;
 
 pub const DONE: ngx_int_t = NGX_DONE as ngx_int_t;
 pub const AGAIN: ngx_int_t = NGX_AGAIN as ngx_int_t;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ngx_str(bytes: &[u8]) -> ngx_str_t {
+        ngx_str_t {
+            len: bytes.len(),
+            data: bytes.as_ptr() as *mut u8,
+        }
+    }
+
+    #[test]
+    fn lossy_keeps_valid_text_and_replaces_invalid_bytes() {
+        assert_eq!(lossy(&ngx_str(b"/api/musics/7/")), "/api/musics/7/");
+        assert_eq!(lossy(&ngx_str("/caf\u{e9}/".as_bytes())), "/caf\u{e9}/");
+        assert_eq!(lossy(&ngx_str(b"/a\xffb/\xc3")), "/a\u{fffd}b/\u{fffd}");
+        assert_eq!(lossy(&ngx_str(b"")), "");
+    }
+}

@@ -124,12 +124,16 @@ pub struct Elapsed;
 /// Runs `fut` until it completes or `ms` pass.
 pub async fn with_deadline<F: Future>(ms: ngx_msec_t, fut: F) -> Result<F::Output, Elapsed> {
     let mut fut = std::pin::pin!(fut);
-    let mut deadline = Deadline::after(ms);
+    // Armed when the first poll finds `fut` pending, so a future that is ready at once (a
+    // free connection in the pool) sets and removes no timer. The expiry is the same as if
+    // armed before that poll: nginx's clock only moves between events, not while a task runs.
+    let mut deadline: Option<Deadline> = None;
     std::future::poll_fn(|cx| {
         if let Poll::Ready(v) = fut.as_mut().poll(cx) {
             return Poll::Ready(Ok(v));
         }
-        match Pin::new(&mut deadline).poll(cx) {
+        let deadline = deadline.get_or_insert_with(|| Deadline::after(ms));
+        match Pin::new(deadline).poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
             Poll::Pending => Poll::Pending,
         }
