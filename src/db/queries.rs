@@ -83,10 +83,11 @@ fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
 /// connection may be an earlier statement of another request; that one sees SQLSTATE 57014
 /// and runs again (see [`Db::guarded`]). So no cancel is sent when it cannot help: for a
 /// statement never sent, or one whose answer is already in (polled once more on drop).
-struct CancelOnDrop<'a, F: Future> {
-    db: &'a Db,
+struct CancelOnDrop<'a, F: Future, C: FnOnce()> {
     statement: Pin<&'a mut F>,
     state: Sending,
+    /// Sends the cancel request ([`Db::cancel_running`]).
+    cancel: Option<C>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,7 +97,7 @@ enum Sending {
     Answered,
 }
 
-impl<F: Future> Future for CancelOnDrop<'_, F> {
+impl<F: Future, C: FnOnce() + Unpin> Future for CancelOnDrop<'_, F, C> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
@@ -110,7 +111,7 @@ impl<F: Future> Future for CancelOnDrop<'_, F> {
     }
 }
 
-impl<F: Future> Drop for CancelOnDrop<'_, F> {
+impl<F: Future, C: FnOnce()> Drop for CancelOnDrop<'_, F, C> {
     fn drop(&mut self) {
         if self.state != Sending::Sent {
             return;
@@ -119,7 +120,9 @@ impl<F: Future> Drop for CancelOnDrop<'_, F> {
         // the statement is over and a cancel could only hit someone else's.
         let mut cx = Context::from_waker(Waker::noop());
         if self.statement.as_mut().poll(&mut cx).is_pending() {
-            self.db.cancel_running();
+            if let Some(cancel) = self.cancel.take() {
+                cancel();
+            }
         }
     }
 }
@@ -276,9 +279,9 @@ impl Db {
     async fn sent<F: Future>(&self, statement: F) -> F::Output {
         let statement = std::pin::pin!(statement);
         CancelOnDrop {
-            db: self,
             statement,
             state: Sending::NotYet,
+            cancel: Some(|| self.cancel_running()),
         }
         .await
     }
@@ -507,6 +510,66 @@ fn user_row(row: &Row) -> Result<UserRow, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pending for its first `pending` polls, then ready; counts its polls.
+    struct Answer<'a> {
+        pending: usize,
+        polls: &'a std::cell::Cell<usize>,
+    }
+
+    impl Future for Answer<'_> {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.set(self.polls.get() + 1);
+            if self.pending == 0 {
+                return Poll::Ready(());
+            }
+            self.pending -= 1;
+            Poll::Pending
+        }
+    }
+
+    /// How many cancels a statement dropped after `polled` polls sends; it answers on its
+    /// poll number `pending + 1`.
+    fn cancels_on_drop(pending: usize, polled: usize) -> usize {
+        let polls = std::cell::Cell::new(0);
+        let cancels = std::cell::Cell::new(0);
+        let mut statement = std::pin::pin!(Answer {
+            pending,
+            polls: &polls,
+        });
+        let mut watched = CancelOnDrop {
+            statement: statement.as_mut(),
+            state: Sending::NotYet,
+            cancel: Some(|| cancels.set(cancels.get() + 1)),
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..polled {
+            let _ = Pin::new(&mut watched).poll(&mut cx);
+        }
+        drop(watched);
+        cancels.get()
+    }
+
+    #[test]
+    fn a_statement_dropped_unanswered_is_cancelled() {
+        assert_eq!(cancels_on_drop(5, 1), 1);
+        assert_eq!(cancels_on_drop(5, 3), 1);
+    }
+
+    #[test]
+    fn a_statement_never_sent_is_not_cancelled() {
+        assert_eq!(cancels_on_drop(5, 0), 0);
+    }
+
+    #[test]
+    fn a_statement_whose_answer_arrived_is_not_cancelled() {
+        // answered, and the answer taken
+        assert_eq!(cancels_on_drop(1, 2), 0);
+        // answered since the task was last woken: seen by the poll on drop
+        assert_eq!(cancels_on_drop(1, 1), 0);
+    }
 
     #[test]
     fn timeouts_come_from_their_own_directives() {
