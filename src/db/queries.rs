@@ -83,6 +83,10 @@ fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
 /// connection may be an earlier statement of another request; that one sees SQLSTATE 57014
 /// and runs again (see [`Db::guarded`]). So no cancel is sent when it cannot help: for a
 /// statement never sent, or one whose answer is already in (polled once more on drop).
+/// It is still sent for a client gone on a shared connection, though it may hit a neighbour
+/// (who then pays one more round trip): when this statement is the one running, only the
+/// cancel keeps it from taking effect after its client left, and a statement stuck on a lock
+/// would otherwise hold up every request pipelined behind it until their deadlines.
 struct CancelOnDrop<'a, F: Future, C: FnOnce()> {
     statement: Pin<&'a mut F>,
     state: Sending,
