@@ -3,6 +3,7 @@
 //! by another request's cancel runs once more; one whose connection broke is reported as lost
 //! (for writes: outcome unknown), never retried.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -30,6 +31,10 @@ use crate::metrics::record::{self, Pool as Event};
 pub struct Db {
     pub lease: Lease,
     timeouts: Timeouts,
+    /// Whether this handle asked the server to cancel what its connection runs since its
+    /// current statement started: a 57014 is then the answer to its own cancel, not one to
+    /// run again.
+    cancel_asked: Cell<bool>,
 }
 
 /// The time limits of a leased connection's work, from the location's `music_pool_*`
@@ -143,6 +148,7 @@ impl Db {
         Db {
             lease,
             timeouts: Timeouts::from(pool),
+            cancel_asked: Cell::new(false),
         }
     }
 
@@ -153,6 +159,7 @@ impl Db {
         let endpoint = self.lease.conn.endpoint.clone();
         let tls = self.lease.conn.cancel_tls.clone();
         let limit = self.timeouts.connect_ms;
+        self.cancel_asked.set(true);
         record::pool(self.lease.purpose(), Event::Cancels);
         spawn(async move {
             let _ = with_deadline(limit as _, async {
@@ -227,7 +234,8 @@ impl Db {
     /// complete (timeout, or the request let go of it). `statement` makes the statement's
     /// future; it is called again for the one retry.
     ///
-    /// A statement that comes back cancelled (57014) while its future is still here was not
+    /// A statement that comes back cancelled (57014) while its future is still here, and
+    /// that this handle did not ask to cancel ([`Db::cancel_running`] meanwhile), was not
     /// cancelled for this request: this request's deadline drops the future before it sends
     /// its cancel, and a client gone drops the whole task. It was hit by another request's
     /// cancel on the same pipelined connection (or by a server `statement_timeout`); it was
@@ -241,9 +249,10 @@ impl Db {
     where
         F: Future<Output = Result<T, tokio_postgres::Error>>,
     {
+        self.cancel_asked.set(false);
         let attempts = async {
             match self.sent(statement()).await {
-                Err(e) if cancelled(&e) => {
+                Err(e) if cancelled(&e) && !self.cancel_asked.get() => {
                     record::sqlstate(SqlState::QUERY_CANCELED.code());
                     self.sent(statement()).await
                 }
