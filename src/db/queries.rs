@@ -1,13 +1,17 @@
 //! The API's queries on a leased connection, each under `music_query_timeout`. A query that
-//! times out is cancelled on the server (a cancel request over a second socket); one whose
-//! connection broke is reported as lost (for writes: outcome unknown), never retried.
+//! times out is cancelled on the server (a cancel request over a second socket); one cancelled
+//! by another request's cancel runs once more; one whose connection broke is reported as lost
+//! (for writes: outcome unknown), never retried.
 
+use std::cell::Cell;
+use std::future::Future;
 use std::pin::Pin;
-use std::task::Poll;
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use crate::ffi::executor::spawn;
 use futures_util::Stream;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{NoTls, Row, RowStream};
 
@@ -27,6 +31,10 @@ use crate::metrics::record::{self, Pool as Event};
 pub struct Db {
     pub lease: Lease,
     timeouts: Timeouts,
+    /// Whether this handle asked the server to cancel what its connection runs since its
+    /// current statement started: a 57014 is then the answer to its own cancel, not one to
+    /// run again.
+    cancel_asked: Cell<bool>,
 }
 
 /// The time limits of a leased connection's work, from the location's `music_pool_*`
@@ -73,28 +81,65 @@ fn music_row<'a, S: tokio_postgres::types::FromSql<'a>>(
     })
 }
 
-/// Cancels the statement on the server unless disarmed: a query future dropped before it
-/// completed (its deadline passed, or the client went away and the task let go of it) must
-/// not keep running in PostgreSQL. With pipelining the backend may be running an earlier
-/// statement of another request at that moment; that one is then cancelled too and answers
-/// like a timeout (documented in the README).
-struct CancelOnDrop<'a> {
-    db: &'a Db,
-    armed: bool,
+/// One statement on its way: once sent (first polled), dropping it before its answer came
+/// (its deadline passed, or the client went away and the task let go of it) asks the server to
+/// cancel it, so it does not keep running in PostgreSQL. The cancel cannot name a statement:
+/// the server cancels whatever the backend runs when it arrives, which on a pipelined
+/// connection may be an earlier statement of another request; that one sees SQLSTATE 57014
+/// and runs again (see [`Db::guarded`]). So no cancel is sent when it cannot help: for a
+/// statement never sent, or one whose answer is already in (polled once more on drop).
+/// It is still sent for a client gone on a shared connection, though it may hit a neighbour
+/// (who then pays one more round trip): when this statement is the one running, only the
+/// cancel keeps it from taking effect after its client left, and a statement stuck on a lock
+/// would otherwise hold up every request pipelined behind it until their deadlines.
+struct CancelOnDrop<'a, F: Future, C: FnOnce()> {
+    statement: Pin<&'a mut F>,
+    state: Sending,
+    /// Sends the cancel request ([`Db::cancel_running`]).
+    cancel: Option<C>,
 }
 
-impl CancelOnDrop<'_> {
-    fn disarm(mut self) {
-        self.armed = false;
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sending {
+    NotYet,
+    Sent,
+    Answered,
+}
+
+impl<F: Future, C: FnOnce() + Unpin> Future for CancelOnDrop<'_, F, C> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        this.state = Sending::Sent;
+        let answer = this.statement.as_mut().poll(cx);
+        if answer.is_ready() {
+            this.state = Sending::Answered;
+        }
+        answer
     }
 }
 
-impl Drop for CancelOnDrop<'_> {
+impl<F: Future, C: FnOnce()> Drop for CancelOnDrop<'_, F, C> {
     fn drop(&mut self) {
-        if self.armed {
-            self.db.cancel_running();
+        if self.state != Sending::Sent {
+            return;
+        }
+        // The answer may have arrived on the connection since the task was last woken: then
+        // the statement is over and a cancel could only hit someone else's.
+        let mut cx = Context::from_waker(Waker::noop());
+        if self.statement.as_mut().poll(&mut cx).is_pending() {
+            if let Some(cancel) = self.cancel.take() {
+                cancel();
+            }
         }
     }
+}
+
+/// Whether the server cancelled the statement (SQLSTATE 57014 query_canceled): a cancel
+/// request, or the server's own `statement_timeout`. The statement was rolled back.
+fn cancelled(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::QUERY_CANCELED)
 }
 
 impl Db {
@@ -103,6 +148,7 @@ impl Db {
         Db {
             lease,
             timeouts: Timeouts::from(pool),
+            cancel_asked: Cell::new(false),
         }
     }
 
@@ -113,6 +159,7 @@ impl Db {
         let endpoint = self.lease.conn.endpoint.clone();
         let tls = self.lease.conn.cancel_tls.clone();
         let limit = self.timeouts.connect_ms;
+        self.cancel_asked.set(true);
         record::pool(self.lease.purpose(), Event::Cancels);
         spawn(async move {
             let _ = with_deadline(limit as _, async {
@@ -148,9 +195,10 @@ impl Db {
         // or a connection exception (class 08) means the connection is gone, whatever the
         // client-side state says yet.
         if let Some(code) = e.as_db_error().map(|d| d.code().code()) {
-            // 57014 query_canceled: our own cancel request (this statement's deadline, or
-            // another request's on the same pipelined connection): a timeout, and the
-            // connection stays usable; the statement was rolled back.
+            // 57014 query_canceled, a second time for this statement (see `guarded`): a cancel
+            // request of another request on the same pipelined connection, or the server's
+            // `statement_timeout`. A timeout; the connection stays usable and the statement
+            // was rolled back.
             if code == "57014" {
                 return DbError::QueryTimeout;
             }
@@ -182,28 +230,73 @@ impl Db {
         }
     }
 
-    /// Runs one statement future under the query timeout, cancelling it on the server if it
-    /// does not complete (timeout, or the request let go of it).
-    async fn guarded<T>(
+    /// Runs one statement under the query timeout, cancelling it on the server if it does not
+    /// complete (timeout, or the request let go of it). `statement` makes the statement's
+    /// future; it is called again for the one retry.
+    ///
+    /// A statement that comes back cancelled (57014) while its future is still here, and
+    /// that this handle did not ask to cancel ([`Db::cancel_running`] meanwhile), was not
+    /// cancelled for this request: this request's deadline drops the future before it sends
+    /// its cancel, and a client gone drops the whole task. It was hit by another request's
+    /// cancel on the same pipelined connection (or by a server `statement_timeout`); it was
+    /// rolled back (each statement is its own transaction), so it runs once more, within the
+    /// same deadline. Cancelled again: the timeout answer.
+    async fn guarded<T, F>(
         &self,
-        query: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+        mut statement: impl FnMut() -> F,
+        write: bool,
+    ) -> Result<T, DbError>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
+        self.cancel_asked.set(false);
+        let attempts = async {
+            match self.sent(statement()).await {
+                Err(e) if cancelled(&e) && !self.cancel_asked.get() => {
+                    record::sqlstate(SqlState::QUERY_CANCELED.code());
+                    self.sent(statement()).await
+                }
+                answer => answer,
+            }
+        };
+        self.bounded(attempts, write).await
+    }
+
+    /// Runs one attempt of a stream's statement (its start, or the wait for its next row)
+    /// under the query timeout, never again: a stream has its connection to itself, so no
+    /// other request's cancel reaches it, and rows already handed out cannot be taken back.
+    async fn guarded_once<T>(
+        &self,
+        statement: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, DbError> {
+        self.bounded(self.sent(statement), false).await
+    }
+
+    /// `attempts` under the query timeout, its error as the API's.
+    async fn bounded<T>(
+        &self,
+        attempts: impl Future<Output = Result<T, tokio_postgres::Error>>,
         write: bool,
     ) -> Result<T, DbError> {
-        let guard = CancelOnDrop {
-            db: self,
-            armed: true,
-        };
-        match with_deadline(self.timeouts.query_ms as _, query).await {
-            Ok(result) => {
-                guard.disarm();
-                result.map_err(|e| self.failed(e, write)).inspect_err(|e| {
-                    if *e == (DbError::ConnectionLost { write: true }) {
-                        record::pool(self.lease.purpose(), Event::WritesUnknown);
-                    }
-                })
-            }
+        match with_deadline(self.timeouts.query_ms as _, attempts).await {
+            Ok(result) => result.map_err(|e| self.failed(e, write)).inspect_err(|e| {
+                if *e == (DbError::ConnectionLost { write: true }) {
+                    record::pool(self.lease.purpose(), Event::WritesUnknown);
+                }
+            }),
             Err(_) => Err(DbError::QueryTimeout),
         }
+    }
+
+    /// One attempt of a statement, cancelled on the server if dropped unanswered.
+    async fn sent<F: Future>(&self, statement: F) -> F::Output {
+        let statement = std::pin::pin!(statement);
+        CancelOnDrop {
+            statement,
+            state: Sending::NotYet,
+            cancel: Some(|| self.cancel_running()),
+        }
+        .await
     }
 
     async fn rows(
@@ -213,7 +306,7 @@ impl Db {
         write: bool,
     ) -> Result<Vec<Row>, DbError> {
         let conn = &self.lease.conn;
-        let query = async {
+        let query = || async move {
             match conn.statement(stmt) {
                 Some(prepared) => conn.client.query(prepared, params).await,
                 None => {
@@ -255,6 +348,7 @@ impl Db {
         Db {
             lease: self.lease.another(),
             timeouts: self.timeouts,
+            cancel_asked: Cell::new(false),
         }
     }
 
@@ -294,11 +388,12 @@ impl Db {
     pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
         let conn = &self.lease.conn;
         let params: [&(dyn ToSql + Sync); 1] = [&id];
-        let delete = async {
+        let params = &params;
+        let delete = || async move {
             match conn.statement(Stmt::Delete) {
-                Some(prepared) => conn.client.execute(prepared, &params).await,
+                Some(prepared) => conn.client.execute(prepared, params).await,
                 None => {
-                    let typed = with_types(Stmt::Delete, &params);
+                    let typed = with_types(Stmt::Delete, params);
                     conn.client.execute_typed(Stmt::Delete.sql(), &typed).await
                 }
             }
@@ -402,7 +497,7 @@ impl Db {
             }
         };
         let started = Instant::now();
-        let stream = self.guarded(start, false).await;
+        let stream = self.guarded_once(start).await;
         // a list's head counts as the list's statement
         record::statement(list as usize, started.elapsed());
         let stream = stream?;
@@ -435,7 +530,7 @@ impl Db {
             Poll::Ready(Some(result)) => Poll::Ready(result.map(Some)),
             Poll::Pending => Poll::Pending,
         });
-        let row = self.guarded(next, false).await;
+        let row = self.guarded_once(next).await;
         if let (Ok(Some(_)), true) = (&row, streamed) {
             record::stream_rows(1);
         }
@@ -466,6 +561,66 @@ fn user_row(row: &Row) -> Result<UserRow, DbError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Pending for its first `pending` polls, then ready; counts its polls.
+    struct Answer<'a> {
+        pending: usize,
+        polls: &'a std::cell::Cell<usize>,
+    }
+
+    impl Future for Answer<'_> {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.set(self.polls.get() + 1);
+            if self.pending == 0 {
+                return Poll::Ready(());
+            }
+            self.pending -= 1;
+            Poll::Pending
+        }
+    }
+
+    /// How many cancels a statement dropped after `polled` polls sends; it answers on its
+    /// poll number `pending + 1`.
+    fn cancels_on_drop(pending: usize, polled: usize) -> usize {
+        let polls = std::cell::Cell::new(0);
+        let cancels = std::cell::Cell::new(0);
+        let mut statement = std::pin::pin!(Answer {
+            pending,
+            polls: &polls,
+        });
+        let mut watched = CancelOnDrop {
+            statement: statement.as_mut(),
+            state: Sending::NotYet,
+            cancel: Some(|| cancels.set(cancels.get() + 1)),
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..polled {
+            let _ = Pin::new(&mut watched).poll(&mut cx);
+        }
+        drop(watched);
+        cancels.get()
+    }
+
+    #[test]
+    fn a_statement_dropped_unanswered_is_cancelled() {
+        assert_eq!(cancels_on_drop(5, 1), 1);
+        assert_eq!(cancels_on_drop(5, 3), 1);
+    }
+
+    #[test]
+    fn a_statement_never_sent_is_not_cancelled() {
+        assert_eq!(cancels_on_drop(5, 0), 0);
+    }
+
+    #[test]
+    fn a_statement_whose_answer_arrived_is_not_cancelled() {
+        // answered, and the answer taken
+        assert_eq!(cancels_on_drop(1, 2), 0);
+        // answered since the task was last woken: seen by the poll on drop
+        assert_eq!(cancels_on_drop(1, 1), 0);
+    }
 
     #[test]
     fn timeouts_come_from_their_own_directives() {
