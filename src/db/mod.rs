@@ -3,6 +3,7 @@
 
 mod cancel;
 pub mod conn;
+pub mod delete_batch;
 pub mod insert_batch;
 mod order;
 pub mod pool;
@@ -12,6 +13,8 @@ pub mod role;
 mod row;
 pub mod statements;
 mod timestamp;
+pub mod update_batch;
+mod write_batch;
 
 use std::fmt;
 

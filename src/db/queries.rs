@@ -365,44 +365,29 @@ impl Db {
             .collect()
     }
 
-    pub async fn replace(
+    /// Changes these rows (`ids[i]` to `songs[i]`, `singers[i]`; a `None` keeps the row's
+    /// value with [`Stmt::Patch`]) in one transaction; the rows changed, in no set order.
+    pub async fn update_rows(
         &self,
-        id: i64,
-        song: &str,
-        singer: &str,
-    ) -> Result<Option<MusicRow>, DbError> {
-        self.one_music(Stmt::Replace, &[&id, &song, &singer], true)
-            .await
+        stmt: Stmt,
+        ids: &[i64],
+        songs: &[Option<&str>],
+        singers: &[Option<&str>],
+    ) -> Result<Vec<MusicRow>, DbError> {
+        self.rows(stmt, &[&ids, &songs, &singers], true)
+            .await?
+            .iter()
+            .map(music_row)
+            .collect()
     }
 
-    pub async fn patch(
-        &self,
-        id: i64,
-        song: Option<&str>,
-        singer: Option<&str>,
-    ) -> Result<Option<MusicRow>, DbError> {
-        self.one_music(Stmt::Patch, &[&id, &song, &singer], true)
-            .await
-    }
-
-    pub async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        let conn = &self.lease.conn;
-        let params: [&(dyn ToSql + Sync); 1] = [&id];
-        let params = &params;
-        let delete = || async move {
-            match conn.statement(Stmt::Delete) {
-                Some(prepared) => conn.client.execute(prepared, params).await,
-                None => {
-                    let typed = with_types(Stmt::Delete, params);
-                    conn.client.execute_typed(Stmt::Delete.sql(), &typed).await
-                }
-            }
-        };
-        let started = Instant::now();
-        let n = self.guarded(delete, true).await;
-        record::statement(Stmt::Delete as usize, started.elapsed());
-        let n = n?;
-        Ok(n > 0)
+    /// Deletes these rows in one transaction; the ids of those there were.
+    pub async fn delete_rows(&self, ids: &[i64]) -> Result<Vec<i64>, DbError> {
+        self.rows(Stmt::Delete, &[&ids], true)
+            .await?
+            .iter()
+            .map(|row| row.try_get(0).map_err(|e| DbError::Query(describe(&e))))
+            .collect()
     }
 
     pub async fn detail(&self, id: i64) -> Result<Option<(String, String)>, DbError> {

@@ -22,12 +22,33 @@ pub const CREATE: &str = "INSERT INTO music (song, singer, last_modify_date, cre
      SELECT n, song, singer, clock_timestamp() + (n - 1) * interval '1 microsecond' AS at \
      FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS r (song, singer, n)) AS new \
      ORDER BY n RETURNING id, song, singer, last_modify_date, created";
-pub const REPLACE: &str = "UPDATE music SET song = $2, singer = $3, last_modify_date = now() \
-     WHERE id = $1 RETURNING id, song, singer, last_modify_date, created";
-pub const PATCH: &str = "UPDATE music SET song = COALESCE($2, song), \
-     singer = COALESCE($3, singer), last_modify_date = now() \
-     WHERE id = $1 RETURNING id, song, singer, last_modify_date, created";
-pub const DELETE: &str = "DELETE FROM music WHERE id = $1";
+/// The changes of one or more PUTs (`$1` their ids, `$2` songs, `$3` singers, in the same
+/// order; no id twice), in one transaction. The rows are locked in id order first, so two of
+/// these statements on two connections wait for each other instead of deadlocking (each would
+/// otherwise lock in its own order). Each row gets its own `last_modify_date`, as each request
+/// had its own transaction's `now()` alone: the clock when the row is changed. An id with no
+/// row returns none.
+pub const REPLACE: &str = "WITH new AS (\
+     SELECT id, song, singer FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n (id, song, singer)), \
+     locked AS (SELECT music.id FROM music JOIN new ON music.id = new.id \
+     ORDER BY music.id FOR UPDATE OF music) \
+     UPDATE music SET song = new.song, singer = new.singer, last_modify_date = clock_timestamp() \
+     FROM locked JOIN new ON new.id = locked.id WHERE music.id = locked.id \
+     RETURNING music.id, music.song, music.singer, music.last_modify_date, music.created";
+/// [`REPLACE`] for PATCHes: a NULL song or singer (the request left it out) keeps the row's.
+pub const PATCH: &str = "WITH new AS (\
+     SELECT id, song, singer FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n (id, song, singer)), \
+     locked AS (SELECT music.id FROM music JOIN new ON music.id = new.id \
+     ORDER BY music.id FOR UPDATE OF music) \
+     UPDATE music SET song = COALESCE(new.song, music.song), \
+     singer = COALESCE(new.singer, music.singer), last_modify_date = clock_timestamp() \
+     FROM locked JOIN new ON new.id = locked.id WHERE music.id = locked.id \
+     RETURNING music.id, music.song, music.singer, music.last_modify_date, music.created";
+/// The rows of one or more DELETEs (`$1` their ids; no id twice), in one transaction, locked in
+/// id order first as in [`REPLACE`]; the ids of the rows deleted.
+pub const DELETE: &str = "WITH locked AS (\
+     SELECT id FROM music WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE) \
+     DELETE FROM music USING locked WHERE music.id = locked.id RETURNING music.id";
 pub const DETAIL: &str = "SELECT singer, song FROM music WHERE id = $1";
 /// Distinct singers in the order of their first appearance (lowest id first): stable, and
 /// what the original returned for a table filled in order.
@@ -115,7 +136,8 @@ pub enum Stmt {
 const ID: &[Type] = &[Type::INT8];
 const USERNAME: &[Type] = &[Type::TEXT];
 const SONGS_SINGERS: &[Type] = &[Type::TEXT_ARRAY, Type::TEXT_ARRAY];
-const ID_SONG_SINGER: &[Type] = &[Type::INT8, Type::TEXT, Type::TEXT];
+const IDS: &[Type] = &[Type::INT8_ARRAY];
+const IDS_SONGS_SINGERS: &[Type] = &[Type::INT8_ARRAY, Type::TEXT_ARRAY, Type::TEXT_ARRAY];
 const SESSION_ROW: &[Type] = &[Type::TEXT, Type::TEXT, Type::INT8];
 
 impl Stmt {
@@ -161,7 +183,6 @@ impl Stmt {
             Stmt::List | Stmt::AllSingers => &[],
             Stmt::Retrieve
             | Stmt::Exists
-            | Stmt::Delete
             | Stmt::Detail
             | Stmt::UserById
             | Stmt::TouchLastLogin => ID,
@@ -169,7 +190,8 @@ impl Stmt {
             Stmt::ListHead | Stmt::AllSingersHead => ID,
             Stmt::InsertSession => SESSION_ROW,
             Stmt::Create => SONGS_SINGERS,
-            Stmt::Replace | Stmt::Patch => ID_SONG_SINGER,
+            Stmt::Replace | Stmt::Patch => IDS_SONGS_SINGERS,
+            Stmt::Delete => IDS,
             // `username = $1` compares as text: varchar has no `=` of its own
             Stmt::UserByName | Stmt::SessionByKey | Stmt::DeleteSession => USERNAME,
         }
@@ -238,6 +260,6 @@ mod tests {
             assert_eq!(s.param_types().len(), highest, "{s:?}: {}", s.sql());
         }
         assert_eq!(Stmt::UserByName.param_types(), &[Type::TEXT]);
-        assert_eq!(Stmt::Patch.param_types()[0], Type::INT8);
+        assert_eq!(Stmt::Patch.param_types()[0], Type::INT8_ARRAY);
     }
 }

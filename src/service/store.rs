@@ -41,7 +41,8 @@ impl MusicStore for Db {
         song: &str,
         singer: &str,
     ) -> Result<Option<MusicRow>, DbError> {
-        Db::replace(self, id, song, singer).await
+        // in a batch with the worker's concurrent PUTs, as POSTs are
+        crate::db::update_batch::replace(self, id, song, singer).await
     }
     async fn patch(
         &self,
@@ -49,10 +50,12 @@ impl MusicStore for Db {
         song: Option<&str>,
         singer: Option<&str>,
     ) -> Result<Option<MusicRow>, DbError> {
-        Db::patch(self, id, song, singer).await
+        // in a batch with the worker's concurrent PATCHes
+        crate::db::update_batch::patch(self, id, song, singer).await
     }
     async fn delete(&self, id: i64) -> Result<bool, DbError> {
-        Db::delete(self, id).await
+        // in a batch with the worker's concurrent DELETEs
+        crate::db::delete_batch::delete(self, id).await
     }
     async fn detail(&self, id: i64) -> Result<Option<(String, String)>, DbError> {
         Db::detail(self, id).await

@@ -1,0 +1,429 @@
+//! Concurrent writes of one kind (POST, PUT, PATCH, DELETE) of one worker written together: one
+//! statement, one transaction, one commit (one WAL flush) for all the requests that arrived while
+//! the previous ones were being written. A connection runs its pipelined statements one after
+//! another and each commit waits for the flush, so a write alone costs a flush of its own; a
+//! batch pays one for all. What a kind writes and how its rows answer its requests is its own
+//! file's ([`insert_batch`](super::insert_batch), [`update_batch`](super::update_batch)); the
+//! queueing, the retries and the cancelling are here.
+//!
+//! The first request finds nothing in flight and is written at once, alone (no added latency
+//! when the worker is idle). While as many batches of its kind are in flight as the pool has
+//! connections (`music_pool_size`: each connection commits one transaction at a time), later
+//! requests queue; a runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its
+//! next batch. A request for a row that a batch in flight, or the batch being taken, already
+//! writes stays queued for a later batch: two writes of one row run one after the other, in
+//! the order they arrived, as they would alone.
+//!
+//! What each request sees is what it saw alone. A batch the server refused committed nothing,
+//! so each of its requests is written again alone, and only the one at fault gets the error. A
+//! batch whose connection broke, or that timed out, gives every request of it that answer (for
+//! a lost connection: outcome unknown, as for a write alone). A request whose client goes away
+//! leaves its batch running for the others; once every request of a batch has gone, the
+//! statement is cancelled on the server, as a write alone would be.
+
+use std::any::{Any, TypeId};
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+
+use futures_util::future::join_all;
+
+use super::queries::Db;
+use super::DbError;
+use crate::ffi::executor::spawn;
+use crate::metrics::record::{self, Pool as Event};
+
+/// Requests in one statement at most: the arrays stay small, and one slow batch holds few
+/// requests.
+const MAX_ROWS: usize = 64;
+
+/// A kind of write that can be batched: its statement for many requests at once, and how the
+/// statement's rows answer each of them.
+// Only ever used as a generic bound on this single-threaded event loop: the futures need not
+// be `Send`, which is what the lint warns about.
+#[allow(async_fn_in_trait)]
+pub trait Kind: 'static {
+    /// One request's part of the statement.
+    type Item;
+    /// What the statement returns for a batch.
+    type Rows;
+    /// One request's answer.
+    type Out;
+    /// The row an item writes, when two writes of one row must not share a batch nor run at
+    /// once (an update or delete of an existing row; a new row has none).
+    fn row_of(item: &Self::Item) -> Option<i64>;
+    /// Writes the items in one statement, one transaction.
+    async fn send(db: &Db, items: &[&Self::Item]) -> Result<Self::Rows, DbError>;
+    /// Each item's answer, in the order of `items`, from what the statement returned.
+    fn answers(items: &[&Self::Item], rows: Self::Rows) -> Vec<Result<Self::Out, DbError>>;
+}
+
+/// One request's item and, once written, its outcome.
+struct Entry<K: Kind> {
+    item: K::Item,
+    state: RefCell<State<K::Out>>,
+    /// The batch it was sent in.
+    flight: RefCell<Option<Rc<InFlight>>>,
+}
+
+/// A batch on its way: the runner's connection, and how many of its requests still wait.
+struct InFlight {
+    db: Rc<Db>,
+    waiting: Cell<usize>,
+}
+
+enum State<T> {
+    /// Waiting for a runner (the waker of the request's task).
+    Queued(Option<Waker>),
+    /// Taken into a batch that is in flight.
+    Sent(Option<Waker>),
+    Done(Result<T, DbError>),
+    /// The request took its outcome.
+    Taken,
+}
+
+impl<K: Kind> Entry<K> {
+    fn new(item: K::Item) -> Entry<K> {
+        Entry {
+            item,
+            state: RefCell::new(State::Queued(None)),
+            flight: RefCell::new(None),
+        }
+    }
+
+    fn finish(&self, result: Result<K::Out, DbError>) {
+        // the connection goes back to the pool once the runner is done with it
+        self.flight.take();
+        let old = self.state.replace(State::Done(result));
+        if let State::Queued(Some(w)) | State::Sent(Some(w)) = old {
+            w.wake();
+        }
+    }
+}
+
+/// The requests of one kind waiting for a runner of one pool, the rows its batches in flight
+/// write, and how many runners are at work.
+struct Batcher<K: Kind> {
+    queue: RefCell<VecDeque<Rc<Entry<K>>>>,
+    busy: RefCell<HashSet<i64>>,
+    runners: Cell<usize>,
+}
+
+impl<K: Kind> Default for Batcher<K> {
+    fn default() -> Self {
+        Batcher {
+            queue: RefCell::default(),
+            busy: RefCell::default(),
+            runners: Cell::new(0),
+        }
+    }
+}
+
+thread_local! {
+    /// By pool and kind.
+    static BATCHERS: RefCell<HashMap<(usize, TypeId), Rc<dyn Any>>> = RefCell::new(HashMap::new());
+}
+
+fn batcher_for<K: Kind>(db: &Db) -> Rc<Batcher<K>> {
+    let any = BATCHERS.with(|b| {
+        b.borrow_mut()
+            .entry((db.lease.pool_key(), TypeId::of::<K>()))
+            .or_insert_with(|| Rc::new(Batcher::<K>::default()))
+            .clone()
+    });
+    any.downcast()
+        .unwrap_or_else(|_| unreachable!("the batcher under a kind's TypeId is of that kind"))
+}
+
+/// A request that gives up (its client went away): an item not yet sent is taken back out of
+/// the queue (nobody waits for it); a batch that no request waits for any more is cancelled.
+struct GiveUp<'a, K: Kind> {
+    batcher: &'a Batcher<K>,
+    entry: &'a Rc<Entry<K>>,
+}
+
+impl<K: Kind> Drop for GiveUp<'_, K> {
+    fn drop(&mut self) {
+        match &*self.entry.state.borrow() {
+            State::Queued(_) => self
+                .batcher
+                .queue
+                .borrow_mut()
+                .retain(|e| !Rc::ptr_eq(e, self.entry)),
+            State::Sent(_) => {
+                if let Some(flight) = self.entry.flight.borrow().as_ref() {
+                    let left = flight.waiting.get().saturating_sub(1);
+                    flight.waiting.set(left);
+                    if left == 0 {
+                        flight.db.cancel_running();
+                    }
+                }
+            }
+            State::Done(_) | State::Taken => {}
+        }
+    }
+}
+
+/// Writes one request's item, in a batch with the other requests of its kind of this worker
+/// that arrive meanwhile.
+pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> {
+    let batcher = batcher_for::<K>(db);
+    let entry = Rc::new(Entry::<K>::new(item));
+    batcher.queue.borrow_mut().push_back(entry.clone());
+    let _give_up = GiveUp {
+        batcher: &batcher,
+        entry: &entry,
+    };
+    std::future::poll_fn(|cx| {
+        let queued = matches!(*entry.state.borrow(), State::Queued(_));
+        // A request still queued when a runner is free starts one on its own connection (the
+        // first request of an idle worker; or after a runner stopped on a broken connection).
+        if queued && batcher.runners.get() < db.lease.pool_size() {
+            start_runner(&batcher, db);
+        }
+        let mut state = entry.state.borrow_mut();
+        match &mut *state {
+            State::Queued(w) | State::Sent(w) => {
+                *w = Some(cx.waker().clone());
+                Poll::Pending
+            }
+            State::Done(_) => match std::mem::replace(&mut *state, State::Taken) {
+                State::Done(result) => Poll::Ready(result),
+                _ => unreachable!("matched Done above"),
+            },
+            State::Taken => {
+                Poll::Ready(Err(DbError::Query("a write's outcome taken twice".into())))
+            }
+        }
+    })
+    .await
+}
+
+/// The next batch: what is queued, up to [`MAX_ROWS`], in arrival order, except the requests
+/// for a row a batch in flight or an earlier request of this batch writes (they stay queued,
+/// in their order). The rows of the batch are busy until [`release`].
+fn take_batch<K: Kind>(batcher: &Batcher<K>) -> Vec<Rc<Entry<K>>> {
+    let mut queue = batcher.queue.borrow_mut();
+    let mut busy = batcher.busy.borrow_mut();
+    let mut batch = Vec::new();
+    queue.retain(|e| {
+        if batch.len() == MAX_ROWS {
+            return true;
+        }
+        if let Some(row) = K::row_of(&e.item) {
+            if !busy.insert(row) {
+                return true;
+            }
+        }
+        batch.push(e.clone());
+        false
+    });
+    for e in &batch {
+        let mut state = e.state.borrow_mut();
+        if let State::Queued(w) = &mut *state {
+            let w = w.take();
+            *state = State::Sent(w);
+        }
+    }
+    batch
+}
+
+/// The rows of a written batch are free for the requests that wait for them.
+fn release<K: Kind>(batcher: &Batcher<K>, batch: &[Rc<Entry<K>>]) {
+    let mut busy = batcher.busy.borrow_mut();
+    for row in batch.iter().filter_map(|e| K::row_of(&e.item)) {
+        busy.remove(&row);
+    }
+}
+
+/// The next batch, to be sent on `db`: its requests can cancel it once none of them waits.
+fn take_batch_for<K: Kind>(batcher: &Batcher<K>, db: &Rc<Db>) -> Vec<Rc<Entry<K>>> {
+    let batch = take_batch(batcher);
+    let flight = Rc::new(InFlight {
+        db: db.clone(),
+        waiting: Cell::new(batch.len()),
+    });
+    for e in &batch {
+        *e.flight.borrow_mut() = Some(flight.clone());
+    }
+    batch
+}
+
+/// A runner: a task of its own (a request whose client goes away must not take the other
+/// requests' writes with it), on a place of its own on the starting request's connection.
+fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
+    if batcher.queue.borrow().is_empty() {
+        return;
+    }
+    let db = Rc::new(db.sharing());
+    let batch = take_batch_for(batcher, &db);
+    // everything queued waits for a row in flight: its runner takes it when done
+    if batch.is_empty() {
+        return;
+    }
+    batcher.runners.set(batcher.runners.get() + 1);
+    let batcher = batcher.clone();
+    spawn(async move {
+        let mut batch = batch;
+        while !batch.is_empty() {
+            write(&db, &batch).await;
+            release(&batcher, &batch);
+            if db.lease.conn.is_closed() || db.lease.conn.is_retired() {
+                break;
+            }
+            batch = take_batch_for(&batcher, &db);
+        }
+        batcher.runners.set(batcher.runners.get() - 1);
+        // Requests queued meanwhile get a runner from their own request's task.
+        let first = batcher.queue.borrow().front().cloned();
+        if let Some(first) = first {
+            if let State::Queued(w) = &mut *first.state.borrow_mut() {
+                if let Some(w) = w.take() {
+                    w.wake();
+                }
+            }
+        }
+    })
+    .detach();
+}
+
+/// Writes a batch and gives each of its requests its outcome.
+async fn write<K: Kind>(db: &Db, batch: &[Rc<Entry<K>>]) {
+    let items: Vec<&K::Item> = batch.iter().map(|e| &e.item).collect();
+    match K::send(db, &items).await {
+        Ok(rows) => {
+            for (entry, answer) in batch.iter().zip(K::answers(&items, rows)) {
+                entry.finish(answer);
+            }
+        }
+        // The server refused the statement, and with it every request (nothing was
+        // committed): each again alone, so only the one at fault is refused. They are
+        // pipelined on the same connection, one transaction each.
+        Err(DbError::Query(_)) if batch.len() > 1 => {
+            let alone = batch.iter().map(|entry| async move {
+                let item = [&entry.item];
+                let answer = match K::send(db, &item).await {
+                    Ok(rows) => K::answers(&item, rows).pop().unwrap_or_else(|| {
+                        Err(DbError::Query("a write alone got no answer".into()))
+                    }),
+                    Err(e) => Err(e),
+                };
+                entry.finish(answer);
+            });
+            join_all(alone).await;
+        }
+        Err(e) => {
+            // The statement counted one write of unknown outcome; each request of it is one.
+            if e == (DbError::ConnectionLost { write: true }) {
+                for _ in 1..batch.len() {
+                    record::pool(db.lease.purpose(), Event::WritesUnknown);
+                }
+            }
+            batch.iter().for_each(|entry| entry.finish(Err(e.clone())));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use super::*;
+
+    /// Items of a test kind: (the row, a name).
+    struct Test;
+
+    impl Kind for Test {
+        type Item = (Option<i64>, String);
+        type Rows = ();
+        type Out = ();
+        fn row_of(item: &Self::Item) -> Option<i64> {
+            item.0
+        }
+        async fn send(_: &Db, _: &[&Self::Item]) -> Result<(), DbError> {
+            unreachable!("no database in unit tests")
+        }
+        fn answers(items: &[&Self::Item], _: ()) -> Vec<Result<(), DbError>> {
+            items.iter().map(|_| Ok(())).collect()
+        }
+    }
+
+    fn queue(batcher: &Batcher<Test>, items: &[(Option<i64>, &str)]) {
+        for (row, name) in items {
+            batcher
+                .queue
+                .borrow_mut()
+                .push_back(Rc::new(Entry::new((*row, name.to_string()))));
+        }
+    }
+
+    fn names(batch: &[Rc<Entry<Test>>]) -> Vec<&str> {
+        batch.iter().map(|e| e.item.1.as_str()).collect()
+    }
+
+    #[test]
+    fn a_batch_takes_what_is_queued_up_to_its_bound_in_arrival_order() {
+        let batcher = Batcher::<Test>::default();
+        let items: Vec<_> = (0..MAX_ROWS + 3).map(|i| format!("s{i}")).collect();
+        for name in &items {
+            queue(&batcher, &[(None, name)]);
+        }
+        let first = take_batch(&batcher);
+        assert_eq!(first.len(), MAX_ROWS);
+        assert_eq!(first[0].item.1, "s0");
+        assert!(first
+            .iter()
+            .all(|e| matches!(*e.state.borrow(), State::Sent(_))));
+        let rest = take_batch(&batcher);
+        assert_eq!(names(&rest), ["s64", "s65", "s66"]);
+        assert!(take_batch(&batcher).is_empty());
+    }
+
+    #[test]
+    fn two_writes_of_one_row_go_in_batches_one_after_the_other() {
+        let batcher = Batcher::<Test>::default();
+        queue(
+            &batcher,
+            &[
+                (Some(1), "a"),
+                (Some(2), "b"),
+                (Some(1), "c"),
+                (Some(3), "d"),
+            ],
+        );
+        let first = take_batch(&batcher);
+        assert_eq!(names(&first), ["a", "b", "d"]);
+        // row 1 is in flight: its next write waits, whatever else arrives
+        queue(&batcher, &[(Some(1), "e"), (Some(4), "f")]);
+        let second = take_batch(&batcher);
+        assert_eq!(names(&second), ["f"]);
+        assert!(take_batch(&batcher).is_empty());
+        release(&batcher, &first);
+        // then in the order they arrived
+        let third = take_batch(&batcher);
+        assert_eq!(names(&third), ["c"]);
+        release(&batcher, &third);
+        assert_eq!(names(&take_batch(&batcher)), ["e"]);
+    }
+
+    #[test]
+    fn a_finished_entry_wakes_its_request() {
+        struct Flag(AtomicBool);
+        impl std::task::Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let e = Entry::<Test>::new((None, "a".into()));
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        *e.state.borrow_mut() = State::Sent(Some(Waker::from(flag.clone())));
+        e.finish(Err(DbError::QueryTimeout));
+        assert!(flag.0.load(Ordering::SeqCst));
+        assert!(matches!(
+            *e.state.borrow(),
+            State::Done(Err(DbError::QueryTimeout))
+        ));
+    }
+}
