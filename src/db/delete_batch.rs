@@ -1,10 +1,10 @@
 //! Concurrent DELETEs of one worker written as one `DELETE` (the batching itself is
-//! [`write_batch`](super::write_batch)'s). The statement locks its rows in id order, as the
+//! [`batch`](super::batch)'s). The statement locks its rows in id order, as the
 //! batched updates do, and two DELETEs of one id never share a batch: the second finds the row
 //! gone (404), as it would alone.
 
+use super::batch::{self, Kind};
 use super::queries::Db;
-use super::write_batch::{self, Kind};
 use super::DbError;
 
 /// A DELETE of the row of this id.
@@ -29,7 +29,7 @@ impl Kind for Delete {
 
 /// DELETE of row `id`, in a batch with this worker's concurrent DELETEs; whether there was one.
 pub async fn delete(db: &Db, id: i64) -> Result<bool, DbError> {
-    write_batch::submit::<Delete>(db, Delete(id)).await
+    batch::submit::<Delete>(db, Delete(id)).await
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! Concurrent POSTs of one worker written as one `INSERT` (the batching itself is
-//! [`write_batch`](super::write_batch)'s). Each request gets its own row, id and timestamps: the
+//! [`batch`](super::batch)'s). Each request gets its own row, id and timestamps: the
 //! statement inserts, and so numbers and returns, the rows in the order of the batch.
 
+use super::batch::{self, Kind};
 use super::queries::Db;
-use super::write_batch::{self, Kind};
 use super::{DbError, MusicRow};
 
 /// A POST's row.
@@ -47,7 +47,7 @@ pub async fn create(db: &Db, song: &str, singer: &str) -> Result<MusicRow, DbErr
         song: song.to_owned(),
         singer: singer.to_owned(),
     };
-    write_batch::submit::<Create>(db, item).await
+    batch::submit::<Create>(db, item).await
 }
 
 #[cfg(test)]

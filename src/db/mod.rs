@@ -1,6 +1,7 @@
 //! PostgreSQL access: the peer-connection stream is in `ffi::peer`; here are the pool, the
 //! connection with its prepared statements, and the queries the API runs.
 
+mod batch;
 mod cancel;
 pub mod conn;
 pub mod delete_batch;
@@ -8,13 +9,13 @@ pub mod insert_batch;
 mod order;
 pub mod pool;
 pub mod queries;
+pub mod read_batch;
 pub mod reads;
 pub mod role;
 mod row;
 pub mod statements;
 mod timestamp;
 pub mod update_batch;
-mod write_batch;
 
 use std::fmt;
 

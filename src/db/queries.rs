@@ -338,6 +338,15 @@ impl Db {
         self.one_music(Stmt::Retrieve, &[&id], false).await
     }
 
+    /// The rows of these ids, each once, in no set order.
+    pub async fn retrieve_rows(&self, ids: &[i64]) -> Result<Vec<MusicRow>, DbError> {
+        self.rows(Stmt::RetrieveMany, &[&ids], false)
+            .await?
+            .iter()
+            .map(music_row)
+            .collect()
+    }
+
     pub async fn exists(&self, id: i64) -> Result<bool, DbError> {
         Ok(!self.rows(Stmt::Exists, &[&id], false).await?.is_empty())
     }

@@ -10,6 +10,10 @@ pub const LIST: &str = "SELECT id, song, singer, last_modify_date, created FROM 
 pub const RETRIEVE: &str =
     "SELECT id, song, singer, last_modify_date, created FROM music WHERE id = $1";
 pub const EXISTS: &str = "SELECT 1 FROM music WHERE id = $1";
+/// The rows of several single-row GETs at once (`$1` their ids, in any order, an id possibly
+/// twice): each row once, in no set order; an id with no row returns none.
+pub const RETRIEVE_MANY: &str =
+    "SELECT id, song, singer, last_modify_date, created FROM music WHERE id = ANY($1::bigint[])";
 /// The rows of one or more POSTs (`$1` their songs, `$2` their singers, in the same order),
 /// written in one transaction: rows are inserted, and so numbered and returned, in the order of
 /// the arrays. Each row gets its own timestamp, as each request had its own transaction's
@@ -80,7 +84,7 @@ pub const ALL_SINGERS_HEAD: &str =
     "SELECT singer FROM music GROUP BY singer ORDER BY min(id) LIMIT $1";
 
 /// The statements in the order [`Prepared`](super::conn::Prepared) stores them.
-pub const ALL: [&str; 17] = [
+pub const ALL: [&str; 18] = [
     LIST,
     RETRIEVE,
     EXISTS,
@@ -96,6 +100,7 @@ pub const ALL: [&str; 17] = [
     INSERT_SESSION,
     DELETE_SESSION,
     TOUCH_LAST_LOGIN,
+    RETRIEVE_MANY,
     LIST_HEAD,
     ALL_SINGERS_HEAD,
 ];
@@ -129,6 +134,7 @@ pub enum Stmt {
     InsertSession,
     DeleteSession,
     TouchLastLogin,
+    RetrieveMany,
     ListHead,
     AllSingersHead,
 }
@@ -158,6 +164,7 @@ impl Stmt {
         Stmt::InsertSession,
         Stmt::DeleteSession,
         Stmt::TouchLastLogin,
+        Stmt::RetrieveMany,
         Stmt::ListHead,
         Stmt::AllSingersHead,
     ];
@@ -191,7 +198,7 @@ impl Stmt {
             Stmt::InsertSession => SESSION_ROW,
             Stmt::Create => SONGS_SINGERS,
             Stmt::Replace | Stmt::Patch => IDS_SONGS_SINGERS,
-            Stmt::Delete => IDS,
+            Stmt::Delete | Stmt::RetrieveMany => IDS,
             // `username = $1` compares as text: varchar has no `=` of its own
             Stmt::UserByName | Stmt::SessionByKey | Stmt::DeleteSession => USERNAME,
         }

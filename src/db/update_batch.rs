@@ -1,5 +1,5 @@
 //! Concurrent PUTs, and concurrent PATCHes, of one worker written as one `UPDATE` each (the
-//! batching itself is [`write_batch`](super::write_batch)'s). The statement locks its rows in
+//! batching itself is [`batch`](super::batch)'s). The statement locks its rows in
 //! id order before it changes them, so two batches in flight on two connections wait for each
 //! other instead of deadlocking; two writes of one row never share a batch, so each request's
 //! answer is its own write's. A request whose row the statement did not return (none of that
@@ -7,9 +7,9 @@
 
 use std::collections::HashMap;
 
+use super::batch::{self, Kind};
 use super::queries::Db;
 use super::statements::Stmt;
-use super::write_batch::{self, Kind};
 use super::{DbError, MusicRow};
 
 /// One request's change of a row: the fields it gives (a PATCH may leave either out; a PUT
@@ -82,7 +82,7 @@ pub async fn replace(
         song: Some(song.to_owned()),
         singer: Some(singer.to_owned()),
     };
-    write_batch::submit::<Replace>(db, change).await
+    batch::submit::<Replace>(db, change).await
 }
 
 /// PATCH of row `id` (the fields given), in a batch with this worker's concurrent PATCHes;
@@ -98,7 +98,7 @@ pub async fn patch(
         song: song.map(str::to_owned),
         singer: singer.map(str::to_owned),
     };
-    write_batch::submit::<Patch>(db, change).await
+    batch::submit::<Patch>(db, change).await
 }
 
 #[cfg(test)]

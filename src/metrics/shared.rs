@@ -35,7 +35,7 @@ const BUCKET_SLOTS: usize = BUCKETS_US.len() + 1;
 /// The statements the API runs, in the order of `db::statements::Stmt` (their durations use
 /// the requests' buckets). A list's first-rows statement counts as its list, so the two
 /// `*_head` statements, last in that order, have no name of their own.
-pub const STATEMENTS: [&str; 15] = [
+pub const STATEMENTS: [&str; 16] = [
     "list",
     "retrieve",
     "exists",
@@ -51,6 +51,7 @@ pub const STATEMENTS: [&str; 15] = [
     "insert_session",
     "delete_session",
     "touch_last_login",
+    "retrieve_many",
 ];
 
 /// The two pools a database has in each worker.

@@ -26,7 +26,8 @@ pub trait MusicStore {
 
 impl MusicStore for Db {
     async fn retrieve(&self, id: i64) -> Result<Option<MusicRow>, DbError> {
-        Db::retrieve(self, id).await
+        // in a batch with the worker's concurrent GETs of single rows: one statement for all
+        crate::db::read_batch::retrieve(self, id).await
     }
     async fn exists(&self, id: i64) -> Result<bool, DbError> {
         Db::exists(self, id).await

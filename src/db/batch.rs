@@ -1,12 +1,15 @@
-//! Concurrent writes of one kind (POST, PUT, PATCH, DELETE) of one worker written together: one
-//! statement, one transaction, one commit (one WAL flush) for all the requests that arrived while
-//! the previous ones were being written. A connection runs its pipelined statements one after
-//! another and each commit waits for the flush, so a write alone costs a flush of its own; a
-//! batch pays one for all. What a kind writes and how its rows answer its requests is its own
-//! file's ([`insert_batch`](super::insert_batch), [`update_batch`](super::update_batch)); the
-//! queueing, the retries and the cancelling are here.
+//! Concurrent statements of one kind of one worker sent together: one statement for all the
+//! requests that arrived while the previous ones were in flight. For writes (POST, PUT, PATCH,
+//! DELETE) that is one transaction and one commit (one WAL flush) for the batch: a connection
+//! runs its pipelined statements one after another and each commit waits for the flush, so a
+//! write alone costs a flush of its own. For single-row reads it is one execution and one
+//! answer from the server (one TLS record) for the batch instead of one per request. What a
+//! kind sends and how its rows answer its requests is its own file's
+//! ([`insert_batch`](super::insert_batch), [`update_batch`](super::update_batch),
+//! [`delete_batch`](super::delete_batch), [`read_batch`](super::read_batch)); the queueing, the
+//! retries and the cancelling are here.
 //!
-//! The first request finds nothing in flight and is written at once, alone (no added latency
+//! The first request finds nothing in flight and is sent at once, alone (no added latency
 //! when the worker is idle). While as many batches of its kind are in flight as the pool has
 //! connections (`music_pool_size`: each connection commits one transaction at a time), later
 //! requests queue; a runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its
@@ -15,15 +18,15 @@
 //! the order they arrived, as they would alone.
 //!
 //! What each request sees is what it saw alone. A batch the server refused committed nothing,
-//! so each of its requests is written again alone, and only the one at fault gets the error. A
+//! so each of its requests is sent again alone, and only the one at fault gets the error. A
 //! batch whose connection broke, or that timed out, gives every request of it that answer (for
-//! a lost connection: outcome unknown, as for a write alone). A request whose client goes away
-//! leaves its batch running for the others; once every request of a batch has gone, the
-//! statement is cancelled on the server, as a write alone would be.
+//! a write's lost connection: outcome unknown, as for a write alone). A request whose client
+//! goes away leaves its batch running for the others; once every request of a batch has gone,
+//! the statement is cancelled on the server, as a statement alone would be.
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
@@ -38,7 +41,7 @@ use crate::metrics::record::{self, Pool as Event};
 /// requests.
 const MAX_ROWS: usize = 64;
 
-/// A kind of write that can be batched: its statement for many requests at once, and how the
+/// A kind of statement that can be batched: its statement for many requests at once, and how the
 /// statement's rows answer each of them.
 // Only ever used as a generic bound on this single-threaded event loop: the futures need not
 // be `Send`, which is what the lint warns about.
@@ -51,12 +54,21 @@ pub trait Kind: 'static {
     /// One request's answer.
     type Out;
     /// The row an item writes, when two writes of one row must not share a batch nor run at
-    /// once (an update or delete of an existing row; a new row has none).
+    /// once (an update or delete of an existing row; a new row, or a read, has none).
     fn row_of(item: &Self::Item) -> Option<i64>;
-    /// Writes the items in one statement, one transaction.
+    /// Sends the items in one statement, one transaction.
     async fn send(db: &Db, items: &[&Self::Item]) -> Result<Self::Rows, DbError>;
     /// Each item's answer, in the order of `items`, from what the statement returned.
     fn answers(items: &[&Self::Item], rows: Self::Rows) -> Vec<Result<Self::Out, DbError>>;
+    /// One item sent alone: by default a batch of one; a kind with a statement of its own for
+    /// one request says so here.
+    async fn alone(db: &Db, item: &Self::Item) -> Result<Self::Out, DbError> {
+        let items = [item];
+        let rows = Self::send(db, &items).await?;
+        Self::answers(&items, rows)
+            .pop()
+            .unwrap_or_else(|| Err(DbError::Query("a request alone got no answer".into())))
+    }
 }
 
 /// One request's item and, once written, its outcome.
@@ -120,17 +132,26 @@ impl<K: Kind> Default for Batcher<K> {
     }
 }
 
+/// A pool's batcher of one kind, under (pool, kind).
+type Keyed = ((usize, TypeId), Rc<dyn Any>);
+
 thread_local! {
-    /// By pool and kind.
-    static BATCHERS: RefCell<HashMap<(usize, TypeId), Rc<dyn Any>>> = RefCell::new(HashMap::new());
+    /// By pool and kind: a handful (a pool or two per database, a few kinds), so a list.
+    static BATCHERS: RefCell<Vec<Keyed>> = const { RefCell::new(Vec::new()) };
 }
 
 fn batcher_for<K: Kind>(db: &Db) -> Rc<Batcher<K>> {
+    let key = (db.lease.pool_key(), TypeId::of::<K>());
     let any = BATCHERS.with(|b| {
-        b.borrow_mut()
-            .entry((db.lease.pool_key(), TypeId::of::<K>()))
-            .or_insert_with(|| Rc::new(Batcher::<K>::default()))
-            .clone()
+        let mut batchers = b.borrow_mut();
+        match batchers.iter().find(|(k, _)| *k == key) {
+            Some((_, any)) => any.clone(),
+            None => {
+                let any: Rc<dyn Any> = Rc::new(Batcher::<K>::default());
+                batchers.push((key, any.clone()));
+                any
+            }
+        }
     });
     any.downcast()
         .unwrap_or_else(|_| unreachable!("the batcher under a kind's TypeId is of that kind"))
@@ -165,10 +186,15 @@ impl<K: Kind> Drop for GiveUp<'_, K> {
     }
 }
 
-/// Writes one request's item, in a batch with the other requests of its kind of this worker
+/// Sends one request's item, in a batch with the other requests of its kind of this worker
 /// that arrive meanwhile.
 pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> {
     let batcher = batcher_for::<K>(db);
+    let row_free = K::row_of(&item).is_none_or(|row| !batcher.busy.borrow().contains(&row));
+    if batcher.queue.borrow().is_empty() && batcher.runners.get() < db.lease.pool_size() && row_free
+    {
+        return alone(&batcher, db, item).await;
+    }
     let entry = Rc::new(Entry::<K>::new(item));
     batcher.queue.borrow_mut().push_back(entry.clone());
     let _give_up = GiveUp {
@@ -192,12 +218,60 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
                 State::Done(result) => Poll::Ready(result),
                 _ => unreachable!("matched Done above"),
             },
-            State::Taken => {
-                Poll::Ready(Err(DbError::Query("a write's outcome taken twice".into())))
-            }
+            State::Taken => Poll::Ready(Err(DbError::Query("an outcome taken twice".into()))),
         }
     })
     .await
+}
+
+/// A request that finds nothing queued and a connection free for one more statement is sent at
+/// once, alone, from its own task and on its own connection handle: what a request did before
+/// there were batches, at no cost of queueing. It counts as a runner while it runs, so that
+/// requests arriving meanwhile queue behind it, and its row is busy.
+async fn alone<K: Kind>(
+    batcher: &Rc<Batcher<K>>,
+    db: &Db,
+    item: K::Item,
+) -> Result<K::Out, DbError> {
+    let row = K::row_of(&item);
+    if let Some(row) = row {
+        batcher.busy.borrow_mut().insert(row);
+    }
+    batcher.runners.set(batcher.runners.get() + 1);
+    let _done = AloneDone {
+        batcher: batcher.as_ref(),
+        row,
+    };
+    K::alone(db, &item).await
+}
+
+/// The end of a request sent alone (answered, failed or given up): its runner's place and its
+/// row are free, and the first request queued meanwhile starts a runner for the queue.
+struct AloneDone<'a, K: Kind> {
+    batcher: &'a Batcher<K>,
+    row: Option<i64>,
+}
+
+impl<K: Kind> Drop for AloneDone<'_, K> {
+    fn drop(&mut self) {
+        if let Some(row) = self.row {
+            self.batcher.busy.borrow_mut().remove(&row);
+        }
+        self.batcher.runners.set(self.batcher.runners.get() - 1);
+        wake_first_queued(self.batcher);
+    }
+}
+
+/// The first queued request, woken, starts a runner from its own task (see [`submit`]).
+fn wake_first_queued<K: Kind>(batcher: &Batcher<K>) {
+    let first = batcher.queue.borrow().front().cloned();
+    if let Some(first) = first {
+        if let State::Queued(w) = &mut *first.state.borrow_mut() {
+            if let Some(w) = w.take() {
+                w.wake();
+            }
+        }
+    }
 }
 
 /// The next batch: what is queued, up to [`MAX_ROWS`], in arrival order, except the requests
@@ -251,7 +325,7 @@ fn take_batch_for<K: Kind>(batcher: &Batcher<K>, db: &Rc<Db>) -> Vec<Rc<Entry<K>
 }
 
 /// A runner: a task of its own (a request whose client goes away must not take the other
-/// requests' writes with it), on a place of its own on the starting request's connection.
+/// requests' statement with it), on a place of its own on the starting request's connection.
 fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
     if batcher.queue.borrow().is_empty() {
         return;
@@ -267,7 +341,7 @@ fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
     spawn(async move {
         let mut batch = batch;
         while !batch.is_empty() {
-            write(&db, &batch).await;
+            send(&db, &batch).await;
             release(&batcher, &batch);
             if db.lease.conn.is_closed() || db.lease.conn.is_retired() {
                 break;
@@ -276,20 +350,13 @@ fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
         }
         batcher.runners.set(batcher.runners.get() - 1);
         // Requests queued meanwhile get a runner from their own request's task.
-        let first = batcher.queue.borrow().front().cloned();
-        if let Some(first) = first {
-            if let State::Queued(w) = &mut *first.state.borrow_mut() {
-                if let Some(w) = w.take() {
-                    w.wake();
-                }
-            }
-        }
+        wake_first_queued(&batcher);
     })
     .detach();
 }
 
-/// Writes a batch and gives each of its requests its outcome.
-async fn write<K: Kind>(db: &Db, batch: &[Rc<Entry<K>>]) {
+/// Sends a batch and gives each of its requests its outcome.
+async fn send<K: Kind>(db: &Db, batch: &[Rc<Entry<K>>]) {
     let items: Vec<&K::Item> = batch.iter().map(|e| &e.item).collect();
     match K::send(db, &items).await {
         Ok(rows) => {
@@ -305,7 +372,7 @@ async fn write<K: Kind>(db: &Db, batch: &[Rc<Entry<K>>]) {
                 let item = [&entry.item];
                 let answer = match K::send(db, &item).await {
                     Ok(rows) => K::answers(&item, rows).pop().unwrap_or_else(|| {
-                        Err(DbError::Query("a write alone got no answer".into()))
+                        Err(DbError::Query("a request alone got no answer".into()))
                     }),
                     Err(e) => Err(e),
                 };
