@@ -73,16 +73,22 @@ sub lock_table {
     return $pid;
 }
 
+# GETs of @ids sent on sockets of their own, not read yet.
+sub hold {
+    my ($n, @ids) = @_;
+    return map {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
+        print $s get($_);
+        $s;
+    } @ids;
+}
+
 # Two GETs on sockets of their own keep both statements in flight behind the lock, then
 # @requests go all at once; returns their answers.
 sub behind_the_lock {
     my ($n, @requests) = @_;
     my $locker = lock_table(1.5);
-    my @held = map {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
-        print $s get($_);
-        $s;
-    } 1, 2;
+    my @held = hold($n, 1, 2);
     sleep 0.3;
     my @answers = $n->parallel(20, @requests);
     for my $s (@held) { local $/; readline($s) }
@@ -120,17 +126,9 @@ for my $mode ('on', 'off') {
     my $n = start('read-batch-gone', '');
     my ($one, $two) = $n->parallel(10, get(1), get(2));
     my $locker = lock_table(1.5);
-    my @held = map {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
-        print $s get($_);
-        $s;
-    } 1, 2;
+    my @held = hold($n, 1, 2);
     sleep 0.2;
-    my @gone = map {
-        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $n->port) or die "connect: $!";
-        print $s get(1);
-        $s;
-    } 1 .. 3;
+    my @gone = hold($n, 1, 1, 1);
     sleep 0.2;
     close $_ for @gone;
     my @answers = $n->parallel(20, map { get($_) } 2, 1, 2);
