@@ -75,4 +75,24 @@ our $csrf_secret = 'Abcdefghijklmnopqrstuvwxyz012345';
 our $csrf_cookie = mask($csrf_secret, 'a' x 32);
 our $csrf_other_mask = mask($csrf_secret, 'Zz09' x 8);
 
+# Runs Python in the original Django project's `manage.py shell` (in $project) against the
+# database of $url; returns what it printed.
+sub django_shell {
+    my ($project, $url, $code) = @_;
+    my ($user, $pass, $host, $port, $db) =
+        $url =~ m{^postgres(?:ql)?://([^:]+):([^@]+)@([^:/]+):(\d+)/([^?]+)} or die "no database in $url\n";
+    local $ENV{DJANGO_DB_NAME} = $db;
+    local $ENV{DJANGO_DB_USER} = $user;
+    local $ENV{DJANGO_DB_PASSWORD} = $pass;
+    local $ENV{DJANGO_DB_HOST} = $host;
+    local $ENV{DJANGO_DB_PORT} = $port;
+    open(my $fh, '-|', 'sh', '-c', 'cd "$0" && /usr/bin/python3 manage.py shell -c "$1" 2>&1', $project, $code)
+        or die "manage.py: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh or die "manage.py shell failed: $out\n";
+    $out =~ s/\s+\z//;
+    return $out;
+}
+
 1;

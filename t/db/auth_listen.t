@@ -44,23 +44,7 @@ is($pg->psql("SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'ngx_music_auth_
     'bootstrap-db with MUSIC_AUTH_LISTEN=1 installs the four triggers');
 
 # The project's manage.py shell on the private cluster.
-sub django {
-    my ($code) = @_;
-    my ($user, $pass, $host, $port, $db) =
-        $pg->url =~ m{^postgres(?:ql)?://([^:]+):([^@]+)@([^:/]+):(\d+)/([^?]+)} or die 'no URL';
-    local $ENV{DJANGO_DB_NAME} = $db;
-    local $ENV{DJANGO_DB_USER} = $user;
-    local $ENV{DJANGO_DB_PASSWORD} = $pass;
-    local $ENV{DJANGO_DB_HOST} = $host;
-    local $ENV{DJANGO_DB_PORT} = $port;
-    open(my $fh, '-|', 'sh', '-c', 'cd "$0" && /usr/bin/python3 manage.py shell -c "$1" 2>&1', $api, $code)
-        or die "manage.py: $!";
-    local $/;
-    my $out = <$fh>;
-    close $fh or die "manage.py shell failed: $out\n";
-    $out =~ s/\s+\z//;
-    return $out;
-}
+sub django { t::Session::django_shell($api, $pg->url, $_[0]) }
 
 # Django's SECRET_KEY first (its sessions verify), t::Session's as an older key.
 my $dir = tempdir(CLEANUP => 1);

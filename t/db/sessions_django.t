@@ -4,6 +4,7 @@
 # module's login page made is accepted by Django's own API (GET /api/musics/ through Django).
 use Test::Nginx::Socket;
 use t::Music;
+use t::Session ();
 
 our $api = $ENV{NGX_MUSIC_DJANGO_PROJECT} // '';
 plan skip_all => 'Django 3.2 / DRF / psycopg2 missing, or NGX_MUSIC_DJANGO_PROJECT not set'
@@ -14,23 +15,7 @@ plan tests => repeat_each() * 9;
 no_shuffle();
 
 # The project's manage.py on the test database.
-sub django {
-    my ($code) = @_;
-    my ($user, $pass, $host, $port, $db) =
-        $ENV{TEST_NGINX_PG_URL} =~ m{^postgres(?:ql)?://([^:]+):([^@]+)@([^:/]+):(\d+)/([^?]+)};
-    local $ENV{DJANGO_DB_NAME} = $db;
-    local $ENV{DJANGO_DB_USER} = $user;
-    local $ENV{DJANGO_DB_PASSWORD} = $pass;
-    local $ENV{DJANGO_DB_HOST} = $host;
-    local $ENV{DJANGO_DB_PORT} = $port;
-    open(my $fh, '-|', 'sh', '-c', 'cd "$0" && /usr/bin/python3 manage.py shell -c "$1" 2>&1', $api, $code)
-        or die "manage.py: $!";
-    local $/;
-    my $out = <$fh>;
-    close $fh or die "manage.py shell failed: $out\n";
-    $out =~ s/\s+\z//;
-    return $out;
-}
+sub django { t::Session::django_shell($api, $ENV{TEST_NGINX_PG_URL}, $_[0]) }
 
 our $secret = django('from django.conf import settings; print(settings.SECRET_KEY)');
 # The blocks' headers are read before their init runs: the session Django makes is renamed
