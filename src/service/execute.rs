@@ -1,13 +1,16 @@
 //! The database work of a planned request: authentication, the connection lease, the
 //! statement and the answer, or the list to stream; and how each way of failing is answered.
 
+use std::rc::Rc;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::list;
+use super::list_share;
 use super::plan::{error_response, Credentials, Work};
 use super::store::MusicStore;
-use super::trace::Trace;
+use super::trace::{Silent, Trace};
 use crate::api::{self, Action, ApiError, Mode};
 use crate::auth;
 use crate::authenticate::{self, authenticate, authenticate_trusted, Refusal};
@@ -246,8 +249,19 @@ pub async fn execute(
         Ok(Action::ListAll | Action::AllSingers | Action::Retrieve(_) | Action::Detail(_))
     );
     if let Some(stmt) = stmt.filter(|_| conf.list_buffer_size > 0) {
-        if let Some(body) = read_list_whole(conf, stmt, reads_only, trace).await? {
-            return Ok(Outcome::Respond(Response::json(200, body)));
+        // with the requests for the same list that arrive while one is read (list_share.rs)
+        let key = (conf as *const ApiSettings as usize, stmt, reads_only);
+        let lists = LISTS.with(Rc::clone);
+        let own = read_list_whole(conf, stmt, reads_only, trace);
+        let shared = move || read_list_whole(conf, stmt, reads_only, &Silent);
+        let spawn: list_share::Spawn = |task| crate::ffi::executor::spawn(task).detach();
+        match lists.read(key, own, shared, spawn).await? {
+            Some(body) => return Ok(Outcome::Respond(Response::json(200, body))),
+            None => trace!(
+                trace,
+                "music: list larger than {} bytes: streamed",
+                conf.list_buffer_size
+            ),
         }
     }
     let lease = crate::db::reads::lease_for(conf, purpose, reads_only).await?;
@@ -277,6 +291,14 @@ pub async fn execute(
     answer.await.map(Outcome::Respond)
 }
 
+/// A whole list's body, or `None` when it is larger than `music_list_buffer_size`.
+type WholeList = Result<Option<Vec<u8>>, DbError>;
+
+thread_local! {
+    /// The worker's lists being read whole, by location, statement and pool.
+    static LISTS: Rc<list_share::Shared<(usize, Stmt, bool), WholeList>> = Rc::default();
+}
+
 /// A list read whole on a shared connection (its pipeline's other queries go on while it is
 /// read), answered from memory: its connection is given back before the client reads a byte,
 /// so a slow reader holds none. `None`: the body is larger than `music_list_buffer_size`, and
@@ -286,7 +308,7 @@ async fn read_list_whole(
     stmt: Stmt,
     reads_only: bool,
     trace: &impl Trace,
-) -> Result<Option<Vec<u8>>, ServeError> {
+) -> WholeList {
     let lease = crate::db::reads::lease_for(conf, Purpose::Queries, reads_only).await?;
     trace!(trace, "music: pool lease (queries)");
     let db = Db::new(lease, &conf.pool);
@@ -300,14 +322,11 @@ async fn read_list_whole(
             trace!(trace, "music: list read whole: {} bytes", body.len());
             Ok(Some(body))
         }
-        Ok(None) => {
-            trace!(trace, "music: list larger than {} bytes: streamed", bound);
-            Ok(None)
-        }
-        Err(list::RowFailure::Db(e)) => Err(e.into()),
-        Err(list::RowFailure::Unreadable) => Err(ServeError::Db(DbError::Query(
+        Ok(None) => Ok(None),
+        Err(list::RowFailure::Db(e)) => Err(e),
+        Err(list::RowFailure::Unreadable) => Err(DbError::Query(
             "a list row does not have the columns' types".into(),
-        ))),
+        )),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod execute;
 pub mod list;
+mod list_share;
 pub mod pages;
 pub mod plan;
 pub mod store;
