@@ -16,6 +16,41 @@ use chrono_tz::Tz;
 
 /// Microseconds in one day, the unit of `timedelta.days`.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+const MICROS_PER_SECOND: i64 = 1_000_000;
+
+/// The first and last microsecond a [`Stamp`] may be: chrono's `DateTime<Utc>` range (years
+/// -262143 to 262142), so every stamp is also a chrono instant and a database value beyond it
+/// is refused as it was when rows were decoded into chrono.
+const MIN_UNIX_MICROS: i64 = -8_334_601_228_800_000_000;
+const MAX_UNIX_MICROS: i64 = 8_210_266_876_799_999_999;
+
+/// An instant in whole microseconds since 1970-01-01 00:00:00 UTC: the precision of a
+/// `timestamptz` and of Python's `datetime`. A list writes two per row; kept as one integer,
+/// its text and its age are integer arithmetic, with no calendar type built per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(i64);
+
+impl Stamp {
+    /// The instant `micros` after the Unix epoch, if within chrono's range.
+    pub fn from_unix_micros(micros: i64) -> Option<Stamp> {
+        (MIN_UNIX_MICROS..=MAX_UNIX_MICROS)
+            .contains(&micros)
+            .then_some(Stamp(micros))
+    }
+
+    pub fn unix_micros(self) -> i64 {
+        self.0
+    }
+}
+
+/// Below a microsecond is dropped, as Python's `datetime` has no finer precision.
+impl From<DateTime<Utc>> for Stamp {
+    fn from(t: DateTime<Utc>) -> Stamp {
+        Stamp(
+            t.timestamp() * MICROS_PER_SECOND + i64::from(t.timestamp_subsec_micros() % 1_000_000),
+        )
+    }
+}
 
 /// The last second [`format_iso`] wrote with a four-digit year: its zone, UTC second, the
 /// zone's offset then and the local `YYYY-MM-DDTHH:MM:SS`.
@@ -31,11 +66,10 @@ thread_local! {
     static LAST_SECOND: Cell<Option<LastSecond>> = const { Cell::new(None) };
 }
 
-/// Appends `dt`, seen in `tz`, in Python `isoformat()` form.
-pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
-    let second = dt.timestamp();
-    // Python keeps microseconds; PostgreSQL has no finer precision anyway.
-    let micros = dt.timestamp_subsec_micros() % 1_000_000;
+/// Appends `at`, seen in `tz`, in Python `isoformat()` form.
+pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
+    let second = at.0.div_euclid(MICROS_PER_SECOND);
+    let micros = at.0.rem_euclid(MICROS_PER_SECOND) as u32;
     // A row's two datetimes are often in the same second (a row never changed after it was
     // created, rows created together): the zone's lookup (a binary search of its transitions)
     // and the calendar are then not worked out again for that second.
@@ -45,10 +79,7 @@ pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
             last.offset
         }
         _ => {
-            let offset = tz
-                .offset_from_utc_datetime(&dt.naive_utc())
-                .fix()
-                .local_minus_utc();
+            let offset = offset_at(second, tz);
             match local_text(second + i64::from(offset)) {
                 Some(text) => {
                     out.extend_from_slice(&text);
@@ -73,6 +104,16 @@ pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
     }
     at = put_offset(&mut buf, at, offset_seconds);
     out.extend_from_slice(&buf[..at]);
+}
+
+/// `tz`'s offset from UTC in seconds at the UTC second `second` (of a [`Stamp`], so within
+/// chrono's range).
+fn offset_at(second: i64, tz: &Tz) -> i32 {
+    DateTime::from_timestamp(second, 0).map_or(0, |utc| {
+        tz.offset_from_utc_datetime(&utc.naive_utc())
+            .fix()
+            .local_minus_utc()
+    })
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` of a local time in seconds since 1970-01-01 (local), when its year
@@ -161,12 +202,12 @@ fn put_offset(buf: &mut [u8], at: usize, offset_seconds: i32) -> usize {
 
 /// Whole days from `created` to `now`, rounded down like Python's
 /// `timedelta.days` (so one microsecond before `created` is day -1).
-pub fn days_since(created: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
-    let delta = now.signed_duration_since(created);
-    match delta.num_microseconds() {
+pub fn days_since(created: Stamp, now: Stamp) -> i64 {
+    match now.0.checked_sub(created.0) {
         Some(micros) => micros.div_euclid(MICROS_PER_DAY),
-        // Beyond ±292,000 years: whole seconds are precise enough.
-        None => delta.num_seconds().div_euclid(86_400),
+        // Over ±292,000 years apart: the difference needs more than 64 bits.
+        None => (i128::from(now.0) - i128::from(created.0)).div_euclid(i128::from(MICROS_PER_DAY))
+            as i64,
     }
 }
 
@@ -193,7 +234,7 @@ mod tests {
     fn iso(dt: DateTime<Utc>, zone: &str) -> String {
         let tz = parse_tz(zone).unwrap();
         let mut out = Vec::new();
-        format_iso(dt, &tz, &mut out);
+        format_iso(dt.into(), &tz, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -355,38 +396,81 @@ mod tests {
         );
     }
 
+    fn days(created: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+        days_since(created.into(), now.into())
+    }
+
     #[test]
     fn days_since_floors_like_timedelta_days() {
         let created = utc(2022, 4, 5, 3, 45, 5, 123_456);
-        assert_eq!(days_since(created, created), 0);
+        assert_eq!(days(created, created), 0);
         assert_eq!(
-            days_since(created, created + chrono::Duration::microseconds(1)),
+            days(created, created + chrono::Duration::microseconds(1)),
             0
         );
-        assert_eq!(days_since(created, created + chrono::Duration::days(1)), 1);
+        assert_eq!(days(created, created + chrono::Duration::days(1)), 1);
         assert_eq!(
-            days_since(
+            days(
                 created,
                 created + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
             ),
             0
         );
-        assert_eq!(
-            days_since(created, created + chrono::Duration::days(400)),
-            400
-        );
+        assert_eq!(days(created, created + chrono::Duration::days(400)), 400);
         // A row "created in the future" (clock skew) gives a negative day count.
         assert_eq!(
-            days_since(created, created - chrono::Duration::microseconds(1)),
+            days(created, created - chrono::Duration::microseconds(1)),
             -1
         );
-        assert_eq!(days_since(created, created - chrono::Duration::days(2)), -2);
+        assert_eq!(days(created, created - chrono::Duration::days(2)), -2);
         assert_eq!(
-            days_since(
+            days(
                 created,
                 created - chrono::Duration::days(2) - chrono::Duration::seconds(1)
             ),
             -3
+        );
+    }
+
+    #[test]
+    fn days_since_the_ends_of_the_range_needs_no_more_than_the_difference() {
+        let (first, last) = (Stamp(MIN_UNIX_MICROS), Stamp(MAX_UNIX_MICROS));
+        let whole = (i128::from(MAX_UNIX_MICROS) - i128::from(MIN_UNIX_MICROS)) / 86_400_000_000;
+        assert_eq!(days_since(first, last), whole as i64);
+        assert_eq!(days_since(last, first), -(whole as i64) - 1);
+        assert_eq!(days_since(last, last), 0);
+    }
+
+    #[test]
+    fn a_stamp_is_exactly_a_chrono_instant_in_whole_microseconds() {
+        for micros in [
+            MIN_UNIX_MICROS,
+            -1,
+            0,
+            1,
+            1_649_130_305_123_456,
+            MAX_UNIX_MICROS,
+        ] {
+            let chrono = DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(Stamp::from_unix_micros(micros), Some(Stamp::from(chrono)));
+            assert_eq!(Stamp::from(chrono).unix_micros(), micros);
+        }
+        for beyond in [MIN_UNIX_MICROS - 1, MAX_UNIX_MICROS + 1, i64::MIN, i64::MAX] {
+            assert_eq!(DateTime::from_timestamp_micros(beyond), None);
+            assert_eq!(Stamp::from_unix_micros(beyond), None);
+        }
+        let with_nanos = DateTime::from_timestamp(-2, 999_999_999).unwrap();
+        assert_eq!(Stamp::from(with_nanos).unix_micros(), -1_000_001);
+    }
+
+    #[test]
+    fn the_first_and_last_stamps_are_written() {
+        let mut out = Vec::new();
+        format_iso(Stamp(MIN_UNIX_MICROS), &chrono_tz::UTC, &mut out);
+        format_iso(Stamp(MAX_UNIX_MICROS), &chrono_tz::UTC, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-262143-01-01T00:00:00+00:00262142-12-31T23:59:59.999999+00:00"
         );
     }
 

@@ -1,6 +1,6 @@
 //! The `music` table's row as the queries return it.
 
-use chrono::{DateTime, Utc};
+use crate::time::Stamp;
 
 /// One row of the `music` table; the texts owned, or borrowed from a database row while a
 /// list streams (two allocations fewer per row).
@@ -9,6 +9,6 @@ pub struct MusicRow<S = String> {
     pub id: i64,
     pub song: S,
     pub singer: S,
-    pub last_modify_date: DateTime<Utc>,
-    pub created: DateTime<Utc>,
+    pub last_modify_date: Stamp,
+    pub created: Stamp,
 }
