@@ -5,7 +5,7 @@
 
 use chrono_tz::Tz;
 
-use super::json_string::write_json_string;
+use super::json_string::{write_json_string, write_json_text};
 use crate::db::MusicRow;
 use crate::time::{days_since, format_iso, Stamp};
 
@@ -26,14 +26,14 @@ pub fn write_string_array_item(out: &mut Vec<u8>, s: &str) {
 /// Appends an item: `{"id":…,"song":…,"singer":…,"last_modify_date":…,
 /// "created":…,"days_since_created":…}`, datetimes in `tz`, the day count
 /// as of `now`.
-pub fn write_item<S: AsRef<str>>(out: &mut Vec<u8>, row: &MusicRow<S>, now: Stamp, tz: &Tz) {
+pub fn write_item<S: AsRef<[u8]>>(out: &mut Vec<u8>, row: &MusicRow<S>, now: Stamp, tz: &Tz) {
     let mut ints = itoa::Buffer::new();
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(ints.format(row.id).as_bytes());
     out.extend_from_slice(b",\"song\":");
-    write_json_string(out, row.song.as_ref());
+    write_json_text(out, row.song.as_ref());
     out.extend_from_slice(b",\"singer\":");
-    write_json_string(out, row.singer.as_ref());
+    write_json_text(out, row.singer.as_ref());
     out.extend_from_slice(b",\"last_modify_date\":\"");
     let modified_at = out.len();
     format_iso(row.last_modify_date, tz, out);

@@ -23,9 +23,14 @@ const MAY_NEED_ESCAPE: [bool; 256] = {
 
 /// Appends `s` as a quoted JSON string.
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
-    out.reserve(s.len() + 2);
+    write_json_text(out, s.as_bytes());
+}
+
+/// Appends UTF-8 text given as bytes (a database value, checked when it was read) as a
+/// quoted JSON string.
+pub fn write_json_text(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let bytes = s.as_bytes();
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {

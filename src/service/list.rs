@@ -50,7 +50,7 @@ impl ListBody {
     }
 
     /// One music row (`GET /api/musics/`).
-    pub fn push_item<S: AsRef<str>>(&mut self, row: &MusicRow<S>) {
+    pub fn push_item<S: AsRef<[u8]>>(&mut self, row: &MusicRow<S>) {
         self.separate();
         api::write_item(&mut self.buf, row, self.now, &self.tz);
     }
