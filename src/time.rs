@@ -52,13 +52,15 @@ impl From<DateTime<Utc>> for Stamp {
     }
 }
 
-/// The last second [`format_iso`] wrote with a four-digit year: its zone, UTC second, the
-/// zone's offset then and the local `YYYY-MM-DDTHH:MM:SS`.
+/// What [`format_iso`] worked out last, for the next stamp: the zone, the UTC second, the
+/// zone's offset then, the local `YYYY-MM-DDTHH:MM:SS` (a four-digit year) and its local day
+/// (days since 1970-01-01).
 #[derive(Clone, Copy)]
 struct LastSecond {
     tz: Tz,
     second: i64,
     offset: i32,
+    local_day: i64,
     text: [u8; 19],
 }
 
@@ -70,27 +72,46 @@ thread_local! {
 pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
     let second = at.0.div_euclid(MICROS_PER_SECOND);
     let micros = at.0.rem_euclid(MICROS_PER_SECOND) as u32;
+    let last = LAST_SECOND.get();
     // A row's two datetimes are often in the same second (a row never changed after it was
     // created, rows created together): the zone's lookup (a binary search of its transitions)
     // and the calendar are then not worked out again for that second.
-    let offset_seconds = match LAST_SECOND.get() {
+    let offset_seconds = match last {
         Some(last) if last.second == second && last.tz == *tz => {
             out.extend_from_slice(&last.text);
             last.offset
         }
         _ => {
             let offset = offset_at(second, tz);
-            match local_text(second + i64::from(offset)) {
-                Some(text) => {
+            let local = second + i64::from(offset);
+            let local_day = local.div_euclid(86_400);
+            let second_of_day = local.rem_euclid(86_400) as u32;
+            // Rows written about the same time share their local day: its date is copied
+            // rather than worked out from the day count again.
+            let date = match last {
+                Some(last) if last.local_day == local_day => {
+                    let mut date = [0u8; 10];
+                    date.copy_from_slice(&last.text[..10]);
+                    Some(date)
+                }
+                _ => local_date(local_day),
+            };
+            match date {
+                Some(date) => {
+                    let mut text = [0u8; 19];
+                    text[..10].copy_from_slice(&date);
+                    text[10] = b'T';
+                    put_time(&mut text, 11, second_of_day);
                     out.extend_from_slice(&text);
                     LAST_SECOND.set(Some(LastSecond {
                         tz: *tz,
                         second,
                         offset,
+                        local_day,
                         text,
                     }));
                 }
-                None => put_wide_year_text(second + i64::from(offset), out),
+                None => put_wide_year_text(local_day, second_of_day, out),
             }
             offset
         }
@@ -116,38 +137,44 @@ fn offset_at(second: i64, tz: &Tz) -> i32 {
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of a local time in seconds since 1970-01-01 (local), when its year
-/// has four digits. Digits and the calendar by hand: this runs for two datetimes of every row
-/// of a list, where `write!` with widths, then chrono's local-time arithmetic, then
-/// byte-by-byte pushes led the profile (callgrind, bench/instructions.sh).
-fn local_text(local: i64) -> Option<[u8; 19]> {
-    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+/// `YYYY-MM-DD` of a local day (days since 1970-01-01), when its year has four digits.
+/// Digits and the calendar by hand: this runs for the datetimes of a list's rows, where
+/// `write!` with widths, then chrono's local-time arithmetic, then byte-by-byte pushes led the
+/// profile (callgrind, bench/instructions.sh).
+fn local_date(local_day: i64) -> Option<[u8; 10]> {
+    let (year, month, day) = civil_from_days(local_day);
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let mut text = [0u8; 19];
-    put_digits::<4>(&mut text, 0, year as u32);
-    put_month_to_second(&mut text, 4, month, day, local.rem_euclid(86_400) as u32);
-    Some(text)
+    let mut date = [0u8; 10];
+    put_digits::<4>(&mut date, 0, year as u32);
+    put_month_day(&mut date, 4, month, day);
+    Some(date)
 }
 
-/// The same for a year outside 0..=9999 (Python's `%04d`: more digits, or a sign).
-fn put_wide_year_text(local: i64, out: &mut Vec<u8>) {
-    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+/// The same, with the time, for a year outside 0..=9999 (Python's `%04d`: more digits, or
+/// a sign).
+fn put_wide_year_text(local_day: i64, second_of_day: u32, out: &mut Vec<u8>) {
+    let (year, month, day) = civil_from_days(local_day);
     let _ = write!(out, "{year:04}");
     let mut rest = [0u8; 15];
-    put_month_to_second(&mut rest, 0, month, day, local.rem_euclid(86_400) as u32);
+    put_month_day(&mut rest, 0, month, day);
+    rest[6] = b'T';
+    put_time(&mut rest, 7, second_of_day);
     out.extend_from_slice(&rest);
 }
 
-/// `-MM-DDTHH:MM:SS` (15 bytes) at `buf[at..]`.
-fn put_month_to_second(buf: &mut [u8], at: usize, month: u32, day: u32, second_of_day: u32) {
+/// `-MM-DD` (6 bytes) at `buf[at..]`.
+fn put_month_day(buf: &mut [u8], at: usize, month: u32, day: u32) {
     buf[at] = b'-';
-    let mut at = put_digits::<2>(buf, at + 1, month);
+    let at = put_digits::<2>(buf, at + 1, month);
     buf[at] = b'-';
-    at = put_digits::<2>(buf, at + 1, day);
-    buf[at] = b'T';
-    at = put_digits::<2>(buf, at + 1, second_of_day / 3600);
+    put_digits::<2>(buf, at + 1, day);
+}
+
+/// `HH:MM:SS` (8 bytes) at `buf[at..]`.
+fn put_time(buf: &mut [u8], at: usize, second_of_day: u32) {
+    let mut at = put_digits::<2>(buf, at, second_of_day / 3600);
     buf[at] = b':';
     at = put_digits::<2>(buf, at + 1, second_of_day / 60 % 60);
     buf[at] = b':';
@@ -174,13 +201,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Writes `value` in exactly `WIDTH` decimal digits (zero-padded; `value` < 10^WIDTH) at
-/// `buf[at..]`; returns the index after them. The width is a constant so the divisions by ten
-/// compile to multiplications.
+/// `00` to `99`, two digits at a time.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        n += 1;
+    }
+    pairs
+};
+
+/// Writes `value` in exactly `WIDTH` decimal digits (zero-padded; `value` < 10^WIDTH; an
+/// even width) at `buf[at..]`; returns the index after them. Two digits per step from a
+/// table, and the width a constant so the divisions by 100 compile to multiplications.
 fn put_digits<const WIDTH: usize>(buf: &mut [u8], at: usize, mut value: u32) -> usize {
-    for digit in buf[at..at + WIDTH].iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
+    const { assert!(WIDTH % 2 == 0) };
+    for pair in buf[at..at + WIDTH].chunks_exact_mut(2).rev() {
+        pair.copy_from_slice(&DIGIT_PAIRS[(value % 100) as usize]);
+        value /= 100;
     }
     at + WIDTH
 }
@@ -362,6 +401,70 @@ mod tests {
         }
         assert_eq!(iso(instant, "UTC"), "9999-12-31T23:00:00+00:00");
         assert_eq!(iso(instant, "Asia/Taipei"), "10000-01-01T07:00:00+08:00");
+    }
+
+    /// chrono's own rendering of `dt` in `zone`, with Python's rule for the microseconds.
+    fn chrono_iso(dt: DateTime<Utc>, zone: &str) -> String {
+        let local = dt.with_timezone(&parse_tz(zone).unwrap());
+        let micros = dt.timestamp_subsec_micros();
+        let fraction = if micros == 0 {
+            String::new()
+        } else {
+            format!(".{micros:06}")
+        };
+        format!(
+            "{}{fraction}{}",
+            local.format("%Y-%m-%dT%H:%M:%S"),
+            local.format("%:z")
+        )
+    }
+
+    #[test]
+    fn runs_of_stamps_agree_with_chrono_whatever_came_before() {
+        // neighbours in time (the same second, the same local day, across midnight and the
+        // DST changes) and jumps between zones and years, in an order that hits and misses
+        // the remembered second and day every way
+        let zones = [
+            "America/New_York",
+            "Asia/Taipei",
+            "Europe/London",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+            "UTC",
+        ];
+        let starts = [
+            utc(2022, 3, 13, 6, 30, 0, 0),
+            utc(2022, 11, 6, 5, 30, 0, 0),
+            utc(2024, 2, 28, 23, 0, 0, 0),
+            utc(1969, 12, 31, 22, 0, 0, 0),
+            utc(2099, 12, 31, 23, 59, 0, 0),
+        ];
+        let steps = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            59_000_000,
+            3_600_000_000,
+            86_400_000_000,
+        ];
+        let mut n = 0u64;
+        for start in starts {
+            for zone in zones {
+                let mut t = start;
+                for step in steps.iter().cycle().take(40) {
+                    // zones alternate now and then, so a remembered day meets another zone
+                    let zone = if n % 7 == 3 {
+                        zones[(n % 6) as usize]
+                    } else {
+                        zone
+                    };
+                    assert_eq!(iso(t, zone), chrono_iso(t, zone), "{t:?} {zone}");
+                    t += chrono::Duration::microseconds(*step + (n % 5) as i64 * 123_457);
+                    n += 1;
+                }
+            }
+        }
     }
 
     #[test]
