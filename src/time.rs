@@ -216,7 +216,7 @@ const DIGIT_PAIRS: [[u8; 2]; 100] = {
 /// even width) at `buf[at..]`; returns the index after them. Two digits per step from a
 /// table, and the width a constant so the divisions by 100 compile to multiplications.
 fn put_digits<const WIDTH: usize>(buf: &mut [u8], at: usize, mut value: u32) -> usize {
-    const { assert!(WIDTH % 2 == 0) };
+    const { assert!(WIDTH.is_multiple_of(2)) };
     for pair in buf[at..at + WIDTH].chunks_exact_mut(2).rev() {
         pair.copy_from_slice(&DIGIT_PAIRS[(value % 100) as usize]);
         value /= 100;
