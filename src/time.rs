@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::io::Write;
 
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Microseconds in one day, the unit of `timedelta.days`.
@@ -52,13 +52,15 @@ impl From<DateTime<Utc>> for Stamp {
     }
 }
 
-/// What [`format_iso`] worked out last, for the next stamp: the zone, the UTC second, the
-/// zone's offset then, the local `YYYY-MM-DDTHH:MM:SS` (a four-digit year) and its local day
-/// (days since 1970-01-01).
+/// What [`format_iso`] worked out last, for the next stamp: the zone, the UTC second, its
+/// UTC day (days since 1970-01-01) and date, the zone's offset then, the local
+/// `YYYY-MM-DDTHH:MM:SS` (a four-digit year) and its local day.
 #[derive(Clone, Copy)]
 struct LastSecond {
     tz: Tz,
     second: i64,
+    utc_day: i64,
+    utc_date: NaiveDate,
     offset: i32,
     local_day: i64,
     text: [u8; 19],
@@ -82,7 +84,19 @@ pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
             last.offset
         }
         _ => {
-            let offset = offset_at(second, tz);
+            let utc_day = second.div_euclid(86_400);
+            // the zone is looked up with a chrono date and time: the day's date is kept for
+            // the next stamp, often on the same UTC day
+            let utc_date = match last {
+                Some(last) if last.utc_day == utc_day => Some(last.utc_date),
+                _ => DateTime::from_timestamp(second, 0).map(|utc| utc.date_naive()),
+            };
+            let Some(utc_date) = utc_date else {
+                // not a Stamp's second: chrono's range is a Stamp's
+                return;
+            };
+            let second_of_utc_day = second.rem_euclid(86_400) as u32;
+            let offset = offset_at(utc_date, second_of_utc_day, tz);
             let local = second + i64::from(offset);
             let local_day = local.div_euclid(86_400);
             let second_of_day = local.rem_euclid(86_400) as u32;
@@ -106,6 +120,8 @@ pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
                     LAST_SECOND.set(Some(LastSecond {
                         tz: *tz,
                         second,
+                        utc_day,
+                        utc_date,
                         offset,
                         local_day,
                         text,
@@ -127,14 +143,12 @@ pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
     out.extend_from_slice(&buf[..at]);
 }
 
-/// `tz`'s offset from UTC in seconds at the UTC second `second` (of a [`Stamp`], so within
-/// chrono's range).
-fn offset_at(second: i64, tz: &Tz) -> i32 {
-    DateTime::from_timestamp(second, 0).map_or(0, |utc| {
-        tz.offset_from_utc_datetime(&utc.naive_utc())
-            .fix()
-            .local_minus_utc()
-    })
+/// `tz`'s offset from UTC in seconds at a UTC date and second of that day.
+fn offset_at(utc_date: NaiveDate, second_of_day: u32, tz: &Tz) -> i32 {
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(second_of_day, 0).unwrap_or_default();
+    tz.offset_from_utc_datetime(&utc_date.and_time(time))
+        .fix()
+        .local_minus_utc()
 }
 
 /// `YYYY-MM-DD` of a local day (days since 1970-01-01), when its year has four digits.
