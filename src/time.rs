@@ -8,7 +8,7 @@
 //! offset with seconds). By the project's contract `+00:00` is kept as is,
 //! never shortened to `Z`.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::Write;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
@@ -54,8 +54,8 @@ impl From<DateTime<Utc>> for Stamp {
 
 /// What [`format_iso`] worked out last, for the next stamp: the zone, the UTC second, its
 /// UTC day (days since 1970-01-01) and date, the zone's offset then, the local
-/// `YYYY-MM-DDTHH:MM:SS` (a four-digit year) and its local day.
-#[derive(Clone, Copy)]
+/// `YYYY-MM-DDTHH:MM:SS` (a four-digit year) and its local day. Updated in place: a list
+/// writes a stamp or two per row.
 struct LastSecond {
     tz: Tz,
     second: i64,
@@ -66,72 +66,69 @@ struct LastSecond {
     text: [u8; 19],
 }
 
+impl LastSecond {
+    /// The Unix epoch in UTC, before the first stamp.
+    const EPOCH: LastSecond = LastSecond {
+        tz: Tz::UTC,
+        second: 0,
+        utc_day: 0,
+        utc_date: DateTime::UNIX_EPOCH.naive_utc().date(),
+        offset: 0,
+        local_day: 0,
+        text: *b"1970-01-01T00:00:00",
+    };
+
+    /// Appends the local `YYYY-MM-DDTHH:MM:SS` of the UTC `second` in `tz` (more digits or a
+    /// sign for a year outside 0..=9999) and gives the zone's offset then.
+    fn put_local(&mut self, second: i64, tz: &Tz, out: &mut Vec<u8>) -> i32 {
+        // A row's two datetimes are often in the same second (a row never changed after it
+        // was created, rows created together): the zone's lookup (a binary search of its
+        // transitions) and the calendar are then not worked out again for that second.
+        if second == self.second && *tz == self.tz {
+            out.extend_from_slice(&self.text);
+            return self.offset;
+        }
+        // The zone is looked up with a chrono date and time; stamps hours apart share the
+        // UTC day's date.
+        let utc_day = second.div_euclid(86_400);
+        if utc_day != self.utc_day {
+            // within chrono's range, as a Stamp is: the default is never taken
+            self.utc_date = DateTime::from_timestamp(second, 0)
+                .map(|utc| utc.date_naive())
+                .unwrap_or_default();
+            self.utc_day = utc_day;
+        }
+        let offset = offset_at(self.utc_date, second.rem_euclid(86_400) as u32, tz);
+        let local = second + i64::from(offset);
+        let local_day = local.div_euclid(86_400);
+        let second_of_day = local.rem_euclid(86_400) as u32;
+        // Likewise the local day's date is kept rather than worked out from the day count.
+        if local_day != self.local_day {
+            let Some(date) = local_date(local_day) else {
+                put_wide_year_text(local_day, second_of_day, out);
+                return offset;
+            };
+            self.text[..10].copy_from_slice(&date);
+            self.local_day = local_day;
+        }
+        put_time(&mut self.text, 11, second_of_day);
+        self.second = second;
+        self.tz = *tz;
+        self.offset = offset;
+        out.extend_from_slice(&self.text);
+        offset
+    }
+}
+
 thread_local! {
-    static LAST_SECOND: Cell<Option<LastSecond>> = const { Cell::new(None) };
+    static LAST_SECOND: RefCell<LastSecond> = const { RefCell::new(LastSecond::EPOCH) };
 }
 
 /// Appends `at`, seen in `tz`, in Python `isoformat()` form.
 pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
     let second = at.0.div_euclid(MICROS_PER_SECOND);
     let micros = at.0.rem_euclid(MICROS_PER_SECOND) as u32;
-    let last = LAST_SECOND.get();
-    // A row's two datetimes are often in the same second (a row never changed after it was
-    // created, rows created together): the zone's lookup (a binary search of its transitions)
-    // and the calendar are then not worked out again for that second.
-    let offset_seconds = match last {
-        Some(last) if last.second == second && last.tz == *tz => {
-            out.extend_from_slice(&last.text);
-            last.offset
-        }
-        _ => {
-            let utc_day = second.div_euclid(86_400);
-            // the zone is looked up with a chrono date and time: the day's date is kept for
-            // the next stamp, often on the same UTC day
-            let utc_date = match last {
-                Some(last) if last.utc_day == utc_day => Some(last.utc_date),
-                _ => DateTime::from_timestamp(second, 0).map(|utc| utc.date_naive()),
-            };
-            let Some(utc_date) = utc_date else {
-                // not a Stamp's second: chrono's range is a Stamp's
-                return;
-            };
-            let second_of_utc_day = second.rem_euclid(86_400) as u32;
-            let offset = offset_at(utc_date, second_of_utc_day, tz);
-            let local = second + i64::from(offset);
-            let local_day = local.div_euclid(86_400);
-            let second_of_day = local.rem_euclid(86_400) as u32;
-            // Rows written about the same time share their local day: its date is copied
-            // rather than worked out from the day count again.
-            let date = match last {
-                Some(last) if last.local_day == local_day => {
-                    let mut date = [0u8; 10];
-                    date.copy_from_slice(&last.text[..10]);
-                    Some(date)
-                }
-                _ => local_date(local_day),
-            };
-            match date {
-                Some(date) => {
-                    let mut text = [0u8; 19];
-                    text[..10].copy_from_slice(&date);
-                    text[10] = b'T';
-                    put_time(&mut text, 11, second_of_day);
-                    out.extend_from_slice(&text);
-                    LAST_SECOND.set(Some(LastSecond {
-                        tz: *tz,
-                        second,
-                        utc_day,
-                        utc_date,
-                        offset,
-                        local_day,
-                        text,
-                    }));
-                }
-                None => put_wide_year_text(local_day, second_of_day, out),
-            }
-            offset
-        }
-    };
+    let offset_seconds = LAST_SECOND.with_borrow_mut(|last| last.put_local(second, tz, out));
     // ".ffffff+HH:MM:SS" is at most 16 bytes
     let mut buf = [0u8; 16];
     let mut at = 0;
@@ -479,6 +476,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_threads_first_stamps_at_the_epoch_are_written() {
+        // what is remembered before any stamp is the epoch in UTC: it must read as such
+        let epoch = utc(1970, 1, 1, 0, 0, 0, 0);
+        std::thread::spawn(move || {
+            assert_eq!(iso(epoch, "UTC"), "1970-01-01T00:00:00+00:00");
+            assert_eq!(iso(epoch, "Asia/Taipei"), "1970-01-01T08:00:00+08:00");
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || {
+            assert_eq!(iso(epoch, "America/New_York"), "1969-12-31T19:00:00-05:00");
+            assert_eq!(iso(epoch, "UTC"), "1970-01-01T00:00:00+00:00");
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]
