@@ -518,10 +518,11 @@ def main():
             what = {'single': 'GET /api/musics/1/ Basic (cached credential, one SELECT)',
                     'single_unnamed': 'the same with music_prepared_statements off (unnamed statement)',
                     'single_session': 'the same authenticated by a Django session cookie (cached session)',
-                    'root': 'GET /api/ (no database)', 'static': "nginx alone: return 200 '{\"id\":1}'"}
+                    'root': 'GET /api/ (no database)', 'static': "nginx alone: return 200 '{\"id\":1}'",
+                    'list': 'GET /api/musics/ Basic, the whole table (BENCH_ROWS rows; a quarter of the requests)'}
             p('- instructions per request in user space, one nginx process under callgrind '
               '(bench/instructions.sh: difference of two runs, 2,000 requests, keep-alive; kernel not counted):')
-            for k in ('single', 'single_session', 'single_unnamed', 'root', 'static'):
+            for k in ('single', 'single_session', 'single_unnamed', 'root', 'list', 'static'):
                 if k in figures:
                     p(f'  - {what[k]}: **{figures[k]:,}**')
         p(f"- CPU per request, nginx (workers incl. thread pool): **{num(w.us_per_req('nginx'))} µs**; "

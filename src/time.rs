@@ -8,62 +8,127 @@
 //! offset with seconds). By the project's contract `+00:00` is kept as is,
 //! never shortened to `Z`.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io::Write;
 
-use chrono::{DateTime, Offset, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// Microseconds in one day, the unit of `timedelta.days`.
 const MICROS_PER_DAY: i64 = 86_400_000_000;
+const MICROS_PER_SECOND: i64 = 1_000_000;
 
-/// The last second [`format_iso`] wrote with a four-digit year: its zone, UTC second, the
-/// zone's offset then and the local `YYYY-MM-DDTHH:MM:SS`.
-#[derive(Clone, Copy)]
+/// The first and last microsecond a [`Stamp`] may be: chrono's `DateTime<Utc>` range (years
+/// -262143 to 262142), so every stamp is also a chrono instant and a database value beyond it
+/// is refused as it was when rows were decoded into chrono.
+const MIN_UNIX_MICROS: i64 = -8_334_601_228_800_000_000;
+const MAX_UNIX_MICROS: i64 = 8_210_266_876_799_999_999;
+
+/// An instant in whole microseconds since 1970-01-01 00:00:00 UTC: the precision of a
+/// `timestamptz` and of Python's `datetime`. A list writes two per row; kept as one integer,
+/// its text and its age are integer arithmetic, with no calendar type built per value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Stamp(i64);
+
+impl Stamp {
+    /// The instant `micros` after the Unix epoch, if within chrono's range.
+    pub fn from_unix_micros(micros: i64) -> Option<Stamp> {
+        (MIN_UNIX_MICROS..=MAX_UNIX_MICROS)
+            .contains(&micros)
+            .then_some(Stamp(micros))
+    }
+
+    pub fn unix_micros(self) -> i64 {
+        self.0
+    }
+}
+
+/// Below a microsecond is dropped, as Python's `datetime` has no finer precision.
+impl From<DateTime<Utc>> for Stamp {
+    fn from(t: DateTime<Utc>) -> Stamp {
+        Stamp(
+            t.timestamp() * MICROS_PER_SECOND + i64::from(t.timestamp_subsec_micros() % 1_000_000),
+        )
+    }
+}
+
+/// What [`format_iso`] worked out last, for the next stamp: the zone, the UTC second, its
+/// UTC day (days since 1970-01-01) and date, the zone's offset then, the local
+/// `YYYY-MM-DDTHH:MM:SS` (a four-digit year) and its local day. Updated in place: a list
+/// writes a stamp or two per row.
 struct LastSecond {
     tz: Tz,
     second: i64,
+    utc_day: i64,
+    utc_date: NaiveDate,
     offset: i32,
+    local_day: i64,
     text: [u8; 19],
 }
 
-thread_local! {
-    static LAST_SECOND: Cell<Option<LastSecond>> = const { Cell::new(None) };
+impl LastSecond {
+    /// The Unix epoch in UTC, before the first stamp.
+    const EPOCH: LastSecond = LastSecond {
+        tz: Tz::UTC,
+        second: 0,
+        utc_day: 0,
+        utc_date: DateTime::UNIX_EPOCH.naive_utc().date(),
+        offset: 0,
+        local_day: 0,
+        text: *b"1970-01-01T00:00:00",
+    };
+
+    /// Appends the local `YYYY-MM-DDTHH:MM:SS` of the UTC `second` in `tz` (more digits or a
+    /// sign for a year outside 0..=9999) and gives the zone's offset then.
+    fn put_local(&mut self, second: i64, tz: &Tz, out: &mut Vec<u8>) -> i32 {
+        // A row's two datetimes are often in the same second (a row never changed after it
+        // was created, rows created together): the zone's lookup (a binary search of its
+        // transitions) and the calendar are then not worked out again for that second.
+        if second == self.second && *tz == self.tz {
+            out.extend_from_slice(&self.text);
+            return self.offset;
+        }
+        // The zone is looked up with a chrono date and time; stamps hours apart share the
+        // UTC day's date.
+        let utc_day = second.div_euclid(86_400);
+        if utc_day != self.utc_day {
+            // within chrono's range, as a Stamp is: the default is never taken
+            self.utc_date = DateTime::from_timestamp(second, 0)
+                .map(|utc| utc.date_naive())
+                .unwrap_or_default();
+            self.utc_day = utc_day;
+        }
+        let offset = offset_at(self.utc_date, second.rem_euclid(86_400) as u32, tz);
+        let local = second + i64::from(offset);
+        let local_day = local.div_euclid(86_400);
+        let second_of_day = local.rem_euclid(86_400) as u32;
+        // Likewise the local day's date is kept rather than worked out from the day count.
+        if local_day != self.local_day {
+            let Some(date) = local_date(local_day) else {
+                put_wide_year_text(local_day, second_of_day, out);
+                return offset;
+            };
+            self.text[..10].copy_from_slice(&date);
+            self.local_day = local_day;
+        }
+        put_time(&mut self.text, 11, second_of_day);
+        self.second = second;
+        self.tz = *tz;
+        self.offset = offset;
+        out.extend_from_slice(&self.text);
+        offset
+    }
 }
 
-/// Appends `dt`, seen in `tz`, in Python `isoformat()` form.
-pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
-    let second = dt.timestamp();
-    // Python keeps microseconds; PostgreSQL has no finer precision anyway.
-    let micros = dt.timestamp_subsec_micros() % 1_000_000;
-    // A row's two datetimes are often in the same second (a row never changed after it was
-    // created, rows created together): the zone's lookup (a binary search of its transitions)
-    // and the calendar are then not worked out again for that second.
-    let offset_seconds = match LAST_SECOND.get() {
-        Some(last) if last.second == second && last.tz == *tz => {
-            out.extend_from_slice(&last.text);
-            last.offset
-        }
-        _ => {
-            let offset = tz
-                .offset_from_utc_datetime(&dt.naive_utc())
-                .fix()
-                .local_minus_utc();
-            match local_text(second + i64::from(offset)) {
-                Some(text) => {
-                    out.extend_from_slice(&text);
-                    LAST_SECOND.set(Some(LastSecond {
-                        tz: *tz,
-                        second,
-                        offset,
-                        text,
-                    }));
-                }
-                None => put_wide_year_text(second + i64::from(offset), out),
-            }
-            offset
-        }
-    };
+thread_local! {
+    static LAST_SECOND: RefCell<LastSecond> = const { RefCell::new(LastSecond::EPOCH) };
+}
+
+/// Appends `at`, seen in `tz`, in Python `isoformat()` form.
+pub fn format_iso(at: Stamp, tz: &Tz, out: &mut Vec<u8>) {
+    let second = at.0.div_euclid(MICROS_PER_SECOND);
+    let micros = at.0.rem_euclid(MICROS_PER_SECOND) as u32;
+    let offset_seconds = LAST_SECOND.with_borrow_mut(|last| last.put_local(second, tz, out));
     // ".ffffff+HH:MM:SS" is at most 16 bytes
     let mut buf = [0u8; 16];
     let mut at = 0;
@@ -75,38 +140,52 @@ pub fn format_iso(dt: DateTime<Utc>, tz: &Tz, out: &mut Vec<u8>) {
     out.extend_from_slice(&buf[..at]);
 }
 
-/// `YYYY-MM-DDTHH:MM:SS` of a local time in seconds since 1970-01-01 (local), when its year
-/// has four digits. Digits and the calendar by hand: this runs for two datetimes of every row
-/// of a list, where `write!` with widths, then chrono's local-time arithmetic, then
-/// byte-by-byte pushes led the profile (callgrind, bench/instructions.sh).
-fn local_text(local: i64) -> Option<[u8; 19]> {
-    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+/// `tz`'s offset from UTC in seconds at a UTC date and second of that day.
+fn offset_at(utc_date: NaiveDate, second_of_day: u32, tz: &Tz) -> i32 {
+    let time = NaiveTime::from_num_seconds_from_midnight_opt(second_of_day, 0).unwrap_or_default();
+    tz.offset_from_utc_datetime(&utc_date.and_time(time))
+        .fix()
+        .local_minus_utc()
+}
+
+/// `YYYY-MM-DD` of a local day (days since 1970-01-01), when its year has four digits.
+/// Digits and the calendar by hand: this runs for the datetimes of a list's rows, where
+/// `write!` with widths, then chrono's local-time arithmetic, then byte-by-byte pushes led the
+/// profile (callgrind, bench/instructions.sh).
+fn local_date(local_day: i64) -> Option<[u8; 10]> {
+    let (year, month, day) = civil_from_days(local_day);
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let mut text = [0u8; 19];
-    put_digits::<4>(&mut text, 0, year as u32);
-    put_month_to_second(&mut text, 4, month, day, local.rem_euclid(86_400) as u32);
-    Some(text)
+    let mut date = [0u8; 10];
+    put_digits::<4>(&mut date, 0, year as u32);
+    put_month_day(&mut date, 4, month, day);
+    Some(date)
 }
 
-/// The same for a year outside 0..=9999 (Python's `%04d`: more digits, or a sign).
-fn put_wide_year_text(local: i64, out: &mut Vec<u8>) {
-    let (year, month, day) = civil_from_days(local.div_euclid(86_400));
+/// The same, with the time, for a year outside 0..=9999 (Python's `%04d`: more digits, or
+/// a sign).
+fn put_wide_year_text(local_day: i64, second_of_day: u32, out: &mut Vec<u8>) {
+    let (year, month, day) = civil_from_days(local_day);
     let _ = write!(out, "{year:04}");
     let mut rest = [0u8; 15];
-    put_month_to_second(&mut rest, 0, month, day, local.rem_euclid(86_400) as u32);
+    put_month_day(&mut rest, 0, month, day);
+    rest[6] = b'T';
+    put_time(&mut rest, 7, second_of_day);
     out.extend_from_slice(&rest);
 }
 
-/// `-MM-DDTHH:MM:SS` (15 bytes) at `buf[at..]`.
-fn put_month_to_second(buf: &mut [u8], at: usize, month: u32, day: u32, second_of_day: u32) {
+/// `-MM-DD` (6 bytes) at `buf[at..]`.
+fn put_month_day(buf: &mut [u8], at: usize, month: u32, day: u32) {
     buf[at] = b'-';
-    let mut at = put_digits::<2>(buf, at + 1, month);
+    let at = put_digits::<2>(buf, at + 1, month);
     buf[at] = b'-';
-    at = put_digits::<2>(buf, at + 1, day);
-    buf[at] = b'T';
-    at = put_digits::<2>(buf, at + 1, second_of_day / 3600);
+    put_digits::<2>(buf, at + 1, day);
+}
+
+/// `HH:MM:SS` (8 bytes) at `buf[at..]`.
+fn put_time(buf: &mut [u8], at: usize, second_of_day: u32) {
+    let mut at = put_digits::<2>(buf, at, second_of_day / 3600);
     buf[at] = b':';
     at = put_digits::<2>(buf, at + 1, second_of_day / 60 % 60);
     buf[at] = b':';
@@ -133,13 +212,25 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
-/// Writes `value` in exactly `WIDTH` decimal digits (zero-padded; `value` < 10^WIDTH) at
-/// `buf[at..]`; returns the index after them. The width is a constant so the divisions by ten
-/// compile to multiplications.
+/// `00` to `99`, two digits at a time.
+const DIGIT_PAIRS: [[u8; 2]; 100] = {
+    let mut pairs = [[0u8; 2]; 100];
+    let mut n = 0;
+    while n < 100 {
+        pairs[n] = [b'0' + (n / 10) as u8, b'0' + (n % 10) as u8];
+        n += 1;
+    }
+    pairs
+};
+
+/// Writes `value` in exactly `WIDTH` decimal digits (zero-padded; `value` < 10^WIDTH; an
+/// even width) at `buf[at..]`; returns the index after them. Two digits per step from a
+/// table, and the width a constant so the divisions by 100 compile to multiplications.
 fn put_digits<const WIDTH: usize>(buf: &mut [u8], at: usize, mut value: u32) -> usize {
-    for digit in buf[at..at + WIDTH].iter_mut().rev() {
-        *digit = b'0' + (value % 10) as u8;
-        value /= 10;
+    const { assert!(WIDTH.is_multiple_of(2)) };
+    for pair in buf[at..at + WIDTH].chunks_exact_mut(2).rev() {
+        pair.copy_from_slice(&DIGIT_PAIRS[(value % 100) as usize]);
+        value /= 100;
     }
     at + WIDTH
 }
@@ -161,12 +252,12 @@ fn put_offset(buf: &mut [u8], at: usize, offset_seconds: i32) -> usize {
 
 /// Whole days from `created` to `now`, rounded down like Python's
 /// `timedelta.days` (so one microsecond before `created` is day -1).
-pub fn days_since(created: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
-    let delta = now.signed_duration_since(created);
-    match delta.num_microseconds() {
+pub fn days_since(created: Stamp, now: Stamp) -> i64 {
+    match now.0.checked_sub(created.0) {
         Some(micros) => micros.div_euclid(MICROS_PER_DAY),
-        // Beyond ±292,000 years: whole seconds are precise enough.
-        None => delta.num_seconds().div_euclid(86_400),
+        // Over ±292,000 years apart: the difference needs more than 64 bits.
+        None => (i128::from(now.0) - i128::from(created.0)).div_euclid(i128::from(MICROS_PER_DAY))
+            as i64,
     }
 }
 
@@ -193,7 +284,7 @@ mod tests {
     fn iso(dt: DateTime<Utc>, zone: &str) -> String {
         let tz = parse_tz(zone).unwrap();
         let mut out = Vec::new();
-        format_iso(dt, &tz, &mut out);
+        format_iso(dt.into(), &tz, &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -323,6 +414,88 @@ mod tests {
         assert_eq!(iso(instant, "Asia/Taipei"), "10000-01-01T07:00:00+08:00");
     }
 
+    /// chrono's own rendering of `dt` in `zone`, with Python's rule for the microseconds.
+    fn chrono_iso(dt: DateTime<Utc>, zone: &str) -> String {
+        let local = dt.with_timezone(&parse_tz(zone).unwrap());
+        let micros = dt.timestamp_subsec_micros();
+        let fraction = if micros == 0 {
+            String::new()
+        } else {
+            format!(".{micros:06}")
+        };
+        format!(
+            "{}{fraction}{}",
+            local.format("%Y-%m-%dT%H:%M:%S"),
+            local.format("%:z")
+        )
+    }
+
+    #[test]
+    fn runs_of_stamps_agree_with_chrono_whatever_came_before() {
+        // neighbours in time (the same second, the same local day, across midnight and the
+        // DST changes) and jumps between zones and years, in an order that hits and misses
+        // the remembered second and day every way
+        let zones = [
+            "America/New_York",
+            "Asia/Taipei",
+            "Europe/London",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+            "UTC",
+        ];
+        let starts = [
+            utc(2022, 3, 13, 6, 30, 0, 0),
+            utc(2022, 11, 6, 5, 30, 0, 0),
+            utc(2024, 2, 28, 23, 0, 0, 0),
+            utc(1969, 12, 31, 22, 0, 0, 0),
+            utc(2099, 12, 31, 23, 59, 0, 0),
+        ];
+        let steps = [
+            0,
+            1,
+            999_999,
+            1_000_000,
+            59_000_000,
+            3_600_000_000,
+            86_400_000_000,
+        ];
+        let mut n = 0u64;
+        for start in starts {
+            for zone in zones {
+                let mut t = start;
+                for step in steps.iter().cycle().take(40) {
+                    // zones alternate now and then, so a remembered day meets another zone
+                    let zone = if n % 7 == 3 {
+                        zones[(n % 6) as usize]
+                    } else {
+                        zone
+                    };
+                    assert_eq!(iso(t, zone), chrono_iso(t, zone), "{t:?} {zone}");
+                    t += chrono::Duration::microseconds(*step + (n % 5) as i64 * 123_457);
+                    n += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_threads_first_stamps_at_the_epoch_are_written() {
+        // what is remembered before any stamp is the epoch in UTC: it must read as such
+        let epoch = utc(1970, 1, 1, 0, 0, 0, 0);
+        std::thread::spawn(move || {
+            assert_eq!(iso(epoch, "UTC"), "1970-01-01T00:00:00+00:00");
+            assert_eq!(iso(epoch, "Asia/Taipei"), "1970-01-01T08:00:00+08:00");
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || {
+            assert_eq!(iso(epoch, "America/New_York"), "1969-12-31T19:00:00-05:00");
+            assert_eq!(iso(epoch, "UTC"), "1970-01-01T00:00:00+00:00");
+        })
+        .join()
+        .unwrap();
+    }
+
     #[test]
     fn half_hour_and_negative_offsets() {
         assert_eq!(
@@ -355,38 +528,81 @@ mod tests {
         );
     }
 
+    fn days(created: DateTime<Utc>, now: DateTime<Utc>) -> i64 {
+        days_since(created.into(), now.into())
+    }
+
     #[test]
     fn days_since_floors_like_timedelta_days() {
         let created = utc(2022, 4, 5, 3, 45, 5, 123_456);
-        assert_eq!(days_since(created, created), 0);
+        assert_eq!(days(created, created), 0);
         assert_eq!(
-            days_since(created, created + chrono::Duration::microseconds(1)),
+            days(created, created + chrono::Duration::microseconds(1)),
             0
         );
-        assert_eq!(days_since(created, created + chrono::Duration::days(1)), 1);
+        assert_eq!(days(created, created + chrono::Duration::days(1)), 1);
         assert_eq!(
-            days_since(
+            days(
                 created,
                 created + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
             ),
             0
         );
-        assert_eq!(
-            days_since(created, created + chrono::Duration::days(400)),
-            400
-        );
+        assert_eq!(days(created, created + chrono::Duration::days(400)), 400);
         // A row "created in the future" (clock skew) gives a negative day count.
         assert_eq!(
-            days_since(created, created - chrono::Duration::microseconds(1)),
+            days(created, created - chrono::Duration::microseconds(1)),
             -1
         );
-        assert_eq!(days_since(created, created - chrono::Duration::days(2)), -2);
+        assert_eq!(days(created, created - chrono::Duration::days(2)), -2);
         assert_eq!(
-            days_since(
+            days(
                 created,
                 created - chrono::Duration::days(2) - chrono::Duration::seconds(1)
             ),
             -3
+        );
+    }
+
+    #[test]
+    fn days_since_the_ends_of_the_range_needs_no_more_than_the_difference() {
+        let (first, last) = (Stamp(MIN_UNIX_MICROS), Stamp(MAX_UNIX_MICROS));
+        let whole = (i128::from(MAX_UNIX_MICROS) - i128::from(MIN_UNIX_MICROS)) / 86_400_000_000;
+        assert_eq!(days_since(first, last), whole as i64);
+        assert_eq!(days_since(last, first), -(whole as i64) - 1);
+        assert_eq!(days_since(last, last), 0);
+    }
+
+    #[test]
+    fn a_stamp_is_exactly_a_chrono_instant_in_whole_microseconds() {
+        for micros in [
+            MIN_UNIX_MICROS,
+            -1,
+            0,
+            1,
+            1_649_130_305_123_456,
+            MAX_UNIX_MICROS,
+        ] {
+            let chrono = DateTime::from_timestamp_micros(micros).unwrap();
+            assert_eq!(Stamp::from_unix_micros(micros), Some(Stamp::from(chrono)));
+            assert_eq!(Stamp::from(chrono).unix_micros(), micros);
+        }
+        for beyond in [MIN_UNIX_MICROS - 1, MAX_UNIX_MICROS + 1, i64::MIN, i64::MAX] {
+            assert_eq!(DateTime::from_timestamp_micros(beyond), None);
+            assert_eq!(Stamp::from_unix_micros(beyond), None);
+        }
+        let with_nanos = DateTime::from_timestamp(-2, 999_999_999).unwrap();
+        assert_eq!(Stamp::from(with_nanos).unix_micros(), -1_000_001);
+    }
+
+    #[test]
+    fn the_first_and_last_stamps_are_written() {
+        let mut out = Vec::new();
+        format_iso(Stamp(MIN_UNIX_MICROS), &chrono_tz::UTC, &mut out);
+        format_iso(Stamp(MAX_UNIX_MICROS), &chrono_tz::UTC, &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-262143-01-01T00:00:00+00:00262142-12-31T23:59:59.999999+00:00"
         );
     }
 

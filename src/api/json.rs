@@ -3,12 +3,11 @@
 //! (`\"` `\\` `\n` `\r` `\t` `\b` `\f`, `\u00XX` for other control
 //! characters) and DRF's extra `\u2028` / `\u2029` escapes.
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::json_string::write_json_string;
+use super::json_string::{write_json_string, write_json_text};
 use crate::db::MusicRow;
-use crate::time::{days_since, format_iso};
+use crate::time::{days_since, format_iso, Stamp};
 
 /// A streamed JSON array (the list and `all_singer` routes) is
 /// `LIST_OPEN item (LIST_SEPARATOR item)* LIST_CLOSE`.
@@ -27,19 +26,14 @@ pub fn write_string_array_item(out: &mut Vec<u8>, s: &str) {
 /// Appends an item: `{"id":…,"song":…,"singer":…,"last_modify_date":…,
 /// "created":…,"days_since_created":…}`, datetimes in `tz`, the day count
 /// as of `now`.
-pub fn write_item<S: AsRef<str>>(
-    out: &mut Vec<u8>,
-    row: &MusicRow<S>,
-    now: DateTime<Utc>,
-    tz: &Tz,
-) {
+pub fn write_item<S: AsRef<[u8]>>(out: &mut Vec<u8>, row: &MusicRow<S>, now: Stamp, tz: &Tz) {
     let mut ints = itoa::Buffer::new();
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(ints.format(row.id).as_bytes());
     out.extend_from_slice(b",\"song\":");
-    write_json_string(out, row.song.as_ref());
+    write_json_text(out, row.song.as_ref());
     out.extend_from_slice(b",\"singer\":");
-    write_json_string(out, row.singer.as_ref());
+    write_json_text(out, row.singer.as_ref());
     out.extend_from_slice(b",\"last_modify_date\":\"");
     let modified_at = out.len();
     format_iso(row.last_modify_date, tz, out);
@@ -69,17 +63,19 @@ pub fn write_detail(out: &mut Vec<u8>, singer: &str, song: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     fn row() -> MusicRow {
         MusicRow {
             id: 1,
             song: "song_test".into(),
             singer: "singer_test".into(),
-            last_modify_date: Utc.with_ymd_and_hms(2022, 4, 5, 3, 45, 5).unwrap()
-                + chrono::Duration::microseconds(123_456),
-            created: Utc.with_ymd_and_hms(2022, 4, 5, 3, 45, 5).unwrap()
-                + chrono::Duration::microseconds(123_460),
+            last_modify_date: (Utc.with_ymd_and_hms(2022, 4, 5, 3, 45, 5).unwrap()
+                + chrono::Duration::microseconds(123_456))
+            .into(),
+            created: (Utc.with_ymd_and_hms(2022, 4, 5, 3, 45, 5).unwrap()
+                + chrono::Duration::microseconds(123_460))
+            .into(),
         }
     }
 
@@ -116,7 +112,8 @@ mod tests {
         r.id = 9_223_372_036_854_775_807;
         r.song = "a\"\n".into();
         r.singer = "周".into();
-        let now = r.created + chrono::Duration::days(3) + chrono::Duration::hours(23);
+        let hours = 3 * 24 + 23;
+        let now = Stamp::from_unix_micros(r.created.unix_micros() + hours * 3_600_000_000).unwrap();
         let mut out = Vec::new();
         write_item(&mut out, &r, now, &tz);
         let text = String::from_utf8(out).unwrap();

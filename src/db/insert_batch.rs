@@ -69,8 +69,8 @@ mod tests {
             id,
             song: song.into(),
             singer: singer.into(),
-            last_modify_date: t,
-            created: t,
+            last_modify_date: t.into(),
+            created: t.into(),
         }
     }
 

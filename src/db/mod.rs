@@ -14,12 +14,14 @@ pub mod reads;
 pub mod role;
 mod row;
 pub mod statements;
+mod text;
 mod timestamp;
 pub mod update_batch;
 
 use std::fmt;
 
 pub use row::MusicRow;
+pub use text::Utf8Text;
 
 /// Why a database operation did not produce an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]

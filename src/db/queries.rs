@@ -19,8 +19,8 @@ use super::cancel::{CloseAfterPeer, CloseAfterPeerTls};
 use super::pool::{Lease, Purpose};
 use super::statements::Stmt;
 use super::timestamp::PgTimestamp;
-use super::MusicRow;
 use super::{describe, DbError};
+use super::{MusicRow, Utf8Text};
 use crate::auth::UserRow;
 use crate::conf::PoolSettings;
 use crate::ffi::peer::PeerStream;
@@ -532,7 +532,7 @@ impl Db {
     }
 
     /// A streamed row, its texts borrowed from `row`.
-    pub fn music_row(row: &Row) -> Result<MusicRow<&str>, DbError> {
+    pub fn music_row(row: &Row) -> Result<MusicRow<Utf8Text<'_>>, DbError> {
         music_row(row)
     }
 }

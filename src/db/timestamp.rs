@@ -1,18 +1,19 @@
 //! `timestamptz` straight from PostgreSQL's binary format: microseconds since 2000-01-01
-//! UTC in a big-endian i64. tokio-postgres's chrono support reaches the same instant through
-//! a NaiveDateTime plus a Duration (calendar arithmetic twice per value); a list decodes two
-//! per row, so this reads the integer and builds the instant once.
+//! UTC in a big-endian i64, moved to the Unix epoch. tokio-postgres's chrono support reaches
+//! the same instant through a NaiveDateTime plus a Duration (calendar arithmetic twice per
+//! value); a list decodes two per row, so this only reads and shifts the integer.
 
 use std::error::Error;
 
-use chrono::{DateTime, Utc};
 use tokio_postgres::types::{FromSql, Type};
+
+use crate::time::Stamp;
 
 /// Microseconds from the Unix epoch to PostgreSQL's (2000-01-01 00:00:00 UTC).
 const PG_EPOCH_UNIX_MICROS: i64 = 946_684_800_000_000;
 
 /// A `timestamptz` (or `timestamp`, read as UTC) column value.
-pub struct PgTimestamp(pub DateTime<Utc>);
+pub struct PgTimestamp(pub Stamp);
 
 impl<'a> FromSql<'a> for PgTimestamp {
     fn from_sql(_: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
@@ -21,7 +22,7 @@ impl<'a> FromSql<'a> for PgTimestamp {
         // 'infinity' and '-infinity' are i64::MAX and i64::MIN: no instant to show
         pg_micros
             .checked_add(PG_EPOCH_UNIX_MICROS)
-            .and_then(DateTime::from_timestamp_micros)
+            .and_then(Stamp::from_unix_micros)
             .map(PgTimestamp)
             .ok_or_else(|| "timestamp out of range".into())
     }
@@ -33,9 +34,11 @@ impl<'a> FromSql<'a> for PgTimestamp {
 
 #[cfg(test)]
 mod tests {
+    use chrono::{DateTime, Utc};
+
     use super::*;
 
-    fn decode(pg_micros: i64) -> Result<DateTime<Utc>, String> {
+    fn decode(pg_micros: i64) -> Result<Stamp, String> {
         PgTimestamp::from_sql(&Type::TIMESTAMPTZ, &pg_micros.to_be_bytes())
             .map(|t| t.0)
             .map_err(|e| e.to_string())
@@ -53,7 +56,9 @@ mod tests {
             i64::MAX - PG_EPOCH_UNIX_MICROS,
         ] {
             let raw = micros.to_be_bytes();
-            let theirs = DateTime::<Utc>::from_sql(&Type::TIMESTAMPTZ, &raw).ok();
+            let theirs = DateTime::<Utc>::from_sql(&Type::TIMESTAMPTZ, &raw)
+                .ok()
+                .map(Stamp::from);
             assert_eq!(decode(micros).ok(), theirs, "{micros}");
         }
     }

@@ -113,8 +113,8 @@ mod tests {
             id,
             song: song.into(),
             singer: "x".into(),
-            last_modify_date: t,
-            created: t,
+            last_modify_date: t.into(),
+            created: t.into(),
         }
     }
 

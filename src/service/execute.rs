@@ -332,7 +332,7 @@ async fn read_list_whole(
 
 fn item_response(status: u16, row: &MusicRow, now: DateTime<Utc>, tz: &Tz) -> Response {
     let mut out = Vec::with_capacity(256);
-    api::write_item(&mut out, row, now, tz);
+    api::write_item(&mut out, row, now.into(), tz);
     Response::json(status, out)
 }
 
@@ -463,8 +463,8 @@ mod tests {
                     id: *id,
                     song: song.to_string(),
                     singer: singer.to_string(),
-                    last_modify_date: when(),
-                    created: when(),
+                    last_modify_date: when().into(),
+                    created: when().into(),
                 });
             }
             store
@@ -498,8 +498,8 @@ mod tests {
                 id: 100,
                 song: song.into(),
                 singer: singer.into(),
-                last_modify_date: when(),
-                created: when(),
+                last_modify_date: when().into(),
+                created: when().into(),
             };
             self.rows.borrow_mut().push(row.clone());
             Ok(row)

@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use crate::time::Stamp;
+
 use std::pin::Pin;
 
 use tokio_postgres::{Row, RowStream};
@@ -23,7 +25,7 @@ pub const FLUSH_AT: usize = 16 * 1024;
 pub struct ListBody {
     buf: Vec<u8>,
     rows: usize,
-    now: DateTime<Utc>,
+    now: Stamp,
     tz: Tz,
 }
 
@@ -35,7 +37,7 @@ impl ListBody {
         ListBody {
             buf,
             rows: 0,
-            now,
+            now: now.into(),
             tz,
         }
     }
@@ -48,7 +50,7 @@ impl ListBody {
     }
 
     /// One music row (`GET /api/musics/`).
-    pub fn push_item<S: AsRef<str>>(&mut self, row: &MusicRow<S>) {
+    pub fn push_item<S: AsRef<[u8]>>(&mut self, row: &MusicRow<S>) {
         self.separate();
         api::write_item(&mut self.buf, row, self.now, &self.tz);
     }
@@ -375,7 +377,7 @@ mod tests {
     fn no_row_renders_shorter_than_the_head_reckons() {
         // the shortest values of every field: id 0, empty texts, a four-digit year with no
         // microseconds at offset 0, created now
-        let created = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
+        let created = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap().into();
         let row = MusicRow {
             id: 0,
             song: "",
@@ -467,11 +469,11 @@ mod tests {
             id: 1,
             song: "s",
             singer: "t",
-            last_modify_date: when(),
-            created: when(),
+            last_modify_date: when().into(),
+            created: when().into(),
         };
         let mut single = Vec::new();
-        api::write_item(&mut single, &row, when(), &chrono_tz::UTC);
+        api::write_item(&mut single, &row, when().into(), &chrono_tz::UTC);
         let mut list = ListBody::new(chrono_tz::UTC, when());
         list.push_item(&row);
         let mut expected = b"[".to_vec();
