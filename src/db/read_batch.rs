@@ -58,8 +58,8 @@ mod tests {
             id,
             song: format!("song_{id}"),
             singer: format!("singer_{id}"),
-            last_modify_date: at,
-            created: at,
+            last_modify_date: at.into(),
+            created: at.into(),
         }
     }
 
