@@ -21,13 +21,12 @@ pub mod service;
 pub mod stats;
 pub mod time;
 
-/// The Rust allocations of the module (the nginx core keeps its pools and glibc's malloc):
-/// a request makes a few dozen small ones (connection messages, row values, the answer), which
-/// mimalloc's per-thread free lists serve in a fraction of glibc malloc's instructions. Only
-/// with the `mimalloc` feature; see Cargo.toml for why the memory checks build without it.
+/// The Rust allocations of the module (the nginx core keeps its pools and glibc's malloc)
+/// with the `mimalloc` feature: see `ffi::allocator`, and Cargo.toml for why the memory checks
+/// build without it.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: ffi::allocator::MiMalloc = ffi::allocator::MiMalloc;
 
 // The `.so`'s module list, as nginx's `objs/ngx_modules.c` would declare it: two nginx
 // modules, the API and the PV/UV counters. Written out because ngx 0.5's `ngx_modules!` macro

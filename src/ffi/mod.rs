@@ -8,6 +8,8 @@
 //! every block there too says why it is sound (`// SAFETY:`).
 
 pub mod access;
+#[cfg(feature = "mimalloc")]
+pub mod allocator;
 pub mod debug_log;
 pub mod executor;
 pub mod peer;
