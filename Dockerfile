@@ -31,7 +31,7 @@ RUN ./build/nginx
 
 # The module, against that nginx tree.
 COPY src src
-RUN cargo build --release
+RUN cargo build --release --features mimalloc
 
 ############################################################ runtime
 FROM debian:12.12-slim

@@ -37,6 +37,10 @@ NGINX_CONFIGURE_FLAGS=(
     --with-http_v2_module --with-stream
 )
 MODULE_SO="$ROOT/target/release/libngx_music.so"
+# The Cargo features of the module that serves (build/run, build/test's release build,
+# build/stress, build/distro; the Dockerfile names them too): mimalloc as its allocator.
+# build/memcheck, build/asan and build/fuzz build without: they must see every allocation.
+SERVE_FEATURES=(--features mimalloc)
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -87,6 +87,34 @@ pub enum Refusal {
     Db(DbError),
 }
 
+thread_local! {
+    /// The secret this worker's cache keys are made under, drawn at its first check (after
+    /// the fork: each worker has its own).
+    static KEY_SECRET: [u8; 32] = key_secret();
+}
+
+/// 32 bytes from the kernel's random source (a one-time read that never blocks once the
+/// system has booted); where `/dev/urandom` cannot be read, from std's `RandomState`, which
+/// the kernel seeds too.
+fn key_secret() -> [u8; 32] {
+    use std::hash::BuildHasher;
+    use std::io::Read;
+    let mut secret = [0u8; 32];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut secret));
+    if read.is_err() {
+        for (i, chunk) in secret.chunks_mut(8).enumerate() {
+            let word = std::collections::hash_map::RandomState::new().hash_one(i);
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+    }
+    secret
+}
+
+/// The cache key of a (user name, password) pair in this worker.
+fn cache_key(username: &str, password: &str) -> CacheKey {
+    KEY_SECRET.with(|secret| CacheKey::new(secret, username, password))
+}
+
 fn monotonic_ms() -> u64 {
     thread_local!(static START: Instant = Instant::now());
     START.with(|s| s.elapsed().as_millis() as u64)
@@ -315,7 +343,7 @@ async fn check_basic(
         // PostgreSQL text cannot hold NUL: no row can have this name, so do not ask.
         return Err(Refusal::Invalid(LoginFailure::UnknownUser));
     }
-    let key = CacheKey::new(username, password);
+    let key = cache_key(username, password);
     let lookup = caches.borrow().verified.lookup(&key, monotonic_ms());
     trace!(trace, "music: auth cache {}", cache_state(&lookup));
     record::auth(match lookup {
@@ -375,7 +403,7 @@ async fn check_trusted(
     trace: &impl Trace,
 ) -> Result<(), Refusal> {
     // No password: the key only stands for the name, in a cache of its own.
-    let key = CacheKey::new(username, "");
+    let key = cache_key(username, "");
     let lookup = caches.borrow().trusted.lookup(&key, monotonic_ms());
     trace!(
         trace,
@@ -572,6 +600,21 @@ mod tests {
             Err(Refusal::Invalid(why)) => Some(why),
             _ => None,
         }
+    }
+
+    #[test]
+    fn cache_keys_are_made_under_a_random_secret() {
+        let (one, other) = (key_secret(), key_secret());
+        assert_ne!(one, other);
+        assert_ne!(one, [0; 32]);
+        assert_eq!(
+            cache_key("alice", PASSWORD),
+            KEY_SECRET.with(|s| CacheKey::new(s, "alice", PASSWORD))
+        );
+        assert_ne!(
+            cache_key("alice", PASSWORD),
+            CacheKey::new(&[0; 32], "alice", PASSWORD)
+        );
     }
 
     #[test]

@@ -21,6 +21,13 @@ pub mod service;
 pub mod stats;
 pub mod time;
 
+/// The Rust allocations of the module (the nginx core keeps its pools and glibc's malloc)
+/// with the `mimalloc` feature: see `ffi::allocator`, and Cargo.toml for why the memory checks
+/// build without it.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: ffi::allocator::MiMalloc = ffi::allocator::MiMalloc;
+
 // The `.so`'s module list, as nginx's `objs/ngx_modules.c` would declare it: two nginx
 // modules, the API and the PV/UV counters. Written out because ngx 0.5's `ngx_modules!` macro
 // counts only one module (its `count!` rejects the trailing comma it generates for two).

@@ -143,6 +143,11 @@ sub shell_commands {
 }
 
 # build/run's build step, as the commands it runs from the checkout's root.
+sub serve_features {
+    my ($words) = slurp("$ROOT/build/lib.sh") =~ /^SERVE_FEATURES=\((.*)\)$/m;
+    return $words // '';
+}
+
 sub build_run_step {
     my ($text) = @_;
     my ($body) = $text =~ /^build\(\)\s*\{\n(.*?)^\}/ms or return;
@@ -154,6 +159,8 @@ sub build_run_step {
         $l =~ s/"\$ROOT\/([^"]*)"/$1/g;
         $l =~ s/^cd "\$ROOT" && //;
         $l =~ s/ --quiet\b//;
+        # the serving build's features, as build/lib.sh names them
+        $l =~ s/"\$\{SERVE_FEATURES\[@\]\}"/serve_features()/e;
         push @c, $l;
     }
     return @c;
@@ -178,7 +185,8 @@ subtest 'Dockerfile: the build stage is build/run\'s build step' => sub {
         "rust $maj.$min >= Cargo.toml's rust-version $need_maj.$need_min");
 
     my @want = build_run_step(slurp("$ROOT/build/run"));
-    is_deeply(\@want, ['build/nginx', 'cargo build --release'], 'build/run builds with build/nginx, then cargo build --release')
+    is_deeply(\@want, ['build/nginx', 'cargo build --release --features mimalloc'],
+        'build/run builds with build/nginx, then cargo build --release with the serving features')
         or diag explain \@want;
     my @runs = map { $_->[1] } grep { $_->[0] eq 'RUN' } @{ $builder->{ins} };
     my @got = grep { m{^(?:build/|cargo )} } map { shell_commands($_) } @runs;
