@@ -7,12 +7,14 @@
 //! queueing, the retries and the cancelling are here.
 //!
 //! The first request finds nothing in flight and is written at once, alone (no added latency
-//! when the worker is idle). While as many batches of its kind are in flight as the pool has
-//! connections (`music_pool_size`: each connection commits one transaction at a time), later
-//! requests queue; a runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its
-//! next batch. A request for a row that a batch in flight, or the batch being taken, already
-//! writes stays queued for a later batch: two writes of one row run one after the other, in
-//! the order they arrived, as they would alone.
+//! when the worker is idle), and so are the next ones while only a few are on their way
+//! ([`FEW`]). Beyond that, while a batch of its kind is in flight, later requests queue; a
+//! runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its next batch, and
+//! another batch starts beside those in flight only once [`FILL`] requests are queued. Never
+//! are more batches of a kind in flight than the pool has connections (`music_pool_size`: each
+//! connection commits one transaction at a time). A request for a row that a batch in flight,
+//! or the batch being taken, already writes stays queued for a later batch: two writes of one
+//! row run one after the other, in the order they arrived, as they would alone.
 //!
 //! What each request sees is what it saw alone. A batch the server refused committed nothing,
 //! so each of its requests is written again alone, and only the one at fault gets the error. A
@@ -37,6 +39,18 @@ use crate::metrics::record::{self, Pool as Event};
 /// Requests in one statement at most: the arrays stay small, and one slow batch holds few
 /// requests.
 const MAX_ROWS: usize = 64;
+
+/// Requests of a kind in flight and queued together below which each is sent at once, on a
+/// free connection (as without batching): with so few, a request waiting for a batch to end
+/// would lose more time than the server would save.
+const FEW: usize = 4;
+
+/// Requests of a kind that must be queued, when [`FEW`] or more are on their way, before
+/// another batch is started beside the ones in flight. Fewer wait for a runner to finish and go
+/// together in its next batch: each batch is a transaction and a WAL flush, and a commit sent
+/// while another one flushes waits for that flush anyway, so a few batches of many requests
+/// cost the server (and the worker) much less than many of few, for about one round trip more.
+const FILL: usize = 16;
 
 /// A kind of write that can be batched: its statement for many requests at once, and how the
 /// statement's rows answer each of them.
@@ -103,11 +117,12 @@ impl<K: Kind> Entry<K> {
 }
 
 /// The requests of one kind waiting for a runner of one pool, the rows its batches in flight
-/// write, and how many runners are at work.
+/// write, how many runners are at work and how many requests their batches hold.
 struct Batcher<K: Kind> {
     queue: RefCell<VecDeque<Rc<Entry<K>>>>,
     busy: RefCell<HashSet<i64>>,
     runners: Cell<usize>,
+    in_flight: Cell<usize>,
 }
 
 impl<K: Kind> Default for Batcher<K> {
@@ -116,6 +131,7 @@ impl<K: Kind> Default for Batcher<K> {
             queue: RefCell::default(),
             busy: RefCell::default(),
             runners: Cell::new(0),
+            in_flight: Cell::new(0),
         }
     }
 }
@@ -177,9 +193,17 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
     };
     std::future::poll_fn(|cx| {
         let queued = matches!(*entry.state.borrow(), State::Queued(_));
-        // A request still queued when a runner is free starts one on its own connection (the
-        // first request of an idle worker; or after a runner stopped on a broken connection).
-        if queued && batcher.runners.get() < db.lease.pool_size() {
+        // A request still queued starts a runner on its own connection when [`may_start`]
+        // says so (the first request of an idle worker; enough requests waiting beside the
+        // batches in flight; or after a runner stopped on a broken connection).
+        if queued
+            && may_start(
+                batcher.runners.get(),
+                batcher.in_flight.get(),
+                batcher.queue.borrow().len(),
+                db.lease.pool_size(),
+            )
+        {
             start_runner(&batcher, db);
         }
         let mut state = entry.state.borrow_mut();
@@ -198,6 +222,14 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
         }
     })
     .await
+}
+
+/// Whether a queued request starts a runner, with `runners` at work on `in_flight` requests
+/// and `queued` requests waiting: never beyond the pool's connections (each commits one
+/// transaction at a time); at once when none is at work (an idle worker writes at once) or
+/// fewer than [`FEW`] are on their way; otherwise once [`FILL`] are queued.
+fn may_start(runners: usize, in_flight: usize, queued: usize, pool_size: usize) -> bool {
+    runners < pool_size && (runners == 0 || in_flight + queued < FEW || queued >= FILL)
 }
 
 /// The next batch: what is queued, up to [`MAX_ROWS`], in arrival order, except the requests
@@ -267,9 +299,23 @@ fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
     spawn(async move {
         let mut batch = batch;
         while !batch.is_empty() {
+            batcher.in_flight.set(batcher.in_flight.get() + batch.len());
             write(&db, &batch).await;
+            batcher.in_flight.set(batcher.in_flight.get() - batch.len());
             release(&batcher, &batch);
             if db.lease.conn.is_closed() || db.lease.conn.is_retired() {
+                break;
+            }
+            // Beside other runners, this one goes on only as a new one would start: otherwise
+            // they take what is queued, in fuller batches.
+            let others = batcher.runners.get() - 1;
+            let queued = batcher.queue.borrow().len();
+            if !may_start(
+                others,
+                batcher.in_flight.get(),
+                queued,
+                db.lease.pool_size(),
+            ) {
                 break;
             }
             batch = take_batch_for(&batcher, &db);
@@ -406,6 +452,25 @@ mod tests {
         assert_eq!(names(&third), ["c"]);
         release(&batcher, &third);
         assert_eq!(names(&take_batch(&batcher)), ["e"]);
+    }
+
+    #[test]
+    fn an_idle_worker_writes_at_once_and_a_busy_one_lets_batches_fill() {
+        // nothing in flight: the first request goes alone, whatever the pool
+        assert!(may_start(0, 0, 1, 4));
+        assert!(may_start(0, 0, 1, 1));
+        // a few on their way: each at once, on a free connection
+        assert!(may_start(1, 1, 1, 4));
+        assert!(may_start(2, 2, FEW - 3, 4));
+        assert!(!may_start(2, 2, 1, 2));
+        // more: fewer than FILL waiting go in a runner's next batch
+        assert!(!may_start(1, 1, FEW - 1, 4));
+        assert!(!may_start(1, FILL, FILL - 1, 4));
+        // FILL waiting: another batch on a free connection, never more than the pool has
+        assert!(may_start(1, 1, FILL, 4));
+        assert!(may_start(3, MAX_ROWS, MAX_ROWS, 4));
+        assert!(!may_start(4, MAX_ROWS, MAX_ROWS, 4));
+        assert!(!may_start(1, 1, MAX_ROWS, 1));
     }
 
     #[test]
