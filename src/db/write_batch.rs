@@ -10,7 +10,8 @@
 //! when the worker is idle), and so are the next ones while only a few are on their way
 //! ([`FEW`]). Beyond that, while a batch of its kind is in flight, later requests queue; a
 //! runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its next batch, and
-//! another batch starts beside those in flight only once [`FILL`] requests are queued. Never
+//! another batch starts beside those in flight only once [`FILL`] requests are queued, or once
+//! a request has been held back [`HOLD_MS`] (then on the least busy connection). Never
 //! are more batches of a kind in flight than the pool has connections (`music_pool_size`: each
 //! connection commits one transaction at a time). A request for a row that a batch in flight,
 //! or the batch being taken, already writes stays queued for a later batch: two writes of one
@@ -26,14 +27,18 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use futures_util::future::join_all;
+use nginx_sys::ngx_msec_t;
 
 use super::queries::Db;
 use super::DbError;
 use crate::ffi::executor::spawn;
+use crate::ffi::timer::Deadline;
 use crate::metrics::record::{self, Pool as Event};
 
 /// Requests in one statement at most: the arrays stay small, and one slow batch holds few
@@ -51,6 +56,11 @@ const FEW: usize = 4;
 /// while another one flushes waits for that flush anyway, so a few batches of many requests
 /// cost the server (and the worker) much less than many of few, for about one round trip more.
 const FILL: usize = 16;
+
+/// How long a request is held back for its batch to fill while a connection is free, at most:
+/// a batch in flight normally ends well within it (a WAL flush and a round trip), and one that
+/// does not (waiting on a row lock, say) holds up the requests behind it no longer.
+const HOLD_MS: ngx_msec_t = 5;
 
 /// A kind of write that can be batched: its statement for many requests at once, and how the
 /// statement's rows answer each of them.
@@ -191,20 +201,28 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
         batcher: &batcher,
         entry: &entry,
     };
+    let mut held: Option<Deadline> = None;
     std::future::poll_fn(|cx| {
         let queued = matches!(*entry.state.borrow(), State::Queued(_));
-        // A request still queued starts a runner on its own connection when [`may_start`]
-        // says so (the first request of an idle worker; enough requests waiting beside the
-        // batches in flight; or after a runner stopped on a broken connection).
-        if queued
-            && may_start(
-                batcher.runners.get(),
-                batcher.in_flight.get(),
-                batcher.queue.borrow().len(),
-                db.lease.pool_size(),
-            )
-        {
-            start_runner(&batcher, db);
+        if queued {
+            let runners = batcher.runners.get();
+            let pool_size = db.lease.pool_size();
+            let waiting = batcher.queue.borrow().len();
+            if may_start(runners, batcher.in_flight.get(), waiting, pool_size) {
+                // on its own connection: the first request of an idle worker, enough
+                // requests waiting beside the batches in flight, or after a runner stopped
+                // on a broken connection
+                start_runner(&batcher, db.sharing());
+            } else if runners < pool_size {
+                // Held back for a batch to fill, while a connection is free: not for longer
+                // than HOLD_MS, and then not behind the connections' slowest statement.
+                let hold = held.get_or_insert_with(|| Deadline::after(HOLD_MS));
+                if Pin::new(hold).poll(cx).is_ready() {
+                    start_runner(&batcher, db.sharing_least_busy());
+                }
+            }
+        } else {
+            held = None;
         }
         let mut state = entry.state.borrow_mut();
         match &mut *state {
@@ -283,12 +301,13 @@ fn take_batch_for<K: Kind>(batcher: &Batcher<K>, db: &Rc<Db>) -> Vec<Rc<Entry<K>
 }
 
 /// A runner: a task of its own (a request whose client goes away must not take the other
-/// requests' writes with it), on a place of its own on the starting request's connection.
-fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
+/// requests' writes with it), on `db`: a place of its own on the starting request's
+/// connection, or on the least busy one.
+fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: Db) {
     if batcher.queue.borrow().is_empty() {
         return;
     }
-    let db = Rc::new(db.sharing());
+    let db = Rc::new(db);
     let batch = take_batch_for(batcher, &db);
     // everything queued waits for a row in flight: its runner takes it when done
     if batch.is_empty() {
