@@ -9,13 +9,17 @@
 //! [`delete_batch`](super::delete_batch), [`read_batch`](super::read_batch)); the queueing, the
 //! retries and the cancelling are here.
 //!
-//! The first request finds nothing in flight and is sent at once, alone (no added latency
-//! when the worker is idle). While as many batches of its kind are in flight as the pool has
-//! connections (`music_pool_size`: each connection commits one transaction at a time), later
-//! requests queue; a runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its
-//! next batch. A request for a row that a batch in flight, or the batch being taken, already
-//! writes stays queued for a later batch: two writes of one row run one after the other, in
-//! the order they arrived, as they would alone.
+//! The first request finds nothing in flight and is sent at once, alone, from its own task (no
+//! added latency when the worker is idle), and so are the next ones while only a few are on
+//! their way ([`FEW`]). Beyond that, while a batch of its kind is in flight, later requests
+//! queue; a runner that finishes takes everything queued (up to [`MAX_ROWS`]) as its next
+//! batch, and another batch starts beside those in flight only once [`FILL`] requests are
+//! queued, or once a request has been held back [`HOLD_MS`] (then on the least busy
+//! connection). Never are more statements of a kind in flight than the pool has connections
+//! (`music_pool_size`: each connection commits one transaction at a time). A request for a row
+//! that a batch in flight, or the batch being taken, already writes stays queued for a later
+//! batch: two writes of one row run one after the other, in the order they arrived, as they
+//! would alone.
 //!
 //! What each request sees is what it saw alone. A batch the server refused committed nothing,
 //! so each of its requests is sent again alone, and only the one at fault gets the error. A
@@ -27,19 +31,40 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Poll, Waker};
 
 use futures_util::future::join_all;
+use nginx_sys::ngx_msec_t;
 
 use super::queries::Db;
 use super::DbError;
 use crate::ffi::executor::spawn;
+use crate::ffi::timer::Deadline;
 use crate::metrics::record::{self, Pool as Event};
 
 /// Requests in one statement at most: the arrays stay small, and one slow batch holds few
 /// requests.
 const MAX_ROWS: usize = 64;
+
+/// Requests of a kind in flight and queued together below which each is sent at once, on a
+/// free connection, alone (as without batching): with so few, a request waiting for a batch to end
+/// would lose more time than the server would save.
+const FEW: usize = 4;
+
+/// Requests of a kind that must be queued, when [`FEW`] or more are on their way, before
+/// another batch is started beside the ones in flight. Fewer wait for a runner to finish and go
+/// together in its next batch: each batch is a transaction and a WAL flush, and a commit sent
+/// while another one flushes waits for that flush anyway, so a few batches of many requests
+/// cost the server (and the worker) much less than many of few, for about one round trip more.
+const FILL: usize = 16;
+
+/// How long a request is held back for its batch to fill while a connection is free, at most:
+/// a batch in flight normally ends well within it (a WAL flush and a round trip), and one that
+/// does not (waiting on a row lock, say) holds up the requests behind it no longer.
+const HOLD_MS: ngx_msec_t = 5;
 
 /// A kind of statement that can be batched: its statement for many requests at once, and how the
 /// statement's rows answer each of them.
@@ -115,11 +140,14 @@ impl<K: Kind> Entry<K> {
 }
 
 /// The requests of one kind waiting for a runner of one pool, the rows its batches in flight
-/// write, and how many runners are at work.
+/// write, how many runners are at work and how many requests their batches hold.
 struct Batcher<K: Kind> {
     queue: RefCell<VecDeque<Rc<Entry<K>>>>,
     busy: RefCell<HashSet<i64>>,
+    /// Runners at work, the requests sent alone among them.
     runners: Cell<usize>,
+    alone: Cell<usize>,
+    in_flight: Cell<usize>,
 }
 
 impl<K: Kind> Default for Batcher<K> {
@@ -128,6 +156,8 @@ impl<K: Kind> Default for Batcher<K> {
             queue: RefCell::default(),
             busy: RefCell::default(),
             runners: Cell::new(0),
+            alone: Cell::new(0),
+            in_flight: Cell::new(0),
         }
     }
 }
@@ -191,8 +221,13 @@ impl<K: Kind> Drop for GiveUp<'_, K> {
 pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> {
     let batcher = batcher_for::<K>(db);
     let row_free = K::row_of(&item).is_none_or(|row| !batcher.busy.borrow().contains(&row));
-    if batcher.queue.borrow().is_empty() && batcher.runners.get() < db.lease.pool_size() && row_free
-    {
+    let may_go_alone = may_start(
+        batcher.runners.get(),
+        batcher.in_flight.get(),
+        1,
+        db.lease.pool_size(),
+    );
+    if batcher.queue.borrow().is_empty() && row_free && may_go_alone {
         return alone(&batcher, db, item).await;
     }
     let entry = Rc::new(Entry::<K>::new(item));
@@ -201,12 +236,28 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
         batcher: &batcher,
         entry: &entry,
     };
+    let mut held: Option<Deadline> = None;
     std::future::poll_fn(|cx| {
         let queued = matches!(*entry.state.borrow(), State::Queued(_));
-        // A request still queued when a runner is free starts one on its own connection (the
-        // first request of an idle worker; or after a runner stopped on a broken connection).
-        if queued && batcher.runners.get() < db.lease.pool_size() {
-            start_runner(&batcher, db);
+        if queued {
+            let runners = batcher.runners.get();
+            let pool_size = db.lease.pool_size();
+            let waiting = batcher.queue.borrow().len();
+            if may_start(runners, batcher.in_flight.get(), waiting, pool_size) {
+                // on its own connection: the first request of an idle worker, enough
+                // requests waiting beside the batches in flight, or after a runner stopped
+                // on a broken connection
+                start_runner(&batcher, db.sharing());
+            } else if runners < pool_size {
+                // Held back for a batch to fill, while a connection is free: not for longer
+                // than HOLD_MS, and then not behind the connections' slowest statement.
+                let hold = held.get_or_insert_with(|| Deadline::after(HOLD_MS));
+                if Pin::new(hold).poll(cx).is_ready() {
+                    start_runner(&batcher, db.sharing_least_busy());
+                }
+            }
+        } else {
+            held = None;
         }
         let mut state = entry.state.borrow_mut();
         match &mut *state {
@@ -224,10 +275,10 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
     .await
 }
 
-/// A request that finds nothing queued and a connection free for one more statement is sent at
-/// once, alone, from its own task and on its own connection handle: what a request did before
-/// there were batches, at no cost of queueing. It counts as a runner while it runs, so that
-/// requests arriving meanwhile queue behind it, and its row is busy.
+/// A request that finds nothing queued, its row free and a runner allowed to start
+/// ([`may_start`]) is sent at once, alone, from its own task and on its own connection handle:
+/// what a request did before there were batches, at no cost of queueing. It counts as a runner
+/// with one request in flight while it runs, and its row is busy.
 async fn alone<K: Kind>(
     batcher: &Rc<Batcher<K>>,
     db: &Db,
@@ -238,6 +289,8 @@ async fn alone<K: Kind>(
         batcher.busy.borrow_mut().insert(row);
     }
     batcher.runners.set(batcher.runners.get() + 1);
+    batcher.alone.set(batcher.alone.get() + 1);
+    batcher.in_flight.set(batcher.in_flight.get() + 1);
     let _done = AloneDone {
         batcher: batcher.as_ref(),
         row,
@@ -258,6 +311,8 @@ impl<K: Kind> Drop for AloneDone<'_, K> {
             self.batcher.busy.borrow_mut().remove(&row);
         }
         self.batcher.runners.set(self.batcher.runners.get() - 1);
+        self.batcher.alone.set(self.batcher.alone.get() - 1);
+        self.batcher.in_flight.set(self.batcher.in_flight.get() - 1);
         wake_first_queued(self.batcher);
     }
 }
@@ -272,6 +327,14 @@ fn wake_first_queued<K: Kind>(batcher: &Batcher<K>) {
             }
         }
     }
+}
+
+/// Whether a queued request starts a runner, with `runners` at work on `in_flight` requests
+/// and `queued` requests waiting: never beyond the pool's connections (each commits one
+/// transaction at a time); at once when none is at work (an idle worker writes at once) or
+/// fewer than [`FEW`] are on their way; otherwise once [`FILL`] are queued.
+fn may_start(runners: usize, in_flight: usize, queued: usize, pool_size: usize) -> bool {
+    runners < pool_size && (runners == 0 || in_flight + queued < FEW || queued >= FILL)
 }
 
 /// The next batch: what is queued, up to [`MAX_ROWS`], in arrival order, except the requests
@@ -325,12 +388,13 @@ fn take_batch_for<K: Kind>(batcher: &Batcher<K>, db: &Rc<Db>) -> Vec<Rc<Entry<K>
 }
 
 /// A runner: a task of its own (a request whose client goes away must not take the other
-/// requests' statement with it), on a place of its own on the starting request's connection.
-fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
+/// requests' statement with it), on `db`: a place of its own on the starting request's
+/// connection, or on the least busy one.
+fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: Db) {
     if batcher.queue.borrow().is_empty() {
         return;
     }
-    let db = Rc::new(db.sharing());
+    let db = Rc::new(db);
     let batch = take_batch_for(batcher, &db);
     // everything queued waits for a row in flight: its runner takes it when done
     if batch.is_empty() {
@@ -341,9 +405,24 @@ fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: &Db) {
     spawn(async move {
         let mut batch = batch;
         while !batch.is_empty() {
+            batcher.in_flight.set(batcher.in_flight.get() + batch.len());
             send(&db, &batch).await;
+            batcher.in_flight.set(batcher.in_flight.get() - batch.len());
             release(&batcher, &batch);
             if db.lease.conn.is_closed() || db.lease.conn.is_retired() {
+                break;
+            }
+            // Beside other runners, this one goes on only as a new one would start: otherwise
+            // they take what is queued, in fuller batches. Requests sent alone take nothing
+            // queued: beside them only, it goes on.
+            let others = batcher.runners.get() - 1 - batcher.alone.get();
+            let queued = batcher.queue.borrow().len();
+            if !may_start(
+                others,
+                batcher.in_flight.get(),
+                queued,
+                db.lease.pool_size(),
+            ) {
                 break;
             }
             batch = take_batch_for(&batcher, &db);
@@ -473,6 +552,25 @@ mod tests {
         assert_eq!(names(&third), ["c"]);
         release(&batcher, &third);
         assert_eq!(names(&take_batch(&batcher)), ["e"]);
+    }
+
+    #[test]
+    fn an_idle_worker_writes_at_once_and_a_busy_one_lets_batches_fill() {
+        // nothing in flight: the first request goes alone, whatever the pool
+        assert!(may_start(0, 0, 1, 4));
+        assert!(may_start(0, 0, 1, 1));
+        // a few on their way: each at once, on a free connection
+        assert!(may_start(1, 1, 1, 4));
+        assert!(may_start(2, 2, FEW - 3, 4));
+        assert!(!may_start(2, 2, 1, 2));
+        // more: fewer than FILL waiting go in a runner's next batch
+        assert!(!may_start(1, 1, FEW - 1, 4));
+        assert!(!may_start(1, FILL, FILL - 1, 4));
+        // FILL waiting: another batch on a free connection, never more than the pool has
+        assert!(may_start(1, 1, FILL, 4));
+        assert!(may_start(3, MAX_ROWS, MAX_ROWS, 4));
+        assert!(!may_start(4, MAX_ROWS, MAX_ROWS, 4));
+        assert!(!may_start(1, 1, MAX_ROWS, 1));
     }
 
     #[test]

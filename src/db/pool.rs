@@ -295,6 +295,13 @@ impl Lease {
         }
     }
 
+    /// A place on the least busy connection of this lease's pool that has room, if any: work
+    /// that outlives the request holding this lease and must not queue behind a statement that
+    /// takes its time on this lease's connection.
+    pub fn least_busy(&self) -> Option<Lease> {
+        self.pool.try_lease()
+    }
+
     /// The connections its pool may open (`music_pool_size`, `music_pool_stream_size`).
     pub fn pool_size(&self) -> usize {
         self.pool.limits.size.max(1)

@@ -361,6 +361,19 @@ impl Db {
         }
     }
 
+    /// Like [`sharing`](Self::sharing), on the pool's least busy connection with room (this
+    /// one when none has).
+    pub fn sharing_least_busy(&self) -> Db {
+        Db {
+            lease: self
+                .lease
+                .least_busy()
+                .unwrap_or_else(|| self.lease.another()),
+            timeouts: self.timeouts,
+            cancel_asked: Cell::new(false),
+        }
+    }
+
     /// Inserts these rows (`songs[i]`, `singers[i]`) in one transaction; the rows in that order.
     pub async fn insert_rows(
         &self,

@@ -6,6 +6,7 @@
 //! id, or deleted meanwhile) gets no row: 404, as alone.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use super::batch::{self, Kind};
 use super::queries::Db;
@@ -21,49 +22,48 @@ pub struct Change {
     singer: Option<String>,
 }
 
+/// The statement a kind of update runs for its batches.
+trait Statement: 'static {
+    const STMT: Stmt;
+}
+
 /// PUT: both fields replaced.
 struct Replace;
 /// PATCH: the fields given replaced, the others left as they are.
 struct Patch;
 
-/// The statement for `items` (ids, songs, singers in the same order), and the row each
-/// request gets from what it returned, matched by id (the rows come back in no set order).
-async fn send(db: &Db, stmt: Stmt, items: &[&Change]) -> Result<Vec<MusicRow>, DbError> {
-    let ids: Vec<i64> = items.iter().map(|c| c.id).collect();
-    let songs: Vec<Option<&str>> = items.iter().map(|c| c.song.as_deref()).collect();
-    let singers: Vec<Option<&str>> = items.iter().map(|c| c.singer.as_deref()).collect();
-    db.update_rows(stmt, &ids, &songs, &singers).await
+impl Statement for Replace {
+    const STMT: Stmt = Stmt::Replace;
 }
 
+impl Statement for Patch {
+    const STMT: Stmt = Stmt::Patch;
+}
+
+/// Updates with statement `S`: a kind of its own for each statement, so PUTs and PATCHes go
+/// in batches apart (one statement per batch).
+struct Update<S>(PhantomData<S>);
+
+/// The row each request gets from what the statement returned, matched by id (the rows come
+/// back in no set order).
 fn answers(items: &[&Change], rows: Vec<MusicRow>) -> Vec<Result<Option<MusicRow>, DbError>> {
     let mut by_id: HashMap<i64, MusicRow> = rows.into_iter().map(|r| (r.id, r)).collect();
     items.iter().map(|c| Ok(by_id.remove(&c.id))).collect()
 }
 
-impl Kind for Replace {
+impl<S: Statement> Kind for Update<S> {
     type Item = Change;
     type Rows = Vec<MusicRow>;
     type Out = Option<MusicRow>;
     fn row_of(item: &Change) -> Option<i64> {
         Some(item.id)
     }
+    /// The statement for `items`: ids, songs, singers in the same order.
     async fn send(db: &Db, items: &[&Change]) -> Result<Vec<MusicRow>, DbError> {
-        send(db, Stmt::Replace, items).await
-    }
-    fn answers(items: &[&Change], rows: Vec<MusicRow>) -> Vec<Result<Option<MusicRow>, DbError>> {
-        answers(items, rows)
-    }
-}
-
-impl Kind for Patch {
-    type Item = Change;
-    type Rows = Vec<MusicRow>;
-    type Out = Option<MusicRow>;
-    fn row_of(item: &Change) -> Option<i64> {
-        Some(item.id)
-    }
-    async fn send(db: &Db, items: &[&Change]) -> Result<Vec<MusicRow>, DbError> {
-        send(db, Stmt::Patch, items).await
+        let ids: Vec<i64> = items.iter().map(|c| c.id).collect();
+        let songs: Vec<Option<&str>> = items.iter().map(|c| c.song.as_deref()).collect();
+        let singers: Vec<Option<&str>> = items.iter().map(|c| c.singer.as_deref()).collect();
+        db.update_rows(S::STMT, &ids, &songs, &singers).await
     }
     fn answers(items: &[&Change], rows: Vec<MusicRow>) -> Vec<Result<Option<MusicRow>, DbError>> {
         answers(items, rows)
@@ -82,7 +82,7 @@ pub async fn replace(
         song: Some(song.to_owned()),
         singer: Some(singer.to_owned()),
     };
-    batch::submit::<Replace>(db, change).await
+    batch::submit::<Update<Replace>>(db, change).await
 }
 
 /// PATCH of row `id` (the fields given), in a batch with this worker's concurrent PATCHes;
@@ -98,7 +98,7 @@ pub async fn patch(
         song: song.map(str::to_owned),
         singer: singer.map(str::to_owned),
     };
-    batch::submit::<Patch>(db, change).await
+    batch::submit::<Update<Patch>>(db, change).await
 }
 
 #[cfg(test)]
