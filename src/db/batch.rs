@@ -72,6 +72,10 @@ const HOLD_MS: ngx_msec_t = 5;
 // be `Send`, which is what the lint warns about.
 #[allow(async_fn_in_trait)]
 pub trait Kind: 'static {
+    /// Whether a busy worker holds this kind's requests back for fuller batches (writes: a
+    /// batch is one commit, one WAL flush, however many rows) or sends each while a connection
+    /// is free (reads: the server's cost grows with the rows, and a held read only waits).
+    const FILLS: bool = true;
     /// One request's part of the statement.
     type Item;
     /// What the statement returns for a batch.
@@ -222,6 +226,7 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
     let batcher = batcher_for::<K>(db);
     let row_free = K::row_of(&item).is_none_or(|row| !batcher.busy.borrow().contains(&row));
     let may_go_alone = may_start(
+        K::FILLS,
         batcher.runners.get(),
         batcher.in_flight.get(),
         1,
@@ -243,7 +248,13 @@ pub async fn submit<K: Kind>(db: &Db, item: K::Item) -> Result<K::Out, DbError> 
             let runners = batcher.runners.get();
             let pool_size = db.lease.pool_size();
             let waiting = batcher.queue.borrow().len();
-            if may_start(runners, batcher.in_flight.get(), waiting, pool_size) {
+            if may_start(
+                K::FILLS,
+                runners,
+                batcher.in_flight.get(),
+                waiting,
+                pool_size,
+            ) {
                 // on its own connection: the first request of an idle worker, enough
                 // requests waiting beside the batches in flight, or after a runner stopped
                 // on a broken connection
@@ -333,8 +344,15 @@ fn wake_first_queued<K: Kind>(batcher: &Batcher<K>) {
 /// and `queued` requests waiting: never beyond the pool's connections (each commits one
 /// transaction at a time); at once when none is at work (an idle worker writes at once) or
 /// fewer than [`FEW`] are on their way; otherwise once [`FILL`] are queued.
-fn may_start(runners: usize, in_flight: usize, queued: usize, pool_size: usize) -> bool {
-    runners < pool_size && (runners == 0 || in_flight + queued < FEW || queued >= FILL)
+/// A kind that does not fill ([`Kind::FILLS`] false) starts one whenever a connection is free.
+fn may_start(
+    fills: bool,
+    runners: usize,
+    in_flight: usize,
+    queued: usize,
+    pool_size: usize,
+) -> bool {
+    runners < pool_size && (!fills || runners == 0 || in_flight + queued < FEW || queued >= FILL)
 }
 
 /// The next batch: what is queued, up to [`MAX_ROWS`], in arrival order, except the requests
@@ -418,6 +436,7 @@ fn start_runner<K: Kind>(batcher: &Rc<Batcher<K>>, db: Db) {
             let others = batcher.runners.get() - 1 - batcher.alone.get();
             let queued = batcher.queue.borrow().len();
             if !may_start(
+                K::FILLS,
                 others,
                 batcher.in_flight.get(),
                 queued,
@@ -557,20 +576,24 @@ mod tests {
     #[test]
     fn an_idle_worker_writes_at_once_and_a_busy_one_lets_batches_fill() {
         // nothing in flight: the first request goes alone, whatever the pool
-        assert!(may_start(0, 0, 1, 4));
-        assert!(may_start(0, 0, 1, 1));
+        assert!(may_start(true, 0, 0, 1, 4));
+        assert!(may_start(true, 0, 0, 1, 1));
         // a few on their way: each at once, on a free connection
-        assert!(may_start(1, 1, 1, 4));
-        assert!(may_start(2, 2, FEW - 3, 4));
-        assert!(!may_start(2, 2, 1, 2));
+        assert!(may_start(true, 1, 1, 1, 4));
+        assert!(may_start(true, 2, 2, FEW - 3, 4));
+        assert!(!may_start(true, 2, 2, 1, 2));
         // more: fewer than FILL waiting go in a runner's next batch
-        assert!(!may_start(1, 1, FEW - 1, 4));
-        assert!(!may_start(1, FILL, FILL - 1, 4));
+        assert!(!may_start(true, 1, 1, FEW - 1, 4));
+        assert!(!may_start(true, 1, FILL, FILL - 1, 4));
         // FILL waiting: another batch on a free connection, never more than the pool has
-        assert!(may_start(1, 1, FILL, 4));
-        assert!(may_start(3, MAX_ROWS, MAX_ROWS, 4));
-        assert!(!may_start(4, MAX_ROWS, MAX_ROWS, 4));
-        assert!(!may_start(1, 1, MAX_ROWS, 1));
+        assert!(may_start(true, 1, 1, FILL, 4));
+        assert!(may_start(true, 3, MAX_ROWS, MAX_ROWS, 4));
+        assert!(!may_start(true, 4, MAX_ROWS, MAX_ROWS, 4));
+        assert!(!may_start(true, 1, 1, MAX_ROWS, 1));
+        // a kind that does not fill: at once while a connection is free, never beyond
+        assert!(may_start(false, 1, 1, FEW - 1, 4));
+        assert!(may_start(false, 3, 3, 1, 4));
+        assert!(!may_start(false, 4, 4, FILL, 4));
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::{DbError, MusicRow};
 struct Retrieve;
 
 impl Kind for Retrieve {
+    const FILLS: bool = false;
     type Item = i64;
     type Rows = Vec<MusicRow>;
     type Out = Option<MusicRow>;
