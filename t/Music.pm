@@ -13,6 +13,7 @@ use Exporter 'import';
 use MIME::Base64 qw(encode_base64);
 use Digest::SHA qw(hmac_sha256);
 use POSIX qw(floor);
+use Time::HiRes ();
 use Time::Local qw(timegm);
 
 our @EXPORT = qw(psql reset_music add_user basic django_hash days_since
@@ -63,6 +64,21 @@ sub reset_music {
         INSERT INTO music (song, singer, last_modify_date, created) VALUES
         ('song_test', 'singer_test', '2022-04-05 03:45:05.123456+00', '2022-04-05 03:45:05.123456+00'),
         ('second', 'singer_two', '2022-04-06 00:00:00+00', '2022-04-06 00:00:00+00');});
+}
+
+# Another session holds the `music` table (ACCESS EXCLUSIVE) for $seconds, in a child process,
+# so that the module's statements on it wait; returns once the lock is held, with the child's pid.
+sub lock_music_table {
+    my ($seconds) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        psql("BEGIN; LOCK TABLE music IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;");
+        POSIX::_exit(0);
+    }
+    my $deadline = Time::HiRes::time() + 5;
+    Time::HiRes::sleep(0.02) while Time::HiRes::time() < $deadline
+        && psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'music' AND l.mode = 'AccessExclusiveLock' AND l.granted}) ne '1';
+    return $pid;
 }
 
 # PBKDF2-HMAC-SHA256 as Django stores it (small iteration counts keep tests quick).

@@ -52,20 +52,6 @@ sub lists {
     return $count // 0;
 }
 
-# Another session holds the table for $seconds (a child process); returns its pid.
-sub lock_table {
-    my ($seconds) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        t::Music::psql("BEGIN; LOCK TABLE music IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;");
-        POSIX::_exit(0);
-    }
-    my $deadline = time + 5;
-    sleep 0.02 while time < $deadline
-        && t::Music::psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'music' AND l.mode = 'AccessExclusiveLock' AND l.granted}) ne '1';
-    return $pid;
-}
-
 # Requests on sockets of their own, not read yet.
 sub hold {
     return map {
@@ -82,7 +68,7 @@ isnt($alone->{body}, $alone_utc->{body}, 'the two locations render the list diff
 
 {   # ten GETs behind one read: each the bytes alone, two list statements for eleven
     my $before = lists();
-    my $locker = lock_table(1);
+    my $locker = t::Music::lock_music_table(1);
     my @first = hold('/api/musics/');
     sleep 0.2;
     my @answers = $n->parallel(20, map { get('/api/musics/') } 1 .. 10);
@@ -97,7 +83,7 @@ isnt($alone->{body}, $alone_utc->{body}, 'the two locations render the list diff
 
 {   # another location and another list beside: each read on its own
     my $before = lists();
-    my $locker = lock_table(1);
+    my $locker = t::Music::lock_music_table(1);
     my @first = hold('/api/musics/');
     sleep 0.2;
     my @answers = $n->parallel(20, get('/utc/api/musics/'), get('/api/musics/all_singer/'), get('/api/musics/'), get('/utc/api/musics/'));
@@ -110,7 +96,7 @@ isnt($alone->{body}, $alone_utc->{body}, 'the two locations render the list diff
 }
 
 {   # clients gone while they wait: the others are answered
-    my $locker = lock_table(1);
+    my $locker = t::Music::lock_music_table(1);
     my @first = hold('/api/musics/');
     sleep 0.2;
     my @gone = hold(('/api/musics/') x 3);

@@ -59,20 +59,6 @@ sub statements {
     return $count // 0;
 }
 
-# Another session holds the table for $seconds (a child process); returns its pid.
-sub lock_table {
-    my ($seconds) = @_;
-    my $pid = fork // die "fork: $!";
-    if (!$pid) {
-        t::Music::psql("BEGIN; LOCK TABLE music IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep($seconds); COMMIT;");
-        POSIX::_exit(0);
-    }
-    my $deadline = time + 5;
-    sleep 0.02 while time < $deadline
-        && t::Music::psql(q{SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'music' AND l.mode = 'AccessExclusiveLock' AND l.granted}) ne '1';
-    return $pid;
-}
-
 # GETs of @ids sent on sockets of their own, not read yet.
 sub hold {
     my ($n, @ids) = @_;
@@ -87,7 +73,7 @@ sub hold {
 # @requests go all at once; returns their answers.
 sub behind_the_lock {
     my ($n, @requests) = @_;
-    my $locker = lock_table(1.5);
+    my $locker = t::Music::lock_music_table(1.5);
     my @held = hold($n, 1, 2);
     sleep 0.3;
     my @answers = $n->parallel(20, @requests);
@@ -125,7 +111,7 @@ for my $mode ('on', 'off') {
     t::Music::reset_music();
     my $n = start('read-batch-gone', '');
     my ($one, $two) = $n->parallel(10, get(1), get(2));
-    my $locker = lock_table(1.5);
+    my $locker = t::Music::lock_music_table(1.5);
     my @held = hold($n, 1, 2);
     sleep 0.2;
     my @gone = hold($n, 1, 1, 1);
