@@ -40,6 +40,10 @@ pub unsafe fn serve_request<M: HttpModule>(
     r: *mut ngx_http_request_t,
     conf: &'static ApiSettings,
 ) -> ngx_int_t {
+    // SAFETY: `r` is valid and in its content phase (caller).
+    if let Some(rc) = unsafe { answer_root(r, conf) } {
+        return rc;
+    }
     // SAFETY: `r` is valid (caller).
     let mut info = unsafe { RequestInfo::from_raw(r) };
     if let (AuthMode::RemoteUser, Some(verifiers)) = (conf.auth.mode, &conf.verifiers) {
@@ -86,6 +90,40 @@ pub unsafe fn serve_request<M: HttpModule>(
     // after copying it once more into the task.
     spawn(Box::pin(serve(pending, conf, work, info, Vec::new()))).detach();
     request::DONE
+}
+
+/// The API root from nginx's own strings ([`service::root`]), sent at once; None when the
+/// request is not one it answers.
+///
+/// # Safety
+/// `r` must be a valid request in its content phase; `conf` its location's settings.
+unsafe fn answer_root(r: *mut ngx_http_request_t, conf: &'static ApiSettings) -> Option<ngx_int_t> {
+    // SAFETY: `r` is valid (caller); the strings borrowed live as long as the request.
+    let ask = unsafe { request::root_ask(r) };
+    // SAFETY: as above.
+    let has_origin = || unsafe { request::has_header(r, b"origin") };
+    let answer = service::root::quick_root(conf, &ask, has_origin)?;
+    // SAFETY: every request has a live connection with its log.
+    let log = DebugLog(unsafe { (*(*r).connection).log });
+    trace!(
+        &log,
+        "music: route Root (answered from the request's strings)"
+    );
+    // The root's route key is the prefix itself (`api_route_parts`), which lives as long as
+    // the configuration: kept without a copy.
+    // SAFETY: `r` is valid (caller), the main request of a content handler; the settings
+    // outlive it (see `module::content_handler`).
+    let _ = unsafe { crate::stats::handler::keep_lasting_route_key(r, &conf.prefix) };
+    // SAFETY: `r` is valid and in its content phase (caller).
+    Some(unsafe {
+        request::respond_static(
+            r,
+            200,
+            service::root::CONTENT_TYPE,
+            &service::root::HEADERS,
+            &answer.body,
+        )
+    })
 }
 
 unsafe extern "C" fn body_ready<M: HttpModule>(r: *mut ngx_http_request_t) {

@@ -3,7 +3,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => repeat_each() * 27;
+plan tests => repeat_each() * 42;
 no_shuffle();
 run_tests();
 
@@ -114,3 +114,46 @@ Content-Type: application/json
 GET /v1/
 --- response_body chomp
 {"musics":"http://localhost/v1/musics/"}
+
+
+
+=== TEST 9: GET /api/ with a body: the body is read and dropped, the next request on the connection is answered
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- pipelined_requests eval
+["GET /api/\nhello", "GET /api/?format=json"]
+--- response_body eval
+['{"musics":"http://localhost/api/musics/"}', '{"musics":"http://localhost/api/musics/?format=json"}']
+--- no_error_log
+[error]
+
+
+
+=== TEST 10: a Host with characters to escape or beyond ASCII is written as DRF writes it
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; }
+--- request eval
+["GET /api/", "GET /api/"]
+--- more_headers eval
+["Host: caf\x{c3}\x{a9}.example", "Host: a\"b"]
+--- response_body eval
+["{\"musics\":\"http://caf\x{c3}\x{a9}.example/api/musics/\"}", "{\"musics\":\"http://a\\\"b/api/musics/\"}"]
+
+
+
+=== TEST 11: an Origin on the root gets the CORS headers (the original's django-cors-headers)
+--- http_config eval: $t::Music::http_config
+--- config
+    location /api/ { music_api; music_cors on; music_cors_origins http://app.example; }
+--- request
+GET /api/
+--- more_headers
+Origin: http://app.example
+--- response_body chomp
+{"musics":"http://localhost/api/musics/"}
+--- response_headers
+Access-Control-Allow-Origin: http://app.example
+Vary: Accept, Origin, Cookie
+Allow: GET, HEAD, OPTIONS

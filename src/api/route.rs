@@ -304,10 +304,77 @@ pub fn root_body(
     String::from_utf8(out).unwrap_or_default()
 }
 
+/// The root's body up to the request's host: `{"musics":"http://` (or `https://`).
+pub fn root_body_head(https: bool) -> &'static str {
+    match https {
+        true => "{\"musics\":\"https://",
+        false => "{\"musics\":\"http://",
+    }
+}
+
+/// The root's body after the request's host, for the root itself (no format suffix, no
+/// query): the list's path, escaped, the string's closing quote and `}`. Fixed per location,
+/// so it is made once, with the location's settings. With a `host` that
+/// [`root_host_is_plain`], `root_body_head(https) + host + root_body_tail(prefix)` is
+/// [`root_body`] byte for byte.
+pub fn root_body_tail(location_prefix: &str) -> String {
+    let mut out = Vec::with_capacity(location_prefix.len() + 16);
+    write_json_string(&mut out, &musics_link(location_prefix, "", ""));
+    out.remove(0);
+    out.push(b'}');
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Whether a request's Host goes into the root's body as it is: ASCII with nothing to escape
+/// (what lossy decoding and escaping leave unchanged).
+pub fn root_host_is_plain(host: &[u8]) -> bool {
+    // one pass, one comparison a byte: a Host is a few dozen bytes
+    host.iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use RouteOutcome::*;
+
+    #[test]
+    fn root_body_in_parts_is_root_body() {
+        for prefix in [
+            "/api/",
+            "/v1/music/",
+            "/a\"b\\c/",
+            "/caf\u{e9}/",
+            "/x\u{2028}/",
+            "/t\tab/",
+        ] {
+            for host in ["127.0.0.1:8080", "example.com", "", "[::1]:80"] {
+                for https in [false, true] {
+                    let scheme = if https { "https" } else { "http" };
+                    assert!(root_host_is_plain(host.as_bytes()));
+                    let parts = format!(
+                        "{}{}{}",
+                        root_body_head(https),
+                        host,
+                        root_body_tail(prefix)
+                    );
+                    assert_eq!(
+                        parts,
+                        root_body(scheme, host, prefix, "", ""),
+                        "{prefix} {host}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hosts_that_would_change_in_the_body_are_not_plain() {
+        for host in ["a\"b", "a\\b", "caf\u{e9}", "tab\there", "x\u{2028}"] {
+            assert!(!root_host_is_plain(host.as_bytes()), "{host:?}");
+        }
+        assert!(!root_host_is_plain(b"\xff\xfe"));
+    }
 
     fn found(resource: Resource) -> RouteOutcome {
         Found(resource)

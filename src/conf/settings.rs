@@ -160,6 +160,8 @@ pub struct MergedSettings {
 pub struct ApiSettings {
     /// The location's prefix (`/api/`).
     pub prefix: String,
+    /// The root's body after the request's host (`api::root_body_tail`), made once.
+    pub root_body_tail: String,
     pub database: Rc<DbSettings>,
     pub pool: PoolSettings,
     /// `music_list_buffer_size`: the largest list answer read whole and sent from memory (0:
@@ -200,6 +202,7 @@ impl ApiSettings {
             sessions,
         } = merged;
         ApiSettings {
+            root_body_tail: crate::api::route::root_body_tail(&prefix),
             prefix,
             database,
             pool,

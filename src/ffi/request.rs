@@ -21,7 +21,8 @@ use nginx_sys::{
     ngx_buf_t, ngx_chain_t, ngx_http_cleanup_add, ngx_http_discard_request_body,
     ngx_http_finalize_request, ngx_http_output_filter, ngx_http_request_t,
     ngx_http_run_posted_requests, ngx_http_send_header, ngx_int_t, ngx_list_push, ngx_pnalloc,
-    ngx_read_file, ngx_str_t, ngx_table_elt_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_OK,
+    ngx_read_file, ngx_str_t, ngx_table_elt_t, NGX_AGAIN, NGX_DONE, NGX_ERROR, NGX_HTTP_GET,
+    NGX_HTTP_HEAD, NGX_OK,
 };
 
 use ngx::http::HttpModule;
@@ -113,6 +114,39 @@ impl RequestInfo {
         }
         info
     }
+}
+
+/// The request's strings that `service::root` reads, borrowed, not copied.
+///
+/// # Safety
+/// `r` is a valid request; the strings live as long as it does.
+pub unsafe fn root_ask<'r>(r: *mut ngx_http_request_t) -> crate::service::root::RootAsk<'r> {
+    // SAFETY: valid (caller); a non-null `host` points at a live header element.
+    unsafe {
+        let req = &*r;
+        let hin = &req.headers_in;
+        let host = match hin.host.as_ref() {
+            Some(h) => ngx_str_bytes(&h.value),
+            None => ngx_str_bytes(&hin.server),
+        };
+        crate::service::root::RootAsk {
+            get_or_head: req.method & (NGX_HTTP_GET | NGX_HTTP_HEAD) as usize != 0,
+            uri: ngx_str_bytes(&req.uri),
+            args: ngx_str_bytes(&req.args),
+            host,
+            https: !(*req.connection).ssl.is_null(),
+        }
+    }
+}
+
+/// Whether the request has a header named `name` (ASCII, any case).
+///
+/// # Safety
+/// `r` is a valid request.
+pub unsafe fn has_header(r: *mut ngx_http_request_t, name: &[u8]) -> bool {
+    // SAFETY: `headers_in.headers` is the request's list of header elements (caller).
+    unsafe { ngx::http::list_iterator(&(*r).headers_in.headers) }
+        .any(|h| h.0.as_bytes().eq_ignore_ascii_case(name))
 }
 
 /// The client's request is finished or its connection failed: nothing more can be sent.
@@ -489,6 +523,54 @@ pub unsafe fn respond_now(r: *mut ngx_http_request_t, response: &Response) -> ng
     }
 }
 
+/// Sends, from the content handler itself, an answer whose header values and content type
+/// live as long as the module (pointed at, not copied) and whose body is `pieces` one after
+/// the other (copied once, into one buffer of the request's pool).
+///
+/// # Safety
+/// `r` must be a valid request in its content phase.
+pub unsafe fn respond_static(
+    r: *mut ngx_http_request_t,
+    status: u16,
+    content_type: &'static str,
+    headers: &[(&'static str, &'static str)],
+    pieces: &[&[u8]],
+) -> ngx_int_t {
+    let length = pieces.iter().map(|p| p.len()).sum();
+    // SAFETY: caller guarantees `r`; the body buffer comes from its pool and is filled
+    // whole before nginx sees it.
+    unsafe {
+        let rc = discard_body(r);
+        if rc != NGX_OK as ngx_int_t {
+            return rc;
+        }
+        set_status(r, status, Some(content_type), Some(length));
+        for (name, value) in headers {
+            let value = ngx_str_t {
+                len: value.len(),
+                data: value.as_ptr() as *mut u8,
+            };
+            if push_header(r, name, value).is_none() {
+                return NGX_ERROR as ngx_int_t;
+            }
+        }
+        let rc = ngx_http_send_header(r);
+        if rc == NGX_ERROR as ngx_int_t || rc > NGX_OK as ngx_int_t || (*r).header_only() != 0 {
+            return rc;
+        }
+        let data = ngx_pnalloc((*r).pool, length) as *mut u8;
+        if data.is_null() {
+            return NGX_ERROR as ngx_int_t;
+        }
+        let mut at = 0;
+        for piece in pieces {
+            ptr::copy_nonoverlapping(piece.as_ptr(), data.add(at), piece.len());
+            at += piece.len();
+        }
+        output_bytes(r, std::slice::from_raw_parts(data, length), true, true)
+    }
+}
+
 fn body_of(response: &Response) -> &[u8] {
     match &response.body {
         Body::Bytes(b) => b,
@@ -573,9 +655,21 @@ fn copy_to_pool(pool: *mut nginx_sys::ngx_pool_t, bytes: &[u8]) -> Option<ngx_st
 }
 
 unsafe fn add_header(r: *mut ngx_http_request_t, name: &'static str, value: &str) -> Option<()> {
+    // SAFETY: `r` is valid (caller), the value is copied into its pool.
+    unsafe { push_header(r, name, copy_to_pool((*r).pool, value.as_bytes())?) }
+}
+
+/// Adds an output header whose value lives as long as the request at the least.
+///
+/// # Safety
+/// `r` is valid; `value` points at memory that outlives the request.
+unsafe fn push_header(
+    r: *mut ngx_http_request_t,
+    name: &'static str,
+    value: ngx_str_t,
+) -> Option<()> {
     // SAFETY: `r` is valid (caller); the list element is fully initialised before use.
     unsafe {
-        let pool = (*r).pool;
         let h = ngx_list_push(&mut (*r).headers_out.headers) as *mut ngx_table_elt_t;
         if h.is_null() {
             return None;
@@ -588,10 +682,35 @@ unsafe fn add_header(r: *mut ngx_http_request_t, name: &'static str, value: &str
             len: name.len(),
             data: name.as_ptr() as *mut u8,
         };
-        h.value = copy_to_pool(pool, value.as_bytes())?;
+        h.value = value;
         h.hash = 1;
         Some(())
     }
+}
+
+/// Sets the status, the content type (a static string, pointed at) and the length (None:
+/// streamed) of the answer.
+///
+/// # Safety
+/// `r` is a valid request.
+unsafe fn set_status(
+    r: *mut ngx_http_request_t,
+    status: u16,
+    content_type: Option<&'static str>,
+    content_length: Option<usize>,
+) {
+    // SAFETY: `r` is valid (caller).
+    let out = unsafe { &mut (*r).headers_out };
+    out.status = status as usize;
+    if let Some(ct) = content_type {
+        out.content_type_len = ct.len();
+        out.content_type = ngx_str_t {
+            len: ct.len(),
+            data: ct.as_ptr() as *mut u8,
+        };
+        out.content_type_lowcase = ptr::null_mut();
+    }
+    out.content_length_n = content_length.map_or(-1, |n| n as i64);
 }
 
 /// Sets the status line and headers and sends them; `content_length` None means streamed.
@@ -602,17 +721,7 @@ unsafe fn send_headers(
 ) -> ngx_int_t {
     // SAFETY: `r` is valid (caller).
     unsafe {
-        let out = &mut (*r).headers_out;
-        out.status = response.status as usize;
-        if let Some(ct) = response.content_type {
-            out.content_type_len = ct.len();
-            out.content_type = ngx_str_t {
-                len: ct.len(),
-                data: ct.as_ptr() as *mut u8,
-            };
-            out.content_type_lowcase = ptr::null_mut();
-        }
-        out.content_length_n = content_length.map_or(-1, |n| n as i64);
+        set_status(r, response.status, response.content_type, content_length);
         for (name, value) in &response.headers {
             if add_header(r, name, value).is_none() {
                 return NGX_ERROR as ngx_int_t;

@@ -8,6 +8,7 @@ pub mod list;
 mod list_share;
 pub mod pages;
 pub mod plan;
+pub mod root;
 pub mod store;
 pub mod trace;
 

@@ -146,16 +146,46 @@ pub unsafe fn keep_route_key<'r>(r: *mut ngx_http_request_t, parts: &[&str]) -> 
     }
 }
 
+/// Keeps `key` (cut as [`keep_route_key`] cuts) as the request's route key without copying
+/// it: for a key that lives as long as the configuration, such as a location's prefix.
+/// `None` if the request's pool had no memory left.
+///
+/// # Safety
+/// `r` is a valid main request; `key` outlives its pool.
+pub unsafe fn keep_lasting_route_key(r: *mut ngx_http_request_t, key: &str) -> Option<()> {
+    let len = cut_len(key, NAME_MAX);
+    // SAFETY: valid (caller); the key's bytes outlive every reader of the slot (caller).
+    unsafe {
+        let slot = route_key_slot(r)?;
+        let kept = nginx_sys::ngx_palloc((*r).pool, size_of::<ngx_str_t>()) as *mut ngx_str_t;
+        if kept.is_null() {
+            return None;
+        }
+        kept.write(ngx_str_t {
+            len,
+            data: key.as_ptr() as *mut u8,
+        });
+        *slot = kept as *mut c_void;
+    }
+    Some(())
+}
+
+/// How much of `s` is kept within `max` bytes: all of it, or up to a character boundary.
+fn cut_len(s: &str, max: usize) -> usize {
+    let mut n = s.len().min(max);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    n
+}
+
 /// `parts` one after the other, cut to [`NAME_MAX`] bytes on a character boundary: the bytes
 /// and their length.
 fn joined_key(parts: &[&str]) -> ([u8; NAME_MAX], usize) {
     let mut key = [0u8; NAME_MAX];
     let mut len = 0;
     for part in parts {
-        let mut n = part.len().min(NAME_MAX - len);
-        while !part.is_char_boundary(n) {
-            n -= 1;
-        }
+        let n = cut_len(part, NAME_MAX - len);
         key[len..len + n].copy_from_slice(&part.as_bytes()[..n]);
         len += n;
         if n < part.len() {
@@ -305,6 +335,8 @@ mod tests {
                 route_key("/api/", Some("/api/"), uri, "")
             );
         }
+        // the root's key is its prefix alone (kept without a copy by the quick root)
+        assert_eq!(api_route_parts("/v1/", &Resource::Root), ["/v1/", ""]);
         // a prefix near the limit: cut as route_key cuts, on a character boundary
         let long = format!("/{}/", "é".repeat(31));
         let uri = format!("{long}musics/12/");
