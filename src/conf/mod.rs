@@ -208,6 +208,30 @@ impl LocationConf {
 }
 
 #[cfg(test)]
+impl ApiSettings {
+    /// For unit tests: a `music_api` location at `prefix` after merge, `edit` applied to its
+    /// directives first (a local database, no thread pool, no verifiers).
+    pub fn for_tests(prefix: &str, edit: impl FnOnce(&mut LocationConf)) -> ApiSettings {
+        let mut location = LocationConf {
+            api: true,
+            prefix: prefix.into(),
+            ..Default::default()
+        };
+        edit(&mut location);
+        let merged = location.merge_from(&LocationConf::default());
+        let database =
+            Rc::new(DbSettings::parse("host=127.0.0.1 user=music dbname=music").unwrap());
+        ApiSettings::new(
+            location.prefix.clone(),
+            database,
+            merged,
+            crate::ffi::thread_task::ThreadPoolRef(std::ptr::null_mut()),
+            None,
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

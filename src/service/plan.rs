@@ -259,31 +259,14 @@ impl Work {
 
 #[cfg(test)]
 mod tests {
-    use std::rc::Rc;
-
     use super::*;
-    use crate::conf::{DbSettings, LocationConf};
+    use crate::conf::LocationConf;
     use crate::http::Body;
     use crate::service::trace::Recorded;
 
     /// A `music_api /api/` location's settings after merge, `edit` applied to its directives.
     fn settings(edit: impl FnOnce(&mut LocationConf)) -> ApiSettings {
-        let mut location = LocationConf {
-            api: true,
-            prefix: "/api/".into(),
-            ..Default::default()
-        };
-        edit(&mut location);
-        let merged = location.merge_from(&LocationConf::default());
-        let database =
-            Rc::new(DbSettings::parse("host=127.0.0.1 user=music dbname=music").unwrap());
-        ApiSettings::new(
-            location.prefix.clone(),
-            database,
-            merged,
-            crate::ffi::thread_task::ThreadPoolRef(std::ptr::null_mut()),
-            None,
-        )
+        ApiSettings::for_tests("/api/", edit)
     }
 
     fn get(uri: &str) -> RequestInfo {

@@ -65,32 +65,15 @@ pub fn quick_root<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::borrow::Cow;
-    use std::rc::Rc;
-
     use super::*;
-    use crate::conf::{DbSettings, LocationConf};
+    use crate::conf::LocationConf;
     use crate::http::{Body, RequestInfo};
     use crate::service::plan::{plan, Plan};
     use crate::service::trace::Silent;
+    use std::borrow::Cow;
 
     fn settings(prefix: &str, edit: impl FnOnce(&mut LocationConf)) -> ApiSettings {
-        let mut location = LocationConf {
-            api: true,
-            prefix: prefix.into(),
-            ..Default::default()
-        };
-        edit(&mut location);
-        let merged = location.merge_from(&LocationConf::default());
-        let database =
-            Rc::new(DbSettings::parse("host=127.0.0.1 user=music dbname=music").unwrap());
-        ApiSettings::new(
-            location.prefix.clone(),
-            database,
-            merged,
-            crate::ffi::thread_task::ThreadPoolRef(std::ptr::null_mut()),
-            None,
-        )
+        ApiSettings::for_tests(prefix, edit)
     }
 
     fn ask<'a>(
