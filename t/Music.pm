@@ -81,6 +81,37 @@ sub lock_music_table {
     return $pid;
 }
 
+# The nginx.conf of the tests of shared statements (write_batch, write_batch_hold,
+# update_batch, read_batch, list_share) for t::Nginx on $port: `workers` (1), the test
+# database with `pool_size` connections a worker (2: what arrives behind two statements in
+# flight waits for the next batch), a 10 s query timeout, the metrics page at /metrics (the
+# statement counts); `http` goes into the http block, `locations` beside /api/.
+sub batch_conf {
+    my ($port, %o) = @_;
+    my $workers = $o{workers} // 1;
+    my $pool = $o{pool_size} // 2;
+    my $http = $o{http} // '';
+    my $locations = $o{locations} // '';
+    return <<"EOC";
+worker_processes $workers;
+events { worker_connections 512; }
+http {
+    access_log off;
+    music_database "$ENV{TEST_NGINX_PG_URL}";
+    music_pool_size $pool;
+    music_query_timeout 10s;
+    music_metrics_zone metrics:1m;
+    $http
+    server {
+        listen 127.0.0.1:$port;
+        location /api/ { music_api; }
+        location = /metrics { music_metrics; }
+        $locations
+    }
+}
+EOC
+}
+
 # PBKDF2-HMAC-SHA256 as Django stores it (small iteration counts keep tests quick).
 sub django_hash {
     my ($password, $salt, $iterations) = @_;

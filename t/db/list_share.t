@@ -26,23 +26,7 @@ sub get { t::Music::request('GET', $_[0], headers => $auth, close => 1) }
 
 my $n = t::Nginx->new(name => 'list-share');
 my $port = $n->port;
-$n->write_conf(<<"EOC");
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log off;
-    music_database "$ENV{TEST_NGINX_PG_URL}";
-    music_pool_size 2;
-    music_query_timeout 10s;
-    music_metrics_zone metrics:1m;
-    server {
-        listen 127.0.0.1:$port;
-        location /api/ { music_api; }
-        location /utc/api/ { music_api; music_time_zone UTC; }
-        location = /metrics { music_metrics; }
-    }
-}
-EOC
+$n->write_conf(t::Music::batch_conf($port, locations => 'location /utc/api/ { music_api; music_time_zone UTC; }'));
 t::Music::reset_music();
 $n->start;
 

@@ -29,23 +29,7 @@ sub start {
     my ($name, $http) = @_;
     my $n = t::Nginx->new(name => $name);
     my $port = $n->port;
-    $n->write_conf(<<"EOC");
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log off;
-    music_database "$ENV{TEST_NGINX_PG_URL}";
-    music_pool_size 2;
-    music_query_timeout 10s;
-    music_metrics_zone metrics:1m;
-    $http
-    server {
-        listen 127.0.0.1:$port;
-        location /api/ { music_api; }
-        location = /metrics { music_metrics; }
-    }
-}
-EOC
+    $n->write_conf(t::Music::batch_conf($port, http => $http));
     $n->start;
     my ($warm) = $n->parallel(5, get(1));
     die "warm-up: $warm->{status} $warm->{body}\n" unless $warm->{status} == 200;

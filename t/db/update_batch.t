@@ -61,21 +61,7 @@ sub start {
     my $n = t::Nginx->new(name => $name);
     my $port = $n->port;
     my $workers = $opt{workers} // 1;
-    $n->write_conf(<<"EOC");
-worker_processes $workers;
-events { worker_connections 512; }
-http {
-    access_log off;
-    music_database "$ENV{TEST_NGINX_PG_URL}";
-    music_pool_size 2;
-    music_query_timeout 10s;
-    music_connect_timeout 1s;
-    server {
-        listen 127.0.0.1:$port;
-        location /api/ { music_api; }
-    }
-}
-EOC
+    $n->write_conf(t::Music::batch_conf($port, workers => $workers, http => 'music_connect_timeout 1s;'));
     $n->start;
     my ($warm) = $n->parallel(5, t::Music::request('GET', '/api/musics/1/', headers => $auth, close => 1));
     die "warm-up: $warm->{status}\n" unless $warm->{status} == 200;

@@ -41,21 +41,7 @@ sub start {
     my ($name, $http) = @_;
     my $n = t::Nginx->new(name => $name);
     my $port = $n->port;
-    $n->write_conf(<<"EOC");
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log off;
-    music_database "$ENV{TEST_NGINX_PG_URL}";
-    music_pool_size 2;
-    music_query_timeout 10s;
-    $http
-    server {
-        listen 127.0.0.1:$port;
-        location /api/ { music_api; }
-    }
-}
-EOC
+    $n->write_conf(t::Music::batch_conf($port, http => $http));
     $n->start;
     my ($warm) = $n->parallel(5, $get);
     die "warm-up: $warm->{status}\n" unless $warm->{status} == 200;

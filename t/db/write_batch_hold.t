@@ -34,20 +34,7 @@ sub connections { t::Music::psql(q{SELECT count(*) FROM pg_stat_activity WHERE a
 
 my $n = t::Nginx->new(name => 'write-batch-hold');
 my $port = $n->port;
-$n->write_conf(<<"EOC");
-worker_processes 1;
-events { worker_connections 256; }
-http {
-    access_log off;
-    music_database "$ENV{TEST_NGINX_PG_URL}";
-    music_pool_size 4;
-    music_query_timeout 10s;
-    server {
-        listen 127.0.0.1:$port;
-        location /api/ { music_api; }
-    }
-}
-EOC
+$n->write_conf(t::Music::batch_conf($port, pool_size => 4));
 $n->start;
 # concurrent reads make the pool open more than one connection
 my $get = t::Music::request('GET', '/api/musics/1/', headers => $auth, close => 1);
