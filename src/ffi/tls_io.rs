@@ -53,13 +53,26 @@ unsafe extern "C" fn on_bio(
         unsafe {
             let reads = &*(BIO_get_callback_arg(b) as *const SocketReads);
             let got = match ret > 0 && !processed.is_null() {
-                true => *processed,
-                false => 0,
+                true => Some(*processed),
+                false => None,
             };
-            reads.drained.set(got < len);
+            reads.drained.set(emptied(len, got));
         }
     }
     ret as c_long
+}
+
+/// Whether a socket read that asked for `asked` bytes and got `got` (`None`: nothing, or it
+/// failed) left the socket empty: a stream socket gives what it holds, up to what is asked.
+fn emptied(asked: usize, got: Option<usize>) -> bool {
+    got.is_none_or(|got| got < asked)
+}
+
+/// Whether the socket may hold more after a read that returned bytes: its last socket read did
+/// not empty it, OpenSSL holds bytes not yet returned, or the peer's close was announced
+/// (EPOLLRDHUP), to be read at once as `ngx_unix_recv` does.
+fn more_to_read(drained: bool, openssl_holds: bool, pending_eof: bool) -> bool {
+    !drained || openssl_holds || pending_eof
 }
 
 /// Gives the TLS connection `c` a socket BIO of its own for reading, which reports its reads
@@ -132,7 +145,11 @@ pub unsafe fn recv(
         let n = SSL_read(ssl, buf as *mut _, size.min(c_int::MAX as usize) as c_int);
         if n > 0 {
             (*(*c).ssl).last = NGX_OK as isize;
-            let more = !reads.drained.get() || SSL_has_pending(ssl) != 0;
+            let more = more_to_read(
+                reads.drained.get(),
+                SSL_has_pending(ssl) != 0,
+                (*rev).pending_eof() != 0,
+            );
             (*rev).set_ready(more as _);
             return n as isize;
         }
@@ -220,5 +237,37 @@ pub unsafe fn send(c: *mut ngx_connection_t, data: *mut u8, size: usize) -> isiz
                 NGX_ERROR as isize
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_read_that_got_less_than_it_asked_emptied_the_socket() {
+        assert!(emptied(17_000, Some(240)));
+        assert!(emptied(17_000, None), "nothing there (EAGAIN), or the end");
+        assert!(
+            !emptied(17_000, Some(17_000)),
+            "a full read: there may be more"
+        );
+    }
+
+    #[test]
+    fn the_read_event_stays_ready_while_the_socket_or_openssl_may_hold_more() {
+        assert!(
+            !more_to_read(true, false, false),
+            "drained: wait for the event"
+        );
+        assert!(more_to_read(false, false, false), "the last read was full");
+        assert!(
+            more_to_read(true, true, false),
+            "OpenSSL holds a record or part of one"
+        );
+        assert!(
+            more_to_read(true, false, true),
+            "the peer closed: read the end now"
+        );
     }
 }
