@@ -32,6 +32,9 @@ pub struct PgConn {
     /// For a cancel request to a TCP host that may use TLS: tokio-postgres sends it with the
     /// session's `sslmode`, so over TLS when the session is.
     pub cancel_tls: Option<PgTls>,
+    /// The session runs over TLS: each message the server flushes is a record that both ends
+    /// encrypt and decrypt at a cost of its own (see `batch`).
+    pub over_tls: bool,
     /// The `target_session_attrs` it was opened for, and the server's role as last reported
     /// (kept up to date by the connection task): a connection whose server no longer
     /// qualifies is retired.
@@ -163,11 +166,13 @@ impl PgConn {
             task,
             role,
             cancel_tls,
+            over_tls,
         } = opened;
         let mut conn = Self::prepare(client, task, endpoint, mode)
             .await
             .map_err(Attempt::Next)?;
         conn.cancel_tls = cancel_tls;
+        conn.over_tls = over_tls;
         conn.target = settings.hosts.target;
         conn.role = role;
         Ok(conn)
@@ -193,12 +198,18 @@ impl PgConn {
         let started = connector.started();
         let first = startup(&settings.config, endpoint, connector, listener.clone()).await;
         let mut opened = match first {
-            Ok(opened) => opened,
+            // TLS if the server took the SSLRequest (`prefer` goes on in clear text if not)
+            Ok(mut opened) => {
+                opened.over_tls = started.get();
+                opened
+            }
             // `allow`: clear text first, then TLS (unverified) if the server refused that
             Err(Failed::Server { .. }) if settings.tls.mode == SslMode::Allow => {
                 let config = with_mode(&settings.config, WireMode::Require);
                 let tls = PgTls::new(context, host, &settings.tls);
-                startup(&config, endpoint, tls, listener).await?
+                let mut opened = startup(&config, endpoint, tls, listener).await?;
+                opened.over_tls = true;
+                opened
             }
             // `prefer`: an attempt that got as far as TLS and failed is retried in clear text
             Err(_) if settings.tls.mode == SslMode::Prefer && started.get() => {
@@ -237,6 +248,7 @@ impl PgConn {
             statements,
             endpoint: endpoint.clone(),
             cancel_tls: None,
+            over_tls: false,
             target: TargetSessionAttrs::Any,
             role: Rc::new(Cell::new(None)),
             _task: task,
@@ -342,6 +354,7 @@ struct Opened {
     /// The server's role as it reports it (`None` before PostgreSQL 14), updated by the task.
     role: Rc<Cell<Option<Role>>>,
     cancel_tls: Option<PgTls>,
+    over_tls: bool,
 }
 
 /// The role of a server that does not report it (PostgreSQL 13 and older): one query.
@@ -433,5 +446,6 @@ where
         task,
         role,
         cancel_tls: None,
+        over_tls: false,
     })
 }

@@ -20,3 +20,4 @@ pub mod resolver;
 pub mod thread_task;
 pub mod timer;
 pub mod tls;
+pub mod tls_io;

@@ -34,6 +34,8 @@ use nginx_sys::{
 };
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use super::tls_io::{self, SocketReads};
+
 /// Where a database listens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Endpoint {
@@ -60,6 +62,8 @@ struct Shared {
     pool: Cell<*mut ngx_pool_t>,
     /// nginx called back: the handshake that returned `NGX_AGAIN` has finished, either way.
     handshake_ended: Cell<bool>,
+    /// Over TLS: what OpenSSL's socket reads found (see [`tls_io`]).
+    socket_reads: SocketReads,
 }
 
 /// Owned memory that `ngx_peer_connection_t` points into, kept alive with the stream.
@@ -229,6 +233,7 @@ impl PeerStream {
             writer: Cell::new(None),
             pool: Cell::new(ptr::null_mut()),
             handshake_ended: Cell::new(false),
+            socket_reads: SocketReads::default(),
         });
         let rc = {
             let m = &mut *memory;
@@ -343,6 +348,9 @@ impl PeerStream {
             }
         }
         std::future::poll_fn(|cx| self.poll_handshake(cx)).await?;
+        // SAFETY: `c` is this stream's live connection, now TLS; `socket_reads` lives in
+        // `shared`, which outlives the connection (closed in `close`, before it is dropped).
+        unsafe { tls_io::watch_reads(c, &self.shared.socket_reads) };
         Ok(c)
     }
 
@@ -399,15 +407,19 @@ impl AsyncRead for PeerStream {
             let Some(recv) = (*c).recv else {
                 return Poll::Ready(Err(io::ErrorKind::Unsupported.into()));
             };
-            // Over TLS, nginx's SSL read ends on the socket's EAGAIN (read not ready), and what
-            // OpenSSL holds is asked for first: with neither, wait for the event instead of
-            // one more recv() that would find nothing (as nginx's plain read skips it).
-            let drained = !(*c).ssl.is_null()
+            // Over TLS, a read leaves the read event not ready once the socket is drained (see
+            // `tls_io`), and what OpenSSL holds is asked for first: with neither, wait for the
+            // event instead of one more recv() that would find nothing (as nginx's plain read
+            // skips it).
+            let tls = !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0;
+            let drained = tls
                 && (*(*c).read).ready() == 0
                 && nginx_sys::SSL_has_pending((*(*c).ssl).connection) == 0;
-            let n = match drained {
-                true => NGX_AGAIN as isize,
-                false => recv(c, unfilled.as_mut_ptr() as *mut u8, unfilled.len()),
+            let into = unfilled.as_mut_ptr() as *mut u8;
+            let n = match (drained, tls) {
+                (true, _) => NGX_AGAIN as isize,
+                (false, false) => recv(c, into, unfilled.len()),
+                (false, true) => tls_io::recv(c, &self.shared.socket_reads, into, unfilled.len()),
             };
             if n == NGX_AGAIN as isize {
                 self.arrivals.read_nothing();
@@ -442,7 +454,11 @@ impl AsyncWrite for PeerStream {
             let Some(send) = (*c).send else {
                 return Poll::Ready(Err(io::ErrorKind::Unsupported.into()));
             };
-            let n = send(c, data.as_ptr() as *mut u8, data.len());
+            let tls = !(*c).ssl.is_null() && (*(*c).ssl).handshaked() != 0;
+            let n = match tls {
+                false => send(c, data.as_ptr() as *mut u8, data.len()),
+                true => tls_io::send(c, data.as_ptr() as *mut u8, data.len()),
+            };
             if n == NGX_AGAIN as isize {
                 self.shared.writer.set(Some(cx.waker().clone()));
                 if ngx_handle_write_event((*c).write, 0) != NGX_OK as ngx_int_t {

@@ -96,6 +96,16 @@ impl TlsContext {
                 1,
                 ptr::null_mut(),
             );
+            // The read and write buffers stay with the connection: nginx's default releases
+            // them whenever they are empty (for many idle client connections), so every record
+            // of a busy database connection, and every read that finds nothing, allocated and
+            // freed its 17k buffer again. A worker holds a few database connections only.
+            nginx_sys::SSL_CTX_ctrl(
+                (*ssl).ctx,
+                nginx_sys::SSL_CTRL_CLEAR_MODE as _,
+                nginx_sys::SSL_MODE_RELEASE_BUFFERS as _,
+                ptr::null_mut(),
+            );
 
             if let Some((cert, key)) = &policy.client_cert {
                 let (mut cert_s, mut key_s) = (conf_str(cf, cert)?, conf_str(cf, key)?);

@@ -134,6 +134,31 @@ refused("host=localhost port=$port $password sslrootcert=system",
     stop_nginx($n);
 }
 
+# Many records over TLS: 40 concurrent single-row GETs (batched and pipelined on the worker's
+# connections, so that several answers arrive in one socket read, or a read ends between two)
+# each get their own row, and 10 concurrent lists of 1,000 rows (about 170 kB each, read whole,
+# pipelined on one connection: records that fill OpenSSL's read buffer while the socket holds
+# more) have every row, in order.
+{
+    $pg->psql(q{INSERT INTO music (song, singer, last_modify_date, created)
+        SELECT 'song_' || i, 'singer_' || i, now(), now() FROM generate_series(1, 999) AS i});
+    my @ids = split /\n/, $pg->psql(q{SELECT id FROM music ORDER BY id DESC LIMIT 40});
+    my @all = split /\n/, $pg->psql(q{SELECT id FROM music ORDER BY id});
+    my $n = start_nginx(name => 'tls-records', workers => 1,
+        url => "host=localhost port=$port $password sslmode=require");
+    my @r = $n->parallel(10, map { request('GET', "/api/musics/$_/", headers => $auth, close => 1) } @ids);
+    my @got = map { $_->{status} == 200 && $_->{body} =~ /^\{"id":(\d+),"song":"song_/ ? $1 : $_->{status} } @r;
+    is("@got", "@ids", '40 concurrent GETs over TLS: 200, each with its own row');
+    my @lists = $n->parallel(20, map { request('GET', '/api/musics/', headers => $auth, close => 1) } 1 .. 10);
+    my @whole = grep {
+        my @listed = $_->{body} =~ /\{"id":(\d+),/g;
+        $_->{status} == 200 && "@listed" eq "@all" && $_->{body} =~ /\]\z/
+    } @lists;
+    ok(@all == 1000 && @whole == 10, '10 concurrent lists of 1,000 rows over TLS: 200, every row in order, the array closed')
+        or diag scalar(@whole) . ' of 10 whole; statuses ' . join ' ', map { $_->{status} } @lists;
+    stop_nginx($n);
+}
+
 # channel_binding=require where the server has no TLS (the suite's shared database): refused
 {
     my $plain = $ENV{TEST_NGINX_PG_URL};
