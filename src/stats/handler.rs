@@ -129,21 +129,35 @@ pub unsafe fn keep_route_key<'r>(r: *mut ngx_http_request_t, parts: &[&str]) -> 
     let (key, len) = joined_key(parts);
     // SAFETY: valid (caller); the pool outlives every reader of the key.
     unsafe {
-        let slot = route_key_slot(r)?;
-        let pool = (*r).pool;
-        let kept = nginx_sys::ngx_palloc(pool, size_of::<ngx_str_t>()) as *mut ngx_str_t;
-        let data = nginx_sys::ngx_pnalloc(pool, len.max(1)) as *mut u8;
-        if kept.is_null() || data.is_null() {
+        let data = nginx_sys::ngx_pnalloc((*r).pool, len.max(1)) as *mut u8;
+        if data.is_null() {
             return None;
         }
         ptr::copy_nonoverlapping(key.as_ptr(), data, len);
-        kept.write(ngx_str_t { len, data });
-        *slot = kept as *mut c_void;
+        store_route_key(r, ngx_str_t { len, data })?;
         // SAFETY: whole `str`s, the last one possibly cut on a character boundary.
         Some(std::str::from_utf8_unchecked(slice::from_raw_parts(
             data, len,
         )))
     }
+}
+
+/// Puts `key` in the request's route key slot (an `ngx_str_t` from its pool pointing at it).
+///
+/// # Safety
+/// `r` is a valid main request; `key`'s bytes outlive its pool.
+unsafe fn store_route_key(r: *mut ngx_http_request_t, key: ngx_str_t) -> Option<()> {
+    // SAFETY: valid (caller); the slot holds null or such an `ngx_str_t`.
+    unsafe {
+        let slot = route_key_slot(r)?;
+        let kept = nginx_sys::ngx_palloc((*r).pool, size_of::<ngx_str_t>()) as *mut ngx_str_t;
+        if kept.is_null() {
+            return None;
+        }
+        kept.write(key);
+        *slot = kept as *mut c_void;
+    }
+    Some(())
 }
 
 /// Keeps `key` (cut as [`keep_route_key`] cuts) as the request's route key without copying
@@ -153,21 +167,12 @@ pub unsafe fn keep_route_key<'r>(r: *mut ngx_http_request_t, parts: &[&str]) -> 
 /// # Safety
 /// `r` is a valid main request; `key` outlives its pool.
 pub unsafe fn keep_lasting_route_key(r: *mut ngx_http_request_t, key: &str) -> Option<()> {
-    let len = cut_len(key, NAME_MAX);
+    let key = ngx_str_t {
+        len: cut_len(key, NAME_MAX),
+        data: key.as_ptr() as *mut u8,
+    };
     // SAFETY: valid (caller); the key's bytes outlive every reader of the slot (caller).
-    unsafe {
-        let slot = route_key_slot(r)?;
-        let kept = nginx_sys::ngx_palloc((*r).pool, size_of::<ngx_str_t>()) as *mut ngx_str_t;
-        if kept.is_null() {
-            return None;
-        }
-        kept.write(ngx_str_t {
-            len,
-            data: key.as_ptr() as *mut u8,
-        });
-        *slot = kept as *mut c_void;
-    }
-    Some(())
+    unsafe { store_route_key(r, key) }
 }
 
 /// How much of `s` is kept within `max` bytes: all of it, or up to a character boundary.
