@@ -4,8 +4,9 @@
 //! a fixed cost per record), and runs each through its executor once: a batch of several ids
 //! pays those once. A GET sent alone (nothing queued, a connection free) is read with the
 //! one-row statement, as before. In clear text a GET goes alone whenever a connection is free;
-//! over TLS a busy worker holds GETs back for fuller batches, as it does writes (`batch::fills`). Each request still gets exactly the row it asked for, or a 404, as alone: the batch
-//! is sent after every request in it arrived, so it sees every write answered before.
+//! over TLS a busy worker holds GETs back for fuller batches, as it does writes
+//! (`batch::fills`). Each request still gets exactly the row it asked for, or a 404, as alone:
+//! the batch is sent after every request in it arrived, so it sees every write answered before.
 
 use std::collections::HashMap;
 
