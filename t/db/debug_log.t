@@ -11,7 +11,7 @@ use t::Nginx;
 plan skip_all => 'TEST_NGINX_PG_URL not set (run build/test)' unless $ENV{TEST_NGINX_PG_URL};
 my $bin = t::Nginx::binary();
 plan skip_all => 'nginx without --with-debug' unless `$bin -V 2>&1` =~ /--with-debug/;
-plan tests => 17;
+plan tests => 20;
 
 t::Music::reset_music();
 t::Music::add_user('debuguser', 'debug-pw');
@@ -69,6 +69,12 @@ is($r->{status}, 200, 'GET of the list');
 like($log, qr/music: pool lease \(queries\).*music: statement List \(first 1900 rows\).*music: list read whole: \d+ bytes/s,
     'list: read whole on a shared connection, 1900 rows at most (256k / 138 + 1)');
 unlike($log, qr/music: pool lease \(streams\)/, 'list: no stream connection');
+
+($r, $log) = lines_of(t::Music::request('GET', '/api/', close => 1));
+is($r->{status}, 200, 'GET of the API root');
+like($log, qr/music: route Root \(answered from the request's strings\)/, 'root: answered on the quick path');
+($r, $log) = lines_of(t::Music::request('GET', '/api/?format=json', close => 1));
+like($log, qr/music: route Root(?! \(answered)/, 'root with a query: the general path (plan)');
 
 ($r, $log) = lines_of(t::Music::request('GET', '/streamed/musics/', headers => $auth, close => 1));
 is($r->{status}, 200, 'GET of the list where music_list_buffer_size is 0');
