@@ -52,6 +52,14 @@ fn plain_prefix(bytes: &[u8]) -> usize {
     i
 }
 
+/// Whether `bytes` are ASCII that goes into a JSON string as it is (one table load a byte:
+/// for short texts such as a Host, where the word-wise scan costs more than it saves).
+pub fn is_plain_ascii(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|&b| b < 0x80 && !MAY_NEED_ESCAPE[b as usize])
+}
+
 /// Appends `s` as a quoted JSON string.
 pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
     write_json_text(out, s.as_bytes());

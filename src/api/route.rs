@@ -328,20 +328,8 @@ pub fn root_body_tail(location_prefix: &str) -> String {
 /// Whether a request's Host goes into the root's body as it is: ASCII with nothing to escape
 /// (what lossy decoding and escaping leave unchanged).
 pub fn root_host_is_plain(host: &[u8]) -> bool {
-    // one table load a byte: a Host is a few dozen bytes
-    host.iter().all(|&b| PLAIN_IN_HOST[b as usize])
+    super::json_string::is_plain_ascii(host)
 }
-
-/// The bytes [`root_host_is_plain`] takes: printable ASCII but `"` and `\`.
-const PLAIN_IN_HOST: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0x20;
-    while b < 0x7f {
-        table[b] = b != b'"' as usize && b != b'\\' as usize;
-        b += 1;
-    }
-    table
-};
 
 #[cfg(test)]
 mod tests {
