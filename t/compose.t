@@ -902,13 +902,13 @@ sub non_loopback_address {
     return $a && $a !~ /^127\./ && $a ne '0.0.0.0' ? $a : undef;
 }
 
-# Sends $n pipelined "GET /api/" from source address $src to 127.0.0.1:$port on one connection,
-# with the extra header lines given; returns the answers' status codes.
+# Sends $n pipelined "GET $path" from source address $src to 127.0.0.1:$port on one
+# connection, with the extra header lines given; returns the answers' status codes.
 sub burst {
-    my ($src, $port, $n, @headers) = @_;
+    my ($src, $port, $path, $n, @headers) = @_;
     my $sock = IO::Socket::INET->new(LocalAddr => $src, PeerAddr => '127.0.0.1', PeerPort => $port,
         Proto => 'tcp', Timeout => 5) or die "connect from $src to port $port: $!";
-    my $req = join '', "GET /api/ HTTP/1.1\r\nHost: localhost\r\n", map({ "$_\r\n" } @headers), "\r\n";
+    my $req = join '', "GET $path HTTP/1.1\r\nHost: localhost\r\n", map({ "$_\r\n" } @headers), "\r\n";
     my $out = ($req x ($n - 1)) . ($req =~ s/\r\n\r\n$/\r\nConnection: close\r\n\r\n/r);
     my $in = '';
     $sock->blocking(0);
@@ -937,8 +937,9 @@ subtest 'X-Real-IP: believed from the configured balancer only, never buying the
     note "the LAN client: $peer";
     my $n = 1000;    # beyond the shipped limit's burst (400) even at 200 r/s for a whole second
 
-    # The app as the image renders it (no database needed: GET /api/ is answered without one, and
-    # limit_req acts before), listening on 127.0.0.1 only. Returns its log, stats and stop.
+    # The app as the image renders it (no database needed: GET /api/ is answered without one,
+    # and so is an anonymous GET /api/musics/, 403, where limit_req acts before), listening on
+    # 127.0.0.1 only. Returns its log, stats and stop.
     my $start_app = sub {
         my ($name, %env) = @_;
         my ($dir, $port) = ("$tmp/$name", t::Nginx::free_port());
@@ -980,24 +981,26 @@ subtest 'X-Real-IP: believed from the configured balancer only, never buying the
     # what came before (the start-up probe), as counted by the time the page is served (the
     # single worker has logged every earlier request by then): PV counts what the log has
     my $base = $app->{stats}->()->{pv} // 0;
-    my @st = burst($peer, $app->{port}, $n, 'X-Real-IP: 127.0.0.1');
-    is(scalar @st, $n, "$n pipelined GET /api/ with X-Real-IP: 127.0.0.1 from $peer: all answered");
+    my @st = burst($peer, $app->{port}, '/api/musics/', $n, 'X-Real-IP: 127.0.0.1');
+    is(scalar @st, $n, "$n pipelined GET /api/musics/ with X-Real-IP: 127.0.0.1 from $peer: all answered");
     cmp_ok($count->(429, @st), '>', 0, '  still rate-limited: ' . $count->(429, @st) . ' answered 429');
     $wait_log->($app, $base + $n);
     my @clients = @{ $app->{clients}->() }[$base .. $base + $n - 1];
     is($count->($peer, @clients), $n, "  logged as $peer, its real address, all $n");
-    @st = burst('127.0.0.1', $app->{port}, $n);
-    is($count->(200, @st), $n, "control: the same $n from this host itself (127.0.0.1): exempt, all 200");
+    @st = burst('127.0.0.1', $app->{port}, '/api/musics/', $n);
+    is($count->(403, @st), $n, "control: the same $n from this host itself (127.0.0.1): exempt, all 403 (anonymous)");
+    @st = burst($peer, $app->{port}, '/api/', $n);
+    is($count->(200, @st), $n, "$n GET /api/ from $peer: the API root, which takes no credentials, is outside the limit, all 200");
     my $t = $app->{stats}->();
-    is_deeply($t, { pv => $base + 2 * $n, uv => 2 }, '  /nginx/stats: counted as two visitors, the claimed 127.0.0.1 was not one');
+    is_deeply($t, { pv => $base + 3 * $n, uv => 2 }, '  /nginx/stats: counted as two visitors, the claimed 127.0.0.1 was not one');
     $app->{stop}->();
 
     # the balancer's address trusted (as docker-compose.yml does): its X-Real-IP is the client
     $app = $start_app->('trust-lb', NGX_MUSIC_REAL_IP_FROM => $peer) or return;
     $base = $app->{stats}->()->{pv} // 0;
-    @st = (burst($peer, $app->{port}, 5, 'X-Real-IP: 203.0.113.7'), burst($peer, $app->{port}, 5, 'X-Real-IP: 203.0.113.8'));
+    @st = (burst($peer, $app->{port}, '/api/', 5, 'X-Real-IP: 203.0.113.7'), burst($peer, $app->{port}, '/api/', 5, 'X-Real-IP: 203.0.113.8'));
     is($count->(200, @st), 10, "the trusted balancer ($peer) forwards 5 requests of 203.0.113.7, 5 of 203.0.113.8: 200");
-    @st = burst($peer, $app->{port}, $n, 'X-Real-IP: 127.0.0.1');
+    @st = burst($peer, $app->{port}, '/api/musics/', $n, 'X-Real-IP: 127.0.0.1');
     cmp_ok($count->(429, @st), '>', 0, "  and $n of a client it saw as 127.0.0.1: rate-limited all the same ("
         . $count->(429, @st) . ' answered 429)');
     $wait_log->($app, $base + 10 + $n);

@@ -359,13 +359,13 @@ qr/\[emerg\] .*"music_api" cannot serve a regex location \("\/API\/"\): write a 
 
 
 
-=== TEST 32: music_api: an exact match location is refused
+=== TEST 32: music_api: an exact match location of a path without the final slash is refused
 --- http_config eval: $t::Music::http_config
 --- config
     location = /api { music_api; }
 --- must_die
 --- error_log eval
-qr/\[emerg\] .*"music_api" cannot serve an exact match location \("location = \/api"\): write the prefix location "location \/api\/ \{" in \S+nginx\.conf:\d+/
+qr/\[emerg\] .*"music_api" cannot serve an exact match location of a path without the final "\/" \("location = \/api"\): write the prefix location "location \/api\/ \{", or "location = \/api\/ \{" for the API root alone in \S+nginx\.conf:\d+/
 
 
 

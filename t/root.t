@@ -3,7 +3,7 @@ use Test::Nginx::Socket;
 use t::Music;
 
 repeat_each(1);
-plan tests => repeat_each() * 42;
+plan tests => repeat_each() * 56;
 no_shuffle();
 run_tests();
 
@@ -157,3 +157,21 @@ Origin: http://app.example
 Access-Control-Allow-Origin: http://app.example
 Vary: Accept, Origin, Cookie
 Allow: GET, HEAD, OPTIONS
+
+
+
+=== TEST 12: "location = /api/" serves the root alone, here outside the prefix location's limit_req
+--- http_config eval
+$t::Music::http_config . <<'_EOC_';
+    limit_req_zone $binary_remote_addr zone=guard:1m rate=1r/m;
+    limit_req_status 429;
+_EOC_
+--- config
+    location = /api/ { music_api; }
+    location /api/ { limit_req zone=guard; music_api; }
+--- request eval
+["GET /api/", "GET /api/musics/", "GET /api/", "GET /api/musics/", "GET /api/?format=json", "HEAD /api/", "POST /api/"]
+--- error_code eval
+[200, 403, 200, 429, 200, 200, 405]
+--- response_body_like eval
+['^\{"musics":"http://localhost/api/musics/"\}$', '^\{"detail":"Authentication credentials were not provided\."\}$', '^\{"musics":"http://localhost/api/musics/"\}$', '429', '^\{"musics":"http://localhost/api/musics/\?format=json"\}$', '^$', '^\{"detail":"Method \\\\"POST\\\\" not allowed\."\}$']

@@ -199,7 +199,8 @@ enum LocationKind {
 /// Whether `music_api` can serve the location `name` of this kind: the location's prefix is
 /// the API root that every route and every link in the answers is built on, so it must be a
 /// prefix that ends in "/" (a request outside it, or a root without the slash, would get
-/// wrong links or 404s). The error says what to write instead.
+/// wrong links or 404s), or that root itself as an exact match. The error says what to write
+/// instead.
 fn api_location(kind: LocationKind, name: &str) -> Result<(), String> {
     let slashed = |name: &str| match name.ends_with('/') {
         true => name.to_owned(),
@@ -207,6 +208,9 @@ fn api_location(kind: LocationKind, name: &str) -> Result<(), String> {
     };
     match kind {
         LocationKind::Prefix | LocationKind::PrefixNoRegex if name.ends_with('/') => Ok(()),
+        // the root alone, e.g. kept outside a `limit_req` that guards the routes that check
+        // passwords: its links are built on the same prefix as the prefix location's
+        LocationKind::Exact if name.ends_with('/') => Ok(()),
         LocationKind::Prefix => Err(format!(
             "needs a location prefix ending in \"/\": write \"location {} {{\" instead of \
              \"location {name} {{\" (a request for \"{name}\" is then redirected to \"{}\")",
@@ -219,8 +223,10 @@ fn api_location(kind: LocationKind, name: &str) -> Result<(), String> {
             slashed(name)
         )),
         LocationKind::Exact => Err(format!(
-            "cannot serve an exact match location (\"location = {name}\"): write the prefix \
-             location \"location {} {{\"",
+            "cannot serve an exact match location of a path without the final \"/\" \
+             (\"location = {name}\"): write the prefix location \"location {} {{\", or \
+             \"location = {} {{\" for the API root alone",
+            slashed(name),
             slashed(name)
         )),
         LocationKind::Regex => Err(format!(
@@ -448,19 +454,13 @@ mod tests {
                     .into()
             )
         );
-        assert_eq!(
-            api_location(LocationKind::Exact, "/api/"),
-            Err(
-                "cannot serve an exact match location (\"location = /api/\"): write the \
-                 prefix location \"location /api/ {\""
-                    .into()
-            )
-        );
+        assert_eq!(api_location(LocationKind::Exact, "/api/"), Ok(()));
         assert_eq!(
             api_location(LocationKind::Exact, "/api"),
             Err(
-                "cannot serve an exact match location (\"location = /api\"): write the \
-                 prefix location \"location /api/ {\""
+                "cannot serve an exact match location of a path without the final \"/\" \
+                 (\"location = /api\"): write the prefix location \"location /api/ {\", or \
+                 \"location = /api/ {\" for the API root alone"
                     .into()
             )
         );
