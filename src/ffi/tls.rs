@@ -106,6 +106,18 @@ impl TlsContext {
                 nginx_sys::SSL_MODE_RELEASE_BUFFERS as _,
                 ptr::null_mut(),
             );
+            // A write that OpenSSL suspends (WANT_WRITE) is retried with the client's write
+            // buffer as it is then: while the socket is full the client may append its next
+            // messages to that buffer, which can reallocate it, and OpenSSL would refuse the
+            // retry from the new address ("bad write retry") and the connection would be
+            // lost. The bytes already taken are still at its start, so the moved buffer is a
+            // valid retry. (nginx's own writes copy into a buffer of the connection instead.)
+            nginx_sys::SSL_CTX_ctrl(
+                (*ssl).ctx,
+                nginx_sys::SSL_CTRL_MODE as _,
+                nginx_sys::SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER as _,
+                ptr::null_mut(),
+            );
 
             if let Some((cert, key)) = &policy.client_cert {
                 let (mut cert_s, mut key_s) = (conf_str(cf, cert)?, conf_str(cf, key)?);
